@@ -1,0 +1,33 @@
+export { ProtocolError, type ProtocolErrorCode } from "./errors.js";
+export {
+  EVENT_STREAM_CONTENT_TYPE,
+  PROTOCOL_VERSION,
+  RUN_ID_HEADER,
+  type BodyEncoding,
+  type CommitFrame,
+  type DataFrame,
+  type Frame,
+  type FrameType,
+  type HashedStepId,
+  type LogFrame,
+  type LogFrameType,
+  type MetadataFrame,
+  type RedirectFrame,
+  type RedirectReason,
+  type ResponseSnapshot,
+  type ResultFrame,
+  type RollbackFrame,
+  type WireError,
+} from "./frames.js";
+export { START_OFFSET, compareOffsets, formatOffset, parseOffset, type Offset } from "./offset.js";
+export { hashStepId } from "./step-id.js";
+export {
+  KEEP_ALIVE_COMMENT,
+  encodeComment,
+  encodeDataPayload,
+  encodeEvent,
+  encodeFrame,
+  encodeFramePayload,
+} from "./encode.js";
+export { createFrameDecoder, decodeEvent, type FrameDecoder, type FrameDecoderCallbacks } from "./decode.js";
+export { responseFromSnapshot, snapshotResponse } from "./response-snapshot.js";

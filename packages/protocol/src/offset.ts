@@ -1,0 +1,60 @@
+import { ProtocolError } from "./errors.js";
+
+/**
+ * A position in a run's frame log. `epoch` is the generation of the process that wrote the frame
+ * (it grows when another process takes a run over), `sequence` counts frames in the log. Offsets
+ * order by epoch first, then sequence, so frames written after a takeover always sort after
+ * anything a client may hold from the process that died.
+ */
+export interface Offset {
+  readonly epoch: number;
+  readonly sequence: number;
+}
+
+/** The offset before the first frame of every log: reading "after" it replays the whole log. */
+export const START_OFFSET: Offset = Object.freeze({ epoch: 0, sequence: 0 });
+
+const OFFSET_PATTERN = /^(\d{1,15})-(\d{1,15})$/;
+
+/**
+ * Renders an offset as it travels in SSE `id:` fields and `Last-Event-ID` headers: `"<epoch>-<sequence>"`.
+ *
+ * @example
+ * ```ts
+ * formatOffset({ epoch: 1, sequence: 42 }); // "1-42"
+ * ```
+ */
+export function formatOffset(offset: Offset): string {
+  return `${offset.epoch}-${offset.sequence}`;
+}
+
+/**
+ * Parses an offset string. Throws a `ProtocolError` with code `INVALID_OFFSET` when it is not one.
+ *
+ * @example
+ * ```ts
+ * parseOffset("1-42"); // { epoch: 1, sequence: 42 }
+ * ```
+ */
+export function parseOffset(text: string): Offset {
+  const match = OFFSET_PATTERN.exec(text);
+  if (match === null) {
+    throw new ProtocolError(
+      "INVALID_OFFSET",
+      `"${text.slice(0, 64)}" is not a Durastream offset; expected "<epoch>-<sequence>" as sent in the SSE id field (e.g. "1-42").`,
+    );
+  }
+  return { epoch: Number(match[1]), sequence: Number(match[2]) };
+}
+
+/**
+ * Orders two offsets: negative when `a` comes first, 0 when equal, positive when `a` comes later.
+ *
+ * @example
+ * ```ts
+ * compareOffsets(parseOffset("1-9"), parseOffset("2-3")) < 0; // true: a new epoch sorts later
+ * ```
+ */
+export function compareOffsets(a: Offset, b: Offset): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : a.sequence - b.sequence;
+}

@@ -1,0 +1,14 @@
+import { defaultClientConditions, defaultServerConditions } from "vite";
+import { defineConfig } from "vitest/config";
+
+// Tests run against `src/` through the `@durastream/source` export condition, so no build is needed.
+const sourceCondition = "@durastream/source";
+
+export default defineConfig({
+  resolve: { conditions: [sourceCondition, ...defaultClientConditions] },
+  ssr: { resolve: { conditions: [sourceCondition, ...defaultServerConditions] } },
+  test: {
+    include: ["packages/*/src/**/*.test.ts"],
+    testTimeout: 20_000,
+  },
+});
