@@ -1,4 +1,4 @@
-import type { Frame, FrameType, HashedStepId } from "./frames.js";
+import type { Frame, FramePayload, FrameType, HashedStepId } from "./frames.js";
 
 /** The SSE comment sent on idle connections so proxies and clients keep them open. */
 export const KEEP_ALIVE_COMMENT = ": keep-alive\n\n";
@@ -34,14 +34,15 @@ export function encodeDataPayload(hashedStepId: HashedStepId, dataJson: string):
 }
 
 /**
- * The JSON payload (the SSE `data:` line) of a frame, without its event name and offset.
+ * The JSON payload (the SSE `data:` line) of a frame, without its event name and offset (so the
+ * frame may be given without one, as before a store has assigned it).
  *
  * @example
  * ```ts
  * encodeFramePayload({ type: "commit", offset: "1-2", hashedStepId: null }); // '{"step":null}'
  * ```
  */
-export function encodeFramePayload(frame: Frame): string {
+export function encodeFramePayload(frame: FramePayload): string {
   switch (frame.type) {
     case "metadata":
       return JSON.stringify({ runId: frame.runId, version: frame.protocolVersion, resumeUrl: frame.resumeUrl });

@@ -96,3 +96,6 @@ export type Frame = MetadataFrame | DataFrame | CommitFrame | RollbackFrame | Re
 
 /** The frames that live in a run's log. */
 export type LogFrame = DataFrame | CommitFrame | RollbackFrame | ResultFrame;
+
+/** A frame without its offset: what a frame's JSON payload is made of. */
+export type FramePayload = Frame extends infer F ? (F extends Frame ? Omit<F, "offset"> : never) : never;

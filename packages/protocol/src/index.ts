@@ -7,6 +7,7 @@ export {
   type CommitFrame,
   type DataFrame,
   type Frame,
+  type FramePayload,
   type FrameType,
   type HashedStepId,
   type LogFrame,

@@ -1,0 +1,141 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { RetryPolicy } from "./retry-policy.js";
+
+/** Options of one step, for `step.run({ id, ... }, fn)`. */
+export interface StepOptions extends RetryPolicy {
+  /** The step's id, unique per logical step; repeats get `:N` appended when hashed. */
+  id: string;
+}
+
+/** What a step's function receives. */
+export interface StepAttempt {
+  /** The attempt, from 1. */
+  readonly attempt: number;
+  /** Aborts when the run is cancelled; pass it to `fetch` and model calls. */
+  readonly signal: AbortSignal;
+}
+
+/** A step's function. Its return value must be JSON-serializable; it is stored and replayed. */
+export type StepFunction<T> = (attempt: StepAttempt) => T | Promise<T>;
+
+/** Checkpointed steps. */
+export interface StepTools {
+  /**
+   * Runs `fn` as a checkpointed step: chunks it streams are tagged with the step's hashed id and
+   * become final with the step's commit frame, sent after its output is stored. A throwing step is
+   * rolled back and retried with backoff; when it has failed for good, `step.run` rejects with a
+   * `StepFailedError`. Resolves with the output as stored (a JSON round trip of what `fn` returned).
+   * Outside a durable endpoint it simply calls `fn`.
+   *
+   * @example
+   * ```ts
+   * const outline = await step.run("outline", async () => {
+   *   return await stream.pipe(model.streamText(prompt));
+   * });
+   * const summary = await step.run({ id: "summary", retries: 5 }, () => summarize(outline));
+   * ```
+   */
+  run<T>(idOrOptions: string | StepOptions, fn: StepFunction<T>): Promise<Awaited<T>>;
+}
+
+/** What `stream.pipe` accepts. */
+export type PipeSource =
+  | ReadableStream<Uint8Array | string>
+  | AsyncIterable<string | Uint8Array>
+  | (() => AsyncIterable<string | Uint8Array>);
+
+/** Streaming to the client. */
+export interface StreamTools {
+  /**
+   * Sends one JSON-serializable chunk as a data frame, tagged with the current step (or null
+   * outside steps). Fire-and-forget. Throws a `DurableError` (`INVALID_STREAM_DATA`) for data that
+   * JSON cannot carry (functions, BigInt, cycles, …). Outside a durable endpoint it does nothing.
+   *
+   * @example
+   * ```ts
+   * stream.push({ progress: 0.5 });
+   * ```
+   */
+  push(data: unknown): void;
+  /**
+   * Streams every item of `source` as one data frame and resolves with their concatenated text.
+   * Byte streams are decoded as UTF-8. When the run is cancelled (the client went away), it stops
+   * pulling, cancels the source and rejects. Outside a durable endpoint it resolves with `""`
+   * without reading the source.
+   *
+   * @example
+   * ```ts
+   * const text = await stream.pipe(async function* () {
+   *   yield "Hello, ";
+   *   yield "world";
+   * });
+   * ```
+   */
+  pipe(source: PipeSource): Promise<string>;
+}
+
+/** The scope of one step attempt: chunks pushed in it carry its hashed id while it is active. */
+export interface StepScope {
+  readonly hashedStepId: string;
+  /** False once the attempt has settled: later pushes from it are dropped. */
+  active: boolean;
+}
+
+/** What a run exposes to `step` and `stream` through AsyncLocalStorage. */
+export interface RunScopeOwner {
+  runStep<T>(idOrOptions: string | StepOptions, fn: StepFunction<T>): Promise<Awaited<T>>;
+  push(step: StepScope | null, data: unknown): void;
+  pipe(step: StepScope | null, source: PipeSource): Promise<string>;
+}
+
+/** The AsyncLocalStorage value inside a durable endpoint. */
+export interface RunScope {
+  readonly run: RunScopeOwner;
+  readonly step: StepScope | null;
+}
+
+/** @internal */
+export const runScopeStorage = new AsyncLocalStorage<RunScope>();
+
+/**
+ * Checkpointed steps of the current durable endpoint, found through AsyncLocalStorage, so it can
+ * be imported anywhere. The same object is handed to handlers as `context.step`.
+ *
+ * @example
+ * ```ts
+ * import { step } from "@durastream/server";
+ * const user = await step.run("load-user", () => db.users.find(id));
+ * ```
+ */
+export const step: StepTools = {
+  run(idOrOptions, fn) {
+    const scope = runScopeStorage.getStore();
+    if (scope === undefined) {
+      return Promise.resolve().then(() =>
+        fn({ attempt: 1, signal: new AbortController().signal }),
+      ) as Promise<Awaited<ReturnType<typeof fn>>>;
+    }
+    return scope.run.runStep(idOrOptions, fn);
+  },
+};
+
+/**
+ * Streaming to the client of the current durable endpoint, found through AsyncLocalStorage. The
+ * same object is handed to handlers as `context.stream`.
+ *
+ * @example
+ * ```ts
+ * import { stream } from "@durastream/server";
+ * await step.run("answer", () => stream.pipe(tokens));
+ * ```
+ */
+export const stream: StreamTools = {
+  push(data) {
+    const scope = runScopeStorage.getStore();
+    if (scope !== undefined) scope.run.push(scope.step, data);
+  },
+  pipe(source) {
+    const scope = runScopeStorage.getStore();
+    return scope === undefined ? Promise.resolve("") : scope.run.pipe(scope.step, source);
+  },
+};

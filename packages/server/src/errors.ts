@@ -1,0 +1,144 @@
+const brand = Symbol.for("durastream.server.error");
+
+/** Discriminates the kinds of `DurableError`. */
+export type DurableErrorCode =
+  | "INVALID_OPTIONS"
+  | "NON_RETRIABLE"
+  | "STEP_FAILED"
+  | "INVALID_STREAM_DATA"
+  | "INVALID_STEP_OUTPUT"
+  | "RUN_NOT_FOUND"
+  | "RUN_CANCELLED";
+
+/**
+ * The one error base class of `@durastream/server`; `code` tells the kinds apart.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await step.run("charge", charge);
+ * } catch (error) {
+ *   if (DurableError.isInstance(error) && error.code === "STEP_FAILED") {
+ *     return new Response("Payment failed, try again later", { status: 502 });
+ *   }
+ *   throw error;
+ * }
+ * ```
+ */
+export class DurableError extends Error {
+  /** Discriminates the kinds of error. */
+  readonly code: DurableErrorCode;
+
+  constructor(code: DurableErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DurableError";
+    this.code = code;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  /**
+   * True for a `DurableError` (or subclass) from any copy of this package, across bundles and realms.
+   *
+   * @example
+   * ```ts
+   * if (DurableError.isInstance(error)) console.warn(error.code);
+   * ```
+   */
+  static isInstance(value: unknown): value is DurableError {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+}
+
+/**
+ * Throw it from a step to fail the step at once, without retries: a rollback frame is sent and
+ * `step.run` rejects with a `StepFailedError` whose `cause` is this error.
+ *
+ * @example
+ * ```ts
+ * await step.run("validate", () => {
+ *   if (!input.prompt) throw new NonRetriableError("A prompt is required.");
+ * });
+ * ```
+ */
+export class NonRetriableError extends DurableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NON_RETRIABLE", message, options);
+    this.name = "NonRetriableError";
+  }
+
+  /**
+   * True for a `NonRetriableError` from any copy of this package.
+   *
+   * @example
+   * ```ts
+   * NonRetriableError.isInstance(new NonRetriableError("no")); // true
+   * ```
+   */
+  static override isInstance(value: unknown): value is NonRetriableError {
+    return DurableError.isInstance(value) && value.code === "NON_RETRIABLE";
+  }
+}
+
+/**
+ * What `step.run` throws into the handler when a step has failed for good: its retries are used up,
+ * or it threw a `NonRetriableError`. `cause` is the step's last error.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await step.run("summarize", summarize);
+ * } catch (error) {
+ *   if (StepFailedError.isInstance(error)) console.error(error.stepId, error.attempts, error.cause);
+ * }
+ * ```
+ */
+export class StepFailedError extends DurableError {
+  /** The id given to `step.run`. */
+  readonly stepId: string;
+  /** How many attempts were made. */
+  readonly attempts: number;
+
+  constructor(stepId: string, attempts: number, cause: unknown) {
+    super(
+      "STEP_FAILED",
+      `Step "${stepId}" failed after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${describeError(cause).message}`,
+      { cause },
+    );
+    this.name = "StepFailedError";
+    this.stepId = stepId;
+    this.attempts = attempts;
+  }
+
+  /**
+   * True for a `StepFailedError` from any copy of this package.
+   *
+   * @example
+   * ```ts
+   * if (StepFailedError.isInstance(error)) console.log(error.attempts);
+   * ```
+   */
+  static override isInstance(value: unknown): value is StepFailedError {
+    return DurableError.isInstance(value) && value.code === "STEP_FAILED";
+  }
+}
+
+/** Name and message of any thrown value, as they travel in rollback frames. */
+export function describeError(error: unknown): { name: string; message: string } {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  if (typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string") {
+    const { name, message } = error as { name?: unknown; message: string };
+    return { name: typeof name === "string" ? name : "Error", message };
+  }
+  return { name: "Error", message: String(error) };
+}
+
+/** Whether an error must not be retried: a `NonRetriableError` or a deterministic programming error. */
+export function isNonRetriable(error: unknown): boolean {
+  return (
+    DurableError.isInstance(error) &&
+    (error.code === "NON_RETRIABLE" ||
+      error.code === "INVALID_STREAM_DATA" ||
+      error.code === "INVALID_STEP_OUTPUT" ||
+      error.code === "RUN_CANCELLED")
+  );
+}

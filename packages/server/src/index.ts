@@ -1,0 +1,26 @@
+export { createDurable, acceptsEventStream, type Durable, type DurableOptions, type EndpointOptions, type WebHandler } from "./create-durable.js";
+export type { DurableContext, DurableHandler } from "./durable-run.js";
+export {
+  step,
+  stream,
+  type PipeSource,
+  type StepAttempt,
+  type StepFunction,
+  type StepOptions,
+  type StepTools,
+  type StreamTools,
+} from "./context.js";
+export { DurableError, NonRetriableError, StepFailedError, type DurableErrorCode } from "./errors.js";
+export type { Backoff, BackoffOptions, RetryPolicy } from "./retry-policy.js";
+export type { Timers } from "./timers.js";
+export { MemoryRunStore, type MemoryRunStoreOptions } from "./store/memory-store.js";
+export type {
+  AppendEffects,
+  FrameToAppend,
+  LogEntry,
+  NewRun,
+  RunRecord,
+  RunStatus,
+  RunStore,
+  StepRecord,
+} from "./store/run-store.js";

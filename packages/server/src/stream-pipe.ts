@@ -1,0 +1,107 @@
+import type { PipeSource } from "./context.js";
+import { DurableError } from "./errors.js";
+
+/**
+ * Reads `source` item by item, hands each non-empty text item to `emit`, and resolves with the
+ * concatenated text. Stops pulling and cancels the source when `signal` aborts, then rejects with
+ * the signal's reason.
+ */
+export async function pipeSource(source: PipeSource, signal: AbortSignal, emit: (text: string) => void): Promise<string> {
+  const resolved = typeof source === "function" ? source() : source;
+  if (resolved instanceof ReadableStream) return pipeReadable(resolved, signal, emit);
+  if (resolved !== null && typeof resolved === "object" && Symbol.asyncIterator in resolved) {
+    return pipeIterable(resolved, signal, emit);
+  }
+  throw new DurableError(
+    "INVALID_STREAM_DATA",
+    "stream.pipe(source): source must be a ReadableStream, an async iterable, or a function returning an async iterable (e.g. an async generator function).",
+  );
+}
+
+async function pipeReadable(
+  readable: ReadableStream<Uint8Array | string>,
+  signal: AbortSignal,
+  emit: (text: string) => void,
+): Promise<string> {
+  const reader = readable.getReader();
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  const onAbort = () => {
+    reader.cancel(signal.reason).catch(() => {});
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (signal.aborted) throw signal.reason;
+      if (done) break;
+      const text = toText(value, decoder);
+      if (text !== "") {
+        parts.push(text);
+        emit(text);
+      }
+    }
+    const rest = decoder.decode();
+    if (rest !== "") {
+      parts.push(rest);
+      emit(rest);
+    }
+    return parts.join("");
+  } catch (error) {
+    if (!signal.aborted) reader.cancel(error).catch(() => {});
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    reader.releaseLock();
+  }
+}
+
+async function pipeIterable(
+  iterable: AsyncIterable<string | Uint8Array>,
+  signal: AbortSignal,
+  emit: (text: string) => void,
+): Promise<string> {
+  const iterator = iterable[Symbol.asyncIterator]();
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let finished = false;
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  try {
+    for (;;) {
+      const step = await Promise.race([iterator.next(), aborted]);
+      if (step.done === true) {
+        finished = true;
+        break;
+      }
+      const text = toText(step.value, decoder);
+      if (text !== "") {
+        parts.push(text);
+        emit(text);
+      }
+    }
+    const rest = decoder.decode();
+    if (rest !== "") {
+      parts.push(rest);
+      emit(rest);
+    }
+    return parts.join("");
+  } finally {
+    // Stop the source: an async generator runs its finally blocks, a custom iterator its return().
+    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => {});
+  }
+}
+
+function toText(value: unknown, decoder: TextDecoder): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Uint8Array) return decoder.decode(value, { stream: true });
+  throw new DurableError(
+    "INVALID_STREAM_DATA",
+    `stream.pipe(source): every item must be a string or a Uint8Array, got ${value === null ? "null" : typeof value}. Use stream.push(data) for structured chunks.`,
+  );
+}
