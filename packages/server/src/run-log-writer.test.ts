@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { RunLogWriter } from "./run-log-writer.js";
+import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
+
+/** A store whose appends complete only when the test releases them. */
+function gatedStore() {
+  const calls: { payloads: string[]; effects?: AppendEffects; release: () => void; fail: (error: Error) => void }[] = [];
+  const store = {
+    appendFrames(_runId: string, frames: readonly FrameToAppend[], effects?: AppendEffects) {
+      return new Promise<string>((resolve, reject) => {
+        calls.push({ payloads: frames.map((frame) => frame.payload), effects, release: () => resolve("1-1"), fail: reject });
+      });
+    },
+  } as unknown as RunStore;
+  return { store, calls };
+}
+
+const data = (payload: string): FrameToAppend => ({ type: "data", payload });
+
+describe("RunLogWriter", () => {
+  it("batches frames pushed while the store is busy and keeps push/write order", async () => {
+    const { store, calls } = gatedStore();
+    const writer = new RunLogWriter(store, "r");
+    writer.push(data("a"));
+    writer.push(data("b"));
+    const committed = writer.write([{ type: "commit", payload: "c" }]);
+    writer.push(data("d"));
+    await Promise.resolve();
+    expect(calls.map((call) => call.payloads)).toEqual([["a", "b"]]);
+    calls[0]!.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.map((call) => call.payloads)).toEqual([["a", "b"], ["c"]]);
+    let settled = false;
+    void committed.then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    calls[1]!.release();
+    await committed;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.map((call) => call.payloads)).toEqual([["a", "b"], ["c"], ["d"]]);
+  });
+
+  it("after a store failure, refuses later writes with that error instead of writing past a gap", async () => {
+    const { store, calls } = gatedStore();
+    const writer = new RunLogWriter(store, "r");
+    writer.push(data("a"));
+    const later = writer.write([{ type: "commit", payload: "c" }]);
+    await Promise.resolve();
+    calls[0]!.fail(new Error("disk full"));
+    await expect(later).rejects.toThrow("disk full");
+    expect(calls).toHaveLength(1);
+    expect((writer.failure?.error as Error).message).toBe("disk full");
+  });
+});

@@ -1,0 +1,85 @@
+// Helpers for this package's tests (not exported, not published).
+import { createFrameDecoder, type Frame, type ProtocolError } from "@durastream/protocol";
+import type { Timers } from "./timers.js";
+
+/** Reads a whole SSE response into frames; fails the test on any decoder error. */
+export async function collectFrames(response: Response): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  const errors: ProtocolError[] = [];
+  const decoder = createFrameDecoder({ onFrame: (frame) => frames.push(frame), onError: (error) => errors.push(error) });
+  const reader = response.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    decoder.feed(value);
+  }
+  decoder.end();
+  if (errors.length > 0) throw errors[0];
+  return frames;
+}
+
+/** An SSE request to a test endpoint. */
+export function sseRequest(url = "http://localhost/chat", init: RequestInit = {}): Request {
+  const headers = new Headers(init.headers);
+  headers.set("accept", "text/event-stream");
+  return new Request(url, { ...init, headers });
+}
+
+/** Timers that only move when the test says so. */
+export interface ManualTimers extends Timers {
+  /** Delays of the timers set so far, in order. */
+  readonly scheduled: number[];
+  /** Number of timers waiting. */
+  pending(): number;
+  /** Fires every waiting timer due within `milliseconds` from now, in due order. */
+  advance(milliseconds: number): void;
+  /** Resolves once a timer is waiting (polling microtasks and macrotasks, never the clock). */
+  untilPending(count?: number): Promise<void>;
+}
+
+export function createManualTimers(): ManualTimers {
+  let now = 0;
+  let nextId = 1;
+  const timers = new Map<number, { due: number; callback: () => void }>();
+  const scheduled: number[] = [];
+  return {
+    scheduled,
+    now: () => now,
+    setTimeout(callback, milliseconds) {
+      const id = nextId++;
+      scheduled.push(milliseconds);
+      timers.set(id, { due: now + milliseconds, callback });
+      return id;
+    },
+    clearTimeout(handle) {
+      timers.delete(handle as number);
+    },
+    pending: () => timers.size,
+    advance(milliseconds) {
+      const until = now + milliseconds;
+      for (;;) {
+        let first: [number, { due: number; callback: () => void }] | undefined;
+        for (const entry of timers) if (entry[1].due <= until && (first === undefined || entry[1].due < first[1].due)) first = entry;
+        if (first === undefined) break;
+        timers.delete(first[0]);
+        now = first[1].due;
+        first[1].callback();
+      }
+      now = until;
+    },
+    async untilPending(count = 1) {
+      for (let spins = 0; timers.size < count; spins += 1) {
+        if (spins > 10_000) throw new Error(`untilPending: still ${timers.size} timers after 10000 turns of the event loop`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    },
+  };
+}
+
+/** Resolves once `condition()` holds, checking after each turn of the event loop (never the clock). */
+export async function until(condition: () => boolean, what = "condition"): Promise<void> {
+  for (let spins = 0; !condition(); spins += 1) {
+    if (spins > 10_000) throw new Error(`until: ${what} still false after 10000 turns of the event loop`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
