@@ -16,9 +16,10 @@ export interface FrameDecoderCallbacks {
   /** Called for every well-formed frame, in stream order. */
   onFrame: (frame: Frame) => void;
   /**
-   * Called for every problem, which is never thrown. Codes `MALFORMED_FRAME`, `INVALID_FRAME` and
-   * `UNSUPPORTED_VERSION` mean the stream cannot be trusted; `UNKNOWN_EVENT` (a frame type from a
-   * newer protocol) and `UNKNOWN_FIELD` (an SSE field this protocol does not use) can be ignored.
+   * Called for every problem, which is never thrown. Codes `MALFORMED_FRAME`, `INVALID_FRAME`,
+   * `INVALID_OFFSET` and `UNSUPPORTED_VERSION` mean the stream cannot be trusted; `UNKNOWN_EVENT` (a
+   * frame type from a newer protocol) and `UNKNOWN_FIELD` (an SSE field this protocol does not use)
+   * can be ignored.
    */
   onError?: (error: ProtocolError) => void;
   /** Called for SSE comments, such as keep-alives. */
@@ -35,6 +36,10 @@ export interface FrameDecoder {
   reset(): void;
 }
 
+const LINE_FEED = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const BYTE_ORDER_MARK = 0xfeff;
+const KNOWN_EVENTS: ReadonlySet<string> = new Set(["metadata", "data", "commit", "rollback", "redirect", "result"]);
 const REDIRECT_REASONS: ReadonlySet<string> = new Set(["sleep", "wait-for-event", "retry", "max-duration", "shutdown"]);
 
 /**
@@ -52,7 +57,12 @@ const REDIRECT_REASONS: ReadonlySet<string> = new Set(["sleep", "wait-for-event"
  */
 export function createFrameDecoder(callbacks: FrameDecoderCallbacks): FrameDecoder {
   const { onFrame, onError, onComment } = callbacks;
-  let textDecoder = new TextDecoder("utf-8");
+  // The BOM is stripped below for bytes and text alike, so the TextDecoder must keep it.
+  let textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  // True until the first character of the stream has been seen (it may be a BOM to drop).
+  let atStreamStart = true;
+  // True when the last text fed ended with CR: an LF at the start of the next chunk belongs to that CRLF.
+  let skipLeadingLineFeed = false;
   const parser = createParser({
     onEvent(message) {
       let frame: Frame | undefined;
@@ -74,16 +84,33 @@ export function createFrameDecoder(callbacks: FrameDecoderCallbacks): FrameDecod
     },
     onComment: onComment === undefined ? undefined : (comment) => onComment(comment),
   });
+  function feedText(text: string): void {
+    if (skipLeadingLineFeed && text.charCodeAt(0) === LINE_FEED) {
+      text = text.slice(1);
+      skipLeadingLineFeed = false;
+    }
+    if (atStreamStart && text !== "") {
+      atStreamStart = false;
+      if (text.charCodeAt(0) === BYTE_ORDER_MARK) text = text.slice(1);
+    }
+    if (text === "") return;
+    // A CR ends a line on its own. eventsource-parser holds a chunk-final CR back until it sees
+    // whether an LF follows, so the last event of a CR-only stream would never be dispatched; end
+    // the line now (as CRLF) and drop the LF if the next chunk starts with one.
+    skipLeadingLineFeed = text.charCodeAt(text.length - 1) === CARRIAGE_RETURN;
+    parser.feed(skipLeadingLineFeed ? `${text}\n` : text);
+  }
   return {
     feed(chunk) {
-      parser.feed(typeof chunk === "string" ? chunk : textDecoder.decode(chunk, { stream: true }));
+      feedText(typeof chunk === "string" ? chunk : textDecoder.decode(chunk, { stream: true }));
     },
     end() {
-      const rest = textDecoder.decode();
-      if (rest !== "") parser.feed(rest);
+      feedText(textDecoder.decode());
     },
     reset() {
-      textDecoder = new TextDecoder("utf-8");
+      textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+      atStreamStart = true;
+      skipLeadingLineFeed = false;
       parser.reset();
     },
   };
@@ -102,6 +129,10 @@ export function createFrameDecoder(callbacks: FrameDecoderCallbacks): FrameDecod
 export function decodeEvent(message: EventSourceMessage): Frame {
   const { id, data } = message;
   const event = message.event ?? "message";
+  // Checked before the data, so a frame type from a newer protocol is ignorable whatever it carries.
+  if (!KNOWN_EVENTS.has(event)) {
+    throw new ProtocolError("UNKNOWN_EVENT", `Unknown SSE event "${event}"; it was ignored.`, { raw: data });
+  }
   let payload: unknown;
   try {
     payload = JSON.parse(data);
@@ -148,7 +179,7 @@ export function decodeEvent(message: EventSourceMessage): Frame {
       };
     }
     case "metadata": {
-      if (typeof body.runId !== "string" || body.runId === "") throw invalid(event, '"runId" is missing', data);
+      // The version comes first: a newer protocol may shape the rest of the frame differently.
       if (body.version !== PROTOCOL_VERSION) {
         throw new ProtocolError(
           "UNSUPPORTED_VERSION",
@@ -156,6 +187,7 @@ export function decodeEvent(message: EventSourceMessage): Frame {
           { raw: data },
         );
       }
+      if (typeof body.runId !== "string" || body.runId === "") throw invalid(event, '"runId" is missing', data);
       if (body.resumeUrl !== null && typeof body.resumeUrl !== "string") {
         throw invalid(event, '"resumeUrl" is neither a string nor null', data);
       }

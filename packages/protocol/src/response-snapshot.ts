@@ -1,6 +1,7 @@
 import type { ResponseSnapshot } from "./frames.js";
 
 const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304]);
+const encoder = new TextEncoder();
 
 /**
  * Reads a `Response` into a snapshot that a result frame can carry: status, status text, every
@@ -44,11 +45,13 @@ export async function snapshotResponse(response: Response): Promise<ResponseSnap
 export function responseFromSnapshot(snapshot: ResponseSnapshot): Response {
   const headers = new Headers();
   for (const [name, value] of snapshot.headers) headers.append(name, value);
+  // Text goes in as bytes too: a string body would make `Response` add a content-type header the
+  // original response did not have.
   const body = NULL_BODY_STATUSES.has(snapshot.status)
     ? null
     : snapshot.bodyEncoding === "base64"
       ? base64ToBytes(snapshot.body)
-      : snapshot.body;
+      : encoder.encode(snapshot.body);
   return new Response(body, { status: snapshot.status, statusText: snapshot.statusText, headers });
 }
 

@@ -1,6 +1,21 @@
 import type { PipeSource } from "./context.js";
 import { DurableError } from "./errors.js";
 
+/** Items a pipe handles before it lets timers and I/O run (see `yieldToEventLoop`). */
+const ITEMS_PER_TURN = 256;
+
+const macrotask: (callback: () => void) => void =
+  typeof setImmediate === "function" ? (callback) => setImmediate(callback) : (callback) => setTimeout(callback, 0);
+
+/**
+ * A source that is always ready (cached text, a mock model) resolves every read in a microtask, so
+ * a pipe over it would never let the event loop write to sockets or notice a closed connection.
+ * Pipes therefore step aside for one macrotask every ITEMS_PER_TURN items.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => macrotask(resolve));
+}
+
 /**
  * Reads `source` item by item, hands each non-empty text item to `emit`, and resolves with the
  * concatenated text. Stops pulling and cancels the source when `signal` aborts, then rejects with
@@ -26,6 +41,7 @@ async function pipeReadable(
   const reader = readable.getReader();
   const decoder = new TextDecoder();
   const parts: string[] = [];
+  let items = 0;
   const onAbort = () => {
     reader.cancel(signal.reason).catch(() => {});
   };
@@ -41,6 +57,7 @@ async function pipeReadable(
         parts.push(text);
         emit(text);
       }
+      if (++items % ITEMS_PER_TURN === 0) await yieldToEventLoop();
     }
     const rest = decoder.decode();
     if (rest !== "") {
@@ -65,6 +82,7 @@ async function pipeIterable(
   const iterator = iterable[Symbol.asyncIterator]();
   const decoder = new TextDecoder();
   const parts: string[] = [];
+  let items = 0;
   let finished = false;
   const aborted = new Promise<never>((_, reject) => {
     const onAbort = () => reject(signal.reason);
@@ -83,6 +101,10 @@ async function pipeIterable(
       if (text !== "") {
         parts.push(text);
         emit(text);
+      }
+      if (++items % ITEMS_PER_TURN === 0) {
+        await yieldToEventLoop();
+        if (signal.aborted) throw signal.reason;
       }
     }
     const rest = decoder.decode();

@@ -1,0 +1,61 @@
+// Benchmark servers, run in a child process so the client under test has its own event loop.
+// Usage: node --conditions=@durastream/source --import tsx bench/servers.ts
+// Prints one JSON line {"raw": port, "durable": port} once both listen.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { encodeDataPayload, encodeFrame, hashStepId, PROTOCOL_VERSION } from "@durastream/protocol";
+import { createDurable, step, stream } from "@durastream/server";
+import { createEndpointServer } from "@durastream/server/node";
+
+const TOKEN = "tok";
+
+async function* tokens(count: number): AsyncGenerator<string> {
+  for (let index = 0; index < count; index += 1) yield TOKEN;
+}
+
+function chunkCount(request: { url?: string | undefined }): number {
+  return Number(new URL(request.url ?? "/", "http://localhost").searchParams.get("chunks") ?? "1000");
+}
+
+/** The physical limit: a hand-written SSE endpoint writing the same frames straight to the socket. */
+async function rawServer(): Promise<http.Server> {
+  const hashed = await hashStepId("generate");
+  return http.createServer(async (request, response) => {
+    const count = chunkCount(request);
+    response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
+    response.write(encodeFrame({ type: "metadata", runId: "raw", protocolVersion: PROTOCOL_VERSION, resumeUrl: null }));
+    let sequence = 0;
+    const tokenJson = JSON.stringify(TOKEN);
+    for await (const token of tokens(count)) {
+      const ok = response.write(`event: data\nid: 1-${++sequence}\ndata: ${encodeDataPayload(hashed, token === TOKEN ? tokenJson : JSON.stringify(token))}\n\n`);
+      if (!ok) await new Promise((resolve) => response.once("drain", resolve));
+    }
+    response.write(encodeFrame({ type: "commit", offset: `1-${++sequence}`, hashedStepId: hashed }));
+    response.end(
+      encodeFrame({
+        type: "result",
+        offset: `1-${++sequence}`,
+        status: "succeeded",
+        response: { status: 200, statusText: "", headers: [["content-type", "application/json"]], body: '{"ok":true}', bodyEncoding: "text" },
+      }),
+    );
+  });
+}
+
+function durableServer(): http.Server {
+  const durable = createDurable();
+  return createEndpointServer(
+    durable.endpoint(async (request) => {
+      const count = chunkCount(request);
+      await step.run("generate", () => stream.pipe(tokens(count)));
+      return Response.json({ ok: true });
+    }),
+  );
+}
+
+function listen(server: http.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+}
+
+const ports = { raw: await listen(await rawServer()), durable: await listen(durableServer()) };
+process.stdout.write(`${JSON.stringify(ports)}\n`);

@@ -1,0 +1,72 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fetchWithStream } from "@durastream/client";
+import { createParser } from "eventsource-parser";
+
+export interface ThroughputResult {
+  readonly name: string;
+  /** Median frames per second over the rounds. */
+  readonly framesPerSecond: number;
+  readonly rounds: readonly number[];
+}
+
+/** Reads a stream with a bare eventsource-parser loop, the cheapest possible SSE client. */
+async function readRaw(url: string): Promise<number> {
+  let frames = 0;
+  const parser = createParser({ onEvent: () => (frames += 1) });
+  const response = await fetch(url, { headers: { accept: "text/event-stream" } });
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+  return frames;
+}
+
+/** Reads a durable endpoint with fetchWithStream, counting every callback. */
+async function readDurable(url: string): Promise<number> {
+  let frames = 0;
+  const response = await fetchWithStream(url, {
+    onMetadata: () => (frames += 1),
+    onData: () => (frames += 1),
+    onCommit: () => (frames += 1),
+  });
+  await response.text();
+  return frames + 1; // the result frame
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/**
+ * Single-stream throughput: `chunks` small chunks through one stream, the raw endpoint and the
+ * durable endpoint measured alternately in the same run, `rounds` times each.
+ */
+export async function measureThroughput(chunks: number, rounds: number): Promise<ThroughputResult[]> {
+  const child = spawn(process.execPath, ["--conditions=@durastream/source", "--import", "tsx", new URL("./servers.ts", import.meta.url).pathname], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+    const ports = JSON.parse(line) as { raw: number; durable: number };
+    const variants = [
+      { name: "hand-written node:http SSE + bare eventsource-parser", url: `http://127.0.0.1:${ports.raw}/?chunks=${chunks}`, read: readRaw },
+      { name: "Durastream (memory store) + fetchWithStream", url: `http://127.0.0.1:${ports.durable}/?chunks=${chunks}`, read: readDurable },
+    ];
+    const timings = variants.map(() => [] as number[]);
+    // Warm-up, then alternate so both see the same machine state.
+    for (const variant of variants) await variant.read(variant.url.replace(`chunks=${chunks}`, "chunks=2000"));
+    for (let round = 0; round < rounds; round += 1) {
+      for (const [index, variant] of variants.entries()) {
+        const started = performance.now();
+        const frames = await variant.read(variant.url);
+        const seconds = (performance.now() - started) / 1000;
+        if (frames !== chunks + 3) throw new Error(`${variant.name}: read ${frames} frames, expected ${chunks + 3}`);
+        timings[index]!.push(frames / seconds);
+      }
+    }
+    return variants.map((variant, index) => ({ name: variant.name, framesPerSecond: median(timings[index]!), rounds: timings[index]! }));
+  } finally {
+    child.kill();
+  }
+}

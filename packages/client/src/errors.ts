@@ -1,0 +1,90 @@
+const brand = Symbol.for("durastream.client.error");
+
+/**
+ * What went wrong while reading a Durastream stream:
+ *
+ * - `STREAM_ENDED`: the connection closed before the run's result frame arrived.
+ * - `NETWORK`: `fetch` failed or reading the response body failed.
+ * - `PROTOCOL`: the server sent something that is not a valid Durastream stream (a malformed or
+ *   invalid frame, an invalid offset, or a protocol version this client does not speak). The
+ *   `cause` is the `ProtocolError` from `@durastream/protocol`.
+ * - `HTTP`: a redirect target answered with a non-2xx status or without `text/event-stream`.
+ * - `TOO_MANY_REDIRECTS`: the server redirected more often than `maxRedirects` allows.
+ *
+ * @example
+ * ```ts
+ * function describe(code: DurableClientErrorCode): string {
+ *   return code === "NETWORK" ? "You seem to be offline." : "The stream failed.";
+ * }
+ * ```
+ */
+export type DurableClientErrorCode = "STREAM_ENDED" | "NETWORK" | "PROTOCOL" | "HTTP" | "TOO_MANY_REDIRECTS";
+
+/**
+ * Options of a `DurableClientError`.
+ *
+ * @example
+ * ```ts
+ * const options: DurableClientErrorOptions = { status: 404, url: "https://app.example/api/durable/01J" };
+ * new DurableClientError("HTTP", "Mount the wait endpoint at that URL.", options);
+ * ```
+ */
+export interface DurableClientErrorOptions {
+  /** The underlying error (a network `TypeError`, a `ProtocolError`, …). */
+  cause?: unknown;
+  /** The HTTP status of the response, for `HTTP` errors. */
+  status?: number;
+  /** The URL of the connection that failed. */
+  url?: string;
+}
+
+/**
+ * The one error class of `@durastream/client`. `code` tells the kinds apart; `cause` holds the
+ * underlying error. User aborts and errors thrown by your own callbacks are never wrapped in it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await fetchWithStream("/api/chat", { onData: ({ data }) => render(data) });
+ * } catch (error) {
+ *   if (DurableClientError.isInstance(error) && error.code === "NETWORK") showOfflineBanner();
+ *   else throw error;
+ * }
+ * ```
+ */
+export class DurableClientError extends Error {
+  /** Discriminates the kinds of client error. */
+  readonly code: DurableClientErrorCode;
+  /** The HTTP status of the response, for `HTTP` errors; otherwise `undefined`. */
+  readonly status: number | undefined;
+  /** The URL of the connection that failed, when known. */
+  readonly url: string | undefined;
+
+  /**
+   * @example
+   * ```ts
+   * new DurableClientError("STREAM_ENDED", "The stream ended before its result. Retry the request.");
+   * ```
+   */
+  constructor(code: DurableClientErrorCode, message: string, options: DurableClientErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "DurableClientError";
+    this.code = code;
+    this.status = options.status;
+    this.url = options.url;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  /**
+   * True for a `DurableClientError` from any copy of this package (works across bundles and
+   * realms, where `instanceof` does not).
+   *
+   * @example
+   * ```ts
+   * if (DurableClientError.isInstance(error)) console.warn(error.code, error.message);
+   * ```
+   */
+  static isInstance(value: unknown): value is DurableClientError {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+}

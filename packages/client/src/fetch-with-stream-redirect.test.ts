@@ -1,0 +1,250 @@
+import { PROTOCOL_VERSION, hashStepId, type MetadataFrame, type ResultFrame } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { DurableClientError } from "./errors.js";
+import type { FetchFunction } from "./fetch-with-stream-options.js";
+import { fetchWithStream } from "./fetch-with-stream.js";
+import { ORIGIN, createTestServer, expectDoneOnceAndLast, recorder, rejectionOf, sse, sseResponse } from "./test-helpers.js";
+
+const server = createTestServer();
+beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+afterEach(() => server.resetHandlers());
+afterAll(() => server.close());
+
+const STEP = await hashStepId("generate");
+const RUN_ID = "01JREDIRECT0000000000000000";
+const metadata: MetadataFrame = { type: "metadata", runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: null };
+const result = (offset: string, body: string): ResultFrame => ({
+  type: "result",
+  offset,
+  status: "succeeded",
+  response: { status: 200, statusText: "OK", headers: [], body, bodyEncoding: "text" },
+});
+
+interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly accept: string | null;
+  readonly lastEventId: string | null;
+  readonly custom: string | null;
+}
+
+function see(request: Request): SeenRequest {
+  return {
+    method: request.method,
+    url: request.url,
+    accept: request.headers.get("accept"),
+    lastEventId: request.headers.get("last-event-id"),
+    custom: request.headers.get("x-custom"),
+  };
+}
+
+describe("fetchWithStream redirects", () => {
+  it("follows a redirect with Last-Event-ID and skips the frames it already delivered", async () => {
+    const seen: SeenRequest[] = [];
+    server.use(
+      http.post(`${ORIGIN}/api/chat`, ({ request }) => {
+        seen.push(see(request));
+        return sseResponse(
+          sse(
+            metadata,
+            { type: "data", offset: "1-1", hashedStepId: STEP, data: "Hel" },
+            { type: "data", offset: "1-2", hashedStepId: STEP, data: "lo" },
+            { type: "redirect", url: `/api/durable/${RUN_ID}?token=abc`, reason: "retry" },
+            // Nothing after a redirect frame belongs to this connection.
+            { type: "data", offset: "1-3", hashedStepId: STEP, data: "never delivered" },
+          ),
+        );
+      }),
+      http.get(`${ORIGIN}/api/durable/${RUN_ID}`, ({ request }) => {
+        seen.push(see(request));
+        return sseResponse(
+          sse(
+            metadata,
+            // A wait endpoint that replays a little too much: the client must drop these.
+            { type: "data", offset: "1-1", hashedStepId: STEP, data: "Hel" },
+            { type: "data", offset: "1-2", hashedStepId: STEP, data: "lo" },
+            { type: "data", offset: "1-3", hashedStepId: STEP, data: " world" },
+            { type: "commit", offset: "1-4", hashedStepId: STEP },
+            // Another process took the run over: a new epoch sorts after everything before it.
+            { type: "data", offset: "2-1", hashedStepId: null, data: "!" },
+            { type: "commit", offset: "2-2", hashedStepId: null },
+            result("2-3", '"Hello world!"'),
+          ),
+        );
+      }),
+    );
+    const calls: { url: string; init: RequestInit | undefined }[] = [];
+    const recordingFetch: FetchFunction = (input, init) => {
+      calls.push({ url: input, init });
+      return fetch(input, init);
+    };
+    const controller = new AbortController();
+
+    const { events, callbacks } = recorder();
+    const response = await fetchWithStream(`${ORIGIN}/api/chat`, {
+      ...callbacks,
+      fetch: recordingFetch,
+      fetchOpts: {
+        method: "POST",
+        body: "{}",
+        headers: { "x-custom": "first request only" },
+        credentials: "include",
+        signal: controller.signal,
+      },
+    });
+
+    expect(await response.json()).toBe("Hello world!");
+    expect(events).toEqual([
+      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: null }],
+      ["data", { data: "Hel", hashedStepId: STEP, offset: "1-1" }],
+      ["data", { data: "lo", hashedStepId: STEP, offset: "1-2" }],
+      ["redirect", { url: `${ORIGIN}/api/durable/${RUN_ID}?token=abc`, reason: "retry" }],
+      ["data", { data: " world", hashedStepId: STEP, offset: "1-3" }],
+      ["commit", { hashedStepId: STEP, offset: "1-4" }],
+      ["data", { data: "!", hashedStepId: null, offset: "2-1" }],
+      ["commit", { hashedStepId: null, offset: "2-2" }],
+      ["done"],
+    ]);
+    expect(seen).toEqual([
+      { method: "POST", url: `${ORIGIN}/api/chat`, accept: "text/event-stream", lastEventId: null, custom: "first request only" },
+      {
+        method: "GET",
+        url: `${ORIGIN}/api/durable/${RUN_ID}?token=abc`,
+        accept: "text/event-stream",
+        lastEventId: "1-2",
+        custom: null,
+      },
+    ]);
+    // Both connections went through the custom fetch, with the caller's signal and credentials.
+    expect(calls.map(({ url }) => url)).toEqual([`${ORIGIN}/api/chat`, `${ORIGIN}/api/durable/${RUN_ID}?token=abc`]);
+    expect(calls.map(({ init }) => init?.signal)).toEqual([controller.signal, controller.signal]);
+    expect(calls[1]?.init?.credentials).toBe("include");
+  });
+
+  it("leaves Last-Event-ID out when no log frame arrived before the redirect, and follows chains", async () => {
+    const seen: SeenRequest[] = [];
+    server.use(
+      http.get(`${ORIGIN}/api/sleepy`, ({ request }) => {
+        seen.push(see(request));
+        return sseResponse(sse(metadata, { type: "redirect", url: "wait/1", reason: "sleep" }));
+      }),
+      http.get(`${ORIGIN}/api/wait/1`, ({ request }) => {
+        seen.push(see(request));
+        return sseResponse(
+          sse(
+            metadata,
+            { type: "data", offset: "1-1", hashedStepId: null, data: "woke" },
+            { type: "redirect", url: `${ORIGIN}/api/wait/2`, reason: "wait-for-event" },
+          ),
+        );
+      }),
+      http.get(`${ORIGIN}/api/wait/2`, ({ request }) => {
+        seen.push(see(request));
+        return sseResponse(sse(metadata, { type: "data", offset: "1-1", hashedStepId: null, data: "woke" }, result("1-2", "2")));
+      }),
+    );
+
+    const { events, callbacks } = recorder();
+    const response = await fetchWithStream(`${ORIGIN}/api/sleepy`, callbacks);
+
+    expect(await response.json()).toBe(2);
+    expect(seen.map(({ url, lastEventId }) => [url, lastEventId])).toEqual([
+      [`${ORIGIN}/api/sleepy`, null],
+      [`${ORIGIN}/api/wait/1`, null],
+      [`${ORIGIN}/api/wait/2`, "1-1"],
+    ]);
+    expect(events.map(([name]) => name)).toEqual(["metadata", "redirect", "data", "redirect", "done"]);
+  });
+
+  it("reports the metadata again when a connection belongs to a different run", async () => {
+    server.use(
+      http.get(`${ORIGIN}/api/first`, () =>
+        sseResponse(
+          sse(
+            metadata,
+            { type: "data", offset: "1-5", hashedStepId: null, data: "old run" },
+            { type: "redirect", url: "/api/second", reason: "shutdown" },
+          ),
+        ),
+      ),
+      http.get(`${ORIGIN}/api/second`, () =>
+        sseResponse(
+          sse(
+            { ...metadata, runId: "01JOTHERRUN000000000000000" },
+            { type: "data", offset: "1-1", hashedStepId: null, data: "new run" },
+            result("1-2", "0"),
+          ),
+        ),
+      ),
+    );
+
+    const { events, callbacks } = recorder();
+    await fetchWithStream(`${ORIGIN}/api/first`, callbacks);
+
+    expect(events.filter(([name]) => name === "metadata").map(([, value]) => (value as { runId: string }).runId)).toEqual([
+      RUN_ID,
+      "01JOTHERRUN000000000000000",
+    ]);
+    // Offsets of another run say nothing about this one: "1-1" is not a duplicate of "1-5".
+    expect(events.filter(([name]) => name === "data").map(([, value]) => (value as { data: string }).data)).toEqual([
+      "old run",
+      "new run",
+    ]);
+  });
+
+  it("fails with TOO_MANY_REDIRECTS after maxRedirects redirects", async () => {
+    let connections = 0;
+    server.use(
+      http.get(`${ORIGIN}/api/loop`, () => {
+        connections += 1;
+        return sseResponse(sse(metadata, { type: "redirect", url: "/api/loop", reason: "max-duration" }));
+      }),
+    );
+
+    const { events, callbacks } = recorder();
+    const error = await rejectionOf(fetchWithStream(`${ORIGIN}/api/loop`, { ...callbacks, maxRedirects: 2 }));
+
+    expect(DurableClientError.isInstance(error) && error.code).toBe("TOO_MANY_REDIRECTS");
+    expect(connections).toBe(3);
+    expect(events.map(([name]) => name)).toEqual(["metadata", "redirect", "redirect", "streamError", "done"]);
+    expect(events.at(-2)?.[1]).toBe(error);
+  });
+
+  it("fails with HTTP when the redirect target does not answer with a stream", async () => {
+    server.use(
+      http.get(`${ORIGIN}/api/chat`, () => sseResponse(sse(metadata, { type: "redirect", url: "/api/gone", reason: "retry" }))),
+      http.get(`${ORIGIN}/api/gone`, () => HttpResponse.json({ error: "unknown run" }, { status: 404 })),
+      http.get(`${ORIGIN}/api/html`, () => sseResponse(sse(metadata, { type: "redirect", url: "/api/page", reason: "retry" }))),
+      http.get(`${ORIGIN}/api/page`, () => new HttpResponse("<html></html>", { headers: { "content-type": "text/html" } })),
+    );
+
+    const gone = recorder();
+    const notFound = await rejectionOf(fetchWithStream(`${ORIGIN}/api/chat`, gone.callbacks));
+    expect(DurableClientError.isInstance(notFound) && [notFound.code, notFound.status, notFound.url]).toEqual([
+      "HTTP",
+      404,
+      `${ORIGIN}/api/gone`,
+    ]);
+    expect(gone.events.map(([name]) => name)).toEqual(["metadata", "redirect", "streamError", "done"]);
+
+    const html = recorder();
+    const notAStream = await rejectionOf(fetchWithStream(`${ORIGIN}/api/html`, html.callbacks));
+    expect(DurableClientError.isInstance(notAStream) && [notAStream.code, notAStream.status]).toEqual(["HTTP", 200]);
+    expectDoneOnceAndLast(html.events);
+  });
+
+  it("fails with NETWORK when the redirect target cannot be reached", async () => {
+    server.use(
+      http.get(`${ORIGIN}/api/chat`, () => sseResponse(sse(metadata, { type: "redirect", url: "/api/down", reason: "retry" }))),
+      http.get(`${ORIGIN}/api/down`, () => HttpResponse.error()),
+    );
+
+    const { events, callbacks } = recorder();
+    const error = await rejectionOf(fetchWithStream(`${ORIGIN}/api/chat`, callbacks));
+
+    expect(DurableClientError.isInstance(error) && error.code).toBe("NETWORK");
+    expect((error as Error).cause).toBeInstanceOf(TypeError);
+    expect(events.map(([name]) => name)).toEqual(["metadata", "redirect", "streamError", "done"]);
+  });
+});

@@ -1,0 +1,215 @@
+import {
+  ProtocolError,
+  compareOffsets,
+  createFrameDecoder,
+  parseOffset,
+  type Frame,
+  type Offset,
+  type RedirectFrame,
+  type ResultFrame,
+} from "@durastream/protocol";
+import { isAborted } from "./abort-signal.js";
+import { invokeCallback } from "./callback-failure.js";
+import { DurableClientError } from "./errors.js";
+import type { FetchWithStreamOptions } from "./fetch-with-stream-options.js";
+import { resolveUrl } from "./resolve-url.js";
+
+/**
+ * What a stream has delivered so far, carried from one connection to the next (redirects now,
+ * reconnects later) so that callbacks see one continuous sequence of frames.
+ *
+ * @example
+ * ```ts
+ * const cursor: StreamCursor = { runId: undefined, lastOffset: undefined };
+ * const end = await readConnection(response, url, cursor, options, signal);
+ * // cursor.lastOffset is now the Last-Event-ID for the next connection
+ * ```
+ */
+export interface StreamCursor {
+  /** The run whose metadata was reported through `onMetadata`, once one was. */
+  runId: string | undefined;
+  /** The offset of the last log frame delivered; frames at or before it are skipped. */
+  lastOffset: string | undefined;
+}
+
+/**
+ * How a connection ended normally: with the run's result, or with a redirect to follow.
+ *
+ * @example
+ * ```ts
+ * if (end.type === "redirect") console.log("continue at", end.frame.url);
+ * ```
+ */
+export type ConnectionEnd =
+  | { readonly type: "result"; readonly frame: ResultFrame }
+  | { readonly type: "redirect"; readonly frame: RedirectFrame };
+
+/** Decoder problems that do not make the stream untrustworthy. */
+const WARNING_CODES: ReadonlySet<string> = new Set(["UNKNOWN_EVENT", "UNKNOWN_FIELD"]);
+
+/**
+ * Reads one connection's SSE body, calling the frame callbacks of `options` in order, until the
+ * result or a redirect frame. Skips log frames at or before `cursor.lastOffset` (the frames a
+ * replaying server sends again) and advances the cursor.
+ *
+ * The body is cancelled whenever reading stops early. Throws the signal's reason on abort, a
+ * `CallbackFailure` when a callback throws, and a `DurableClientError` (`NETWORK`, `PROTOCOL` or
+ * `STREAM_ENDED`) when the stream fails.
+ *
+ * @example
+ * ```ts
+ * const end = await readConnection(response, response.url, cursor, { onData: console.log }, signal);
+ * if (end.type === "result") return responseFromSnapshot(end.frame.response);
+ * ```
+ */
+export async function readConnection(
+  response: Response,
+  url: string,
+  cursor: StreamCursor,
+  options: FetchWithStreamOptions,
+  signal: AbortSignal | undefined,
+): Promise<ConnectionEnd> {
+  const body = response.body;
+  if (isAborted(signal)) {
+    void body?.cancel(signal?.reason).catch(ignore);
+    throw signal?.reason;
+  }
+  if (body === null) throw streamEnded(url);
+
+  const { onMetadata, onData, onCommit, onRollback, onWarning } = options;
+  let sawMetadata = false;
+  // Set while the connection replays frames the client already has; cleared at the first new one.
+  let resumeAfter: Offset | undefined = cursor.lastOffset === undefined ? undefined : parseOffset(cursor.lastOffset);
+  let end: ConnectionEnd | undefined;
+  let failure: unknown;
+  let failed = false;
+
+  const deliver = (frame: Frame): void => {
+    if (frame.type === "metadata") {
+      sawMetadata = true;
+      if (frame.runId === cursor.runId) return;
+      if (cursor.runId !== undefined) {
+        // A different run: its offsets say nothing about the frames of the previous one.
+        resumeAfter = undefined;
+        cursor.lastOffset = undefined;
+      }
+      cursor.runId = frame.runId;
+      invokeCallback(onMetadata, {
+        runId: frame.runId,
+        protocolVersion: frame.protocolVersion,
+        resumeUrl: frame.resumeUrl === null ? null : resolveUrl(frame.resumeUrl, url),
+      });
+      return;
+    }
+    if (!sawMetadata) {
+      throw protocolError(
+        url,
+        new ProtocolError(
+          "INVALID_FRAME",
+          `A "${frame.type}" frame arrived before the connection's metadata frame; every Durastream connection starts with one.`,
+        ),
+      );
+    }
+    if (frame.type === "redirect") {
+      end = { type: "redirect", frame };
+      return;
+    }
+    if (resumeAfter !== undefined) {
+      if (compareOffsets(parseOffset(frame.offset), resumeAfter) <= 0) return;
+      resumeAfter = undefined;
+    }
+    cursor.lastOffset = frame.offset;
+    // The frames themselves carry exactly the callback arguments: pass them on without copying.
+    switch (frame.type) {
+      case "data":
+        invokeCallback(onData, frame);
+        return;
+      case "commit":
+        invokeCallback(onCommit, frame);
+        return;
+      case "rollback":
+        invokeCallback(onRollback, frame);
+        return;
+      case "result":
+        end = { type: "result", frame };
+        return;
+    }
+  };
+
+  const decoder = createFrameDecoder({
+    onFrame(frame) {
+      if (end !== undefined || failed || isAborted(signal)) return;
+      try {
+        deliver(frame);
+      } catch (error) {
+        failed = true;
+        failure = error;
+      }
+    },
+    onError(error) {
+      if (end !== undefined || failed || isAborted(signal)) return;
+      try {
+        if (WARNING_CODES.has(error.code)) invokeCallback(onWarning, error);
+        else throw protocolError(url, error);
+      } catch (caught) {
+        failed = true;
+        failure = caught;
+      }
+    },
+  });
+
+  const reader = body.getReader();
+  let finished = false;
+  const onAbort = (): void => {
+    void reader.cancel(signal?.reason).catch(ignore);
+  };
+  signal?.addEventListener("abort", onAbort);
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (cause) {
+        if (isAborted(signal)) throw signal?.reason;
+        finished = true; // an errored stream cannot be cancelled
+        throw new DurableClientError(
+          "NETWORK",
+          `Reading the stream from ${url} failed. Check the network connection and retry.`,
+          { cause, url },
+        );
+      }
+      if (isAborted(signal)) throw signal?.reason;
+      if (chunk.done) {
+        finished = true;
+        decoder.end();
+      } else {
+        decoder.feed(chunk.value);
+      }
+      if (failed) throw failure;
+      if (isAborted(signal)) throw signal?.reason;
+      if (end !== undefined) return end;
+      if (finished) throw streamEnded(url);
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    if (!finished) void reader.cancel(isAborted(signal) ? signal?.reason : undefined).catch(ignore);
+  }
+}
+
+function protocolError(url: string, cause: ProtocolError): DurableClientError {
+  return new DurableClientError(
+    "PROTOCOL",
+    `The stream from ${url} is not a valid Durastream stream (${cause.code}): ${cause.message} Make sure the endpoint is served by @durastream/server, and upgrade client and server packages together.`,
+    { cause, url },
+  );
+}
+
+function streamEnded(url: string): DurableClientError {
+  return new DurableClientError(
+    "STREAM_ENDED",
+    `The stream from ${url} closed before the run's result arrived. The run may still be going on: read it again from the resume URL reported by onMetadata, or retry the request.`,
+    { url },
+  );
+}
+
+function ignore(): void {}

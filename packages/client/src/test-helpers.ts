@@ -1,0 +1,235 @@
+/**
+ * Test helpers shared by the client's tests (not exported from the package): msw servers that
+ * serve SSE text split into awkward chunks, and a recorder for `fetchWithStream` callbacks.
+ */
+import { encodeFrame, type Frame } from "@durastream/protocol";
+import { HttpResponse } from "msw";
+import { setupServer, type SetupServer } from "msw/node";
+import { expect } from "vitest";
+import type { FetchWithStreamOptions } from "./fetch-with-stream-options.js";
+
+/** Base URL of every mocked endpoint. */
+export const ORIGIN = "http://durastream.test";
+
+const encoder = new TextEncoder();
+
+/** A promise with its resolve function exposed, for sequencing tests on events instead of time. */
+export interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+/**
+ * Creates a `Deferred`.
+ *
+ * @example
+ * ```ts
+ * const firstChunk = deferred<void>();
+ * await firstChunk.promise;
+ * ```
+ */
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * An msw server for one test file. Clones of mocked responses (which msw makes for its own
+ * listeners) are cancelled at once, so cancelling the client's copy reaches the handler's stream.
+ *
+ * @example
+ * ```ts
+ * const server = createTestServer();
+ * beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+ * ```
+ */
+export function createTestServer(): SetupServer {
+  const server = setupServer();
+  server.events.on("response:mocked", ({ response }) => {
+    void response.body?.cancel().catch(() => {});
+  });
+  return server;
+}
+
+/**
+ * SSE text of frames, as a server writes them.
+ *
+ * @example
+ * ```ts
+ * sse({ type: "commit", offset: "1-2", hashedStepId: null });
+ * ```
+ */
+export function sse(...frames: Frame[]): string {
+  return frames.map((frame) => encodeFrame(frame)).join("");
+}
+
+/**
+ * Splits text into UTF-8 chunks that cut inside every multibyte character and, every few bytes,
+ * through field names, values and line ends.
+ *
+ * @example
+ * ```ts
+ * splitAwkwardly("data: é\n\n"); // chunks such as "da", "ta: \xC3", "\xA9\n", "\n"
+ * ```
+ */
+export function splitAwkwardly(text: string): Uint8Array[] {
+  const bytes = encoder.encode(text);
+  const cuts = new Set<number>();
+  for (let index = 0; index < bytes.length; index += 1) {
+    const byte = bytes[index] ?? 0;
+    if (byte >= 0xc0) cuts.add(index + 1); // right after the lead byte of a multibyte character
+    if (index % 7 === 2) cuts.add(index);
+  }
+  const chunks: Uint8Array[] = [];
+  let start = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    if (cut <= start || cut >= bytes.length) continue;
+    chunks.push(bytes.slice(start, cut));
+    start = cut;
+  }
+  chunks.push(bytes.slice(start));
+  return chunks;
+}
+
+/** A response body a test writes to as it goes, and whose cancellation it can await. */
+export interface ControlledStream {
+  readonly stream: ReadableStream<Uint8Array>;
+  /** Enqueues `text` split into awkward chunks. */
+  send(text: string): void;
+  close(): void;
+  fail(error: unknown): void;
+  /** Resolves with the reason when the stream is cancelled. */
+  readonly cancelled: Promise<unknown>;
+  /** True once cancelled. */
+  readonly wasCancelled: () => boolean;
+}
+
+/**
+ * Creates a `ControlledStream`.
+ *
+ * @example
+ * ```ts
+ * const body = controlledStream();
+ * body.send(sse(metadata));
+ * await body.cancelled;
+ * ```
+ */
+export function controlledStream(): ControlledStream {
+  const cancelled = deferred<unknown>();
+  let isCancelled = false;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const stream = new ReadableStream<Uint8Array>({
+    start(streamController) {
+      controller = streamController;
+    },
+    cancel(reason) {
+      isCancelled = true;
+      cancelled.resolve(reason);
+    },
+  });
+  return {
+    stream,
+    send(text) {
+      for (const chunk of splitAwkwardly(text)) controller.enqueue(chunk);
+    },
+    close: () => controller.close(),
+    fail: (error) => controller.error(error),
+    cancelled: cancelled.promise,
+    wasCancelled: () => isCancelled,
+  };
+}
+
+/**
+ * An SSE response for an msw handler, with `text` already queued in awkward chunks and the stream
+ * closed after it.
+ *
+ * @example
+ * ```ts
+ * http.get(`${ORIGIN}/chat`, () => sseResponse(sse(metadata, result)));
+ * ```
+ */
+export function sseResponse(text: string, headers: Record<string, string> = {}): HttpResponse<ReadableStream> {
+  const body = controlledStream();
+  body.send(text);
+  body.close();
+  return streamResponse(body.stream, headers);
+}
+
+/**
+ * An SSE response around a stream the test controls.
+ *
+ * @example
+ * ```ts
+ * http.get(`${ORIGIN}/chat`, () => streamResponse(body.stream));
+ * ```
+ */
+export function streamResponse(
+  stream: ReadableStream<Uint8Array>,
+  headers: Record<string, string> = {},
+): HttpResponse<ReadableStream> {
+  return new HttpResponse(stream, { headers: { "content-type": "text/event-stream", ...headers } });
+}
+
+/** What the recorder saw, one entry per callback call, in call order. */
+export type RecordedEvent = readonly [name: string, argument?: unknown];
+
+/**
+ * Callbacks for `fetchWithStream` that record every call (copying the documented fields only).
+ *
+ * @example
+ * ```ts
+ * const { events, callbacks } = recorder();
+ * await fetchWithStream(url, callbacks);
+ * expect(events.map(([name]) => name)).toEqual(["metadata", "data", "done"]);
+ * ```
+ */
+export function recorder(): { events: RecordedEvent[]; callbacks: FetchWithStreamOptions } {
+  const events: RecordedEvent[] = [];
+  return {
+    events,
+    callbacks: {
+      onMetadata: (metadata) => events.push(["metadata", { ...metadata }]),
+      onData: ({ data, hashedStepId, offset }) => events.push(["data", { data, hashedStepId, offset }]),
+      onCommit: ({ hashedStepId, offset }) => events.push(["commit", { hashedStepId, offset }]),
+      onRollback: ({ hashedStepId, attempt, willRetry, error, offset }) =>
+        events.push(["rollback", { hashedStepId, attempt, willRetry, error, offset }]),
+      onRedirect: (redirect) => events.push(["redirect", { ...redirect }]),
+      onStreamError: (error) => events.push(["streamError", error]),
+      onWarning: (warning) => events.push(["warning", warning.code]),
+      onDone: () => events.push(["done"]),
+    },
+  };
+}
+
+/**
+ * Asserts `onDone` ran exactly once, after every other callback.
+ *
+ * @example
+ * ```ts
+ * expectDoneOnceAndLast(events);
+ * ```
+ */
+export function expectDoneOnceAndLast(events: readonly RecordedEvent[]): void {
+  expect(events.filter(([name]) => name === "done")).toHaveLength(1);
+  expect(events.at(-1)?.[0]).toBe("done");
+}
+
+/**
+ * Waits for a promise to reject and returns the reason (fails the test if it resolves).
+ *
+ * @example
+ * ```ts
+ * const error = await rejectionOf(fetchWithStream(url));
+ * ```
+ */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("Expected the promise to reject, but it resolved.");
+}

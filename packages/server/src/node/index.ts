@@ -1,0 +1,2 @@
+export { createEndpointServer } from "./create-endpoint-server.js";
+export { serveEndpoint, type ServeEndpointOptions } from "./serve-endpoint.js";

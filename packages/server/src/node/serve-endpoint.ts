@@ -1,0 +1,246 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { toWebRequest } from "./to-web-request.js";
+
+/**
+ * Options for {@link serveEndpoint} and {@link createEndpointServer}.
+ *
+ * @example
+ * ```ts
+ * import http from "node:http";
+ * import { serveEndpoint, type ServeEndpointOptions } from "@durastream/server/node";
+ *
+ * const options: ServeEndpointOptions = {
+ *   trustProxy: true,
+ *   onError: (error) => console.error("endpoint failed", error),
+ * };
+ * http.createServer(serveEndpoint(async () => new Response("ok"), options)).listen(3000);
+ * ```
+ */
+export interface ServeEndpointOptions {
+  /**
+   * Take the request protocol from the first `x-forwarded-proto` value (`http` or `https`)
+   * instead of from the socket. Only enable this behind a proxy you control, since clients can
+   * send the header themselves. Defaults to `false`.
+   */
+  trustProxy?: boolean;
+  /**
+   * Called with whatever the handler threw or rejected with (including a handler result that is
+   * not a `Response`), and with errors a response body raises mid-stream. Errors that only echo
+   * the client's disconnect (the `request.signal` reason) are not reported. Nothing is logged
+   * when this is left out.
+   */
+  onError?: (error: unknown) => void;
+}
+
+type WebHandler = (request: Request) => Response | Promise<Response>;
+
+const INTERNAL_ERROR_BODY = "Internal Server Error";
+const BAD_REQUEST_BODY = "Bad Request";
+
+function noop(): void {}
+
+/**
+ * Turns a Web handler `(request: Request) => Promise<Response>` into a Node `http` request
+ * listener. Request bodies are streamed in and response bodies streamed out with backpressure;
+ * `request.signal` aborts and the response body is cancelled when the client disconnects early.
+ *
+ * If the handler throws, `options.onError` is called and the client gets a plain
+ * `500 Internal Server Error` (or a destroyed connection when headers were already sent).
+ * Malformed requests that cannot become a Web `Request` (an invalid Host header, an
+ * unsupported method such as TRACE) get `400 Bad Request` without calling the handler.
+ *
+ * @example
+ * ```ts
+ * import http from "node:http";
+ * import { serveEndpoint } from "@durastream/server/node";
+ *
+ * const server = http.createServer(
+ *   serveEndpoint(async (request) => new Response(`hello from ${new URL(request.url).pathname}`)),
+ * );
+ * server.listen(3000);
+ * ```
+ */
+export function serveEndpoint(handler: WebHandler, options: ServeEndpointOptions = {}): RequestListener {
+  if (typeof handler !== "function") {
+    throw new TypeError(
+      `serveEndpoint(handler) expects a function \`(request: Request) => Promise<Response>\`, but received ${describe(handler)}. Pass your endpoint's request handler function.`,
+    );
+  }
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `serveEndpoint(handler, options) expects options to be an object such as { trustProxy: true }, but received ${describe(options)}. Leave it out to use the defaults.`,
+    );
+  }
+  const { onError } = options;
+  if (onError !== undefined && typeof onError !== "function") {
+    throw new TypeError(
+      `serveEndpoint options.onError must be a function \`(error: unknown) => void\`, but received ${describe(onError)}. Leave it out to ignore errors.`,
+    );
+  }
+  const trustProxy = options.trustProxy === true;
+  const report = (error: unknown): void => {
+    if (onError === undefined) return;
+    try {
+      onError(error);
+    } catch {
+      // A failing error reporter must not take the server down.
+    }
+  };
+
+  return (incoming, outgoing) => {
+    handle(incoming, outgoing, handler, trustProxy, report).catch(() => {
+      // Every expected failure is handled inside; this only guards against the unexpected.
+      outgoing.destroy();
+    });
+  };
+}
+
+async function handle(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  handler: WebHandler,
+  trustProxy: boolean,
+  report: (error: unknown) => void,
+): Promise<void> {
+  const abortController = new AbortController();
+  const { signal } = abortController;
+  let activeReader: ReadableStreamDefaultReader<unknown> | undefined;
+
+  const onDisconnect = (): void => {
+    if (signal.aborted || outgoing.writableFinished) return;
+    abortController.abort(new DOMException("The client disconnected before the response finished.", "AbortError"));
+    activeReader?.cancel(signal.reason).catch(noop);
+  };
+  outgoing.once("close", onDisconnect);
+  incoming.once("close", () => {
+    if (!incoming.complete) onDisconnect();
+  });
+
+  let request: Request;
+  try {
+    request = toWebRequest(incoming, outgoing, signal, trustProxy);
+  } catch {
+    if (!signal.aborted) sendPlainText(outgoing, 400, BAD_REQUEST_BODY);
+    return;
+  }
+
+  let response: Response;
+  let reader: ReadableStreamDefaultReader<unknown> | undefined;
+  try {
+    response = await handler(request);
+    if (!isResponse(response)) {
+      throw new TypeError(
+        `The endpoint handler resolved with ${describe(response)} instead of a Response. Return a Web \`Response\` from the handler.`,
+      );
+    }
+    if (signal.aborted) {
+      response.body?.cancel(signal.reason).catch(noop);
+      return;
+    }
+    const method = incoming.method;
+    const status = response.status;
+    const hasBody = response.body !== null && method !== "HEAD" && status !== 204 && status !== 304;
+    if (hasBody) reader = (response.body as ReadableStream<unknown>).getReader();
+    writeHead(outgoing, response);
+    if (!hasBody) {
+      outgoing.end();
+      response.body?.cancel().catch(noop);
+      return;
+    }
+  } catch (error) {
+    if (!(signal.aborted && error === signal.reason)) report(error);
+    reader?.cancel(error).catch(noop);
+    if (signal.aborted) return;
+    if (!outgoing.headersSent && !outgoing.destroyed) {
+      for (const name of outgoing.getHeaderNames()) outgoing.removeHeader(name);
+      sendPlainText(outgoing, 500, INTERNAL_ERROR_BODY);
+    } else {
+      outgoing.destroy();
+    }
+    return;
+  }
+
+  if (reader === undefined) return;
+  outgoing.flushHeaders();
+  activeReader = reader;
+  try {
+    await pump(reader, outgoing, signal);
+  } catch (error) {
+    if (signal.aborted) return;
+    report(error);
+    reader.cancel(error).catch(noop);
+    outgoing.destroy();
+  } finally {
+    activeReader = undefined;
+  }
+}
+
+async function pump(
+  reader: ReadableStreamDefaultReader<unknown>,
+  outgoing: ServerResponse,
+  signal: AbortSignal,
+): Promise<void> {
+  for (;;) {
+    const result = await reader.read();
+    if (result.done || signal.aborted) break;
+    // Uint8Array and string chunks go to the socket as they are, without a Buffer copy.
+    if (!outgoing.write(result.value as Uint8Array | string)) {
+      await waitForDrain(outgoing);
+      if (signal.aborted) break;
+    }
+  }
+  if (!signal.aborted) outgoing.end();
+}
+
+function waitForDrain(outgoing: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      outgoing.off("drain", done);
+      outgoing.off("close", done);
+      resolve();
+    };
+    outgoing.on("drain", done);
+    outgoing.on("close", done);
+  });
+}
+
+function writeHead(outgoing: ServerResponse, response: Response): void {
+  outgoing.statusCode = response.status;
+  if (response.statusText) outgoing.statusMessage = response.statusText;
+  const headers = response.headers;
+  for (const [name, value] of headers) {
+    if (name !== "set-cookie") outgoing.setHeader(name, value);
+  }
+  const cookies =
+    typeof headers.getSetCookie === "function"
+      ? headers.getSetCookie()
+      : (headers.get("set-cookie")?.split(/,(?=\s*[^;,\s]+=)/) ?? []);
+  if (cookies.length > 0) outgoing.setHeader("set-cookie", cookies);
+}
+
+function sendPlainText(outgoing: ServerResponse, status: number, body: string): void {
+  outgoing.writeHead(status, {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+  });
+  outgoing.end(body);
+}
+
+function isResponse(value: unknown): value is Response {
+  if (value instanceof Response) return true;
+  if (value === null || typeof value !== "object") return false;
+  const candidate = value as Partial<Response>;
+  return (
+    typeof candidate.status === "number" &&
+    typeof candidate.headers === "object" &&
+    candidate.headers !== null &&
+    "body" in candidate
+  );
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") return `an object (${Object.prototype.toString.call(value)})`;
+  return `${typeof value} ${String(value)}`;
+}
