@@ -59,3 +59,4 @@ function listen(server: http.Server): Promise<number> {
 
 const ports = { raw: await listen(await rawServer()), durable: await listen(durableServer()) };
 process.stdout.write(`${JSON.stringify(ports)}\n`);
+process.on("SIGINT", () => process.exit(0));

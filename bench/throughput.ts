@@ -43,7 +43,10 @@ function median(values: readonly number[]): number {
  * durable endpoint measured alternately in the same run, `rounds` times each.
  */
 export async function measureThroughput(chunks: number, rounds: number): Promise<ThroughputResult[]> {
-  const child = spawn(process.execPath, ["--conditions=@durastream/source", "--import", "tsx", new URL("./servers.ts", import.meta.url).pathname], {
+  // BENCH_PROFILE=dir writes a V8 CPU profile of the servers to dir (open it in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const serverScript = new URL("./servers.ts", import.meta.url).pathname;
+  const child = spawn(process.execPath, [...profile, "--conditions=@durastream/source", "--import", "tsx", serverScript], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   try {
@@ -67,6 +70,7 @@ export async function measureThroughput(chunks: number, rounds: number): Promise
     }
     return variants.map((variant, index) => ({ name: variant.name, framesPerSecond: median(timings[index]!), rounds: timings[index]! }));
   } finally {
-    child.kill();
+    child.kill("SIGINT"); // servers.ts exits cleanly on SIGINT, so a CPU profile gets written
+    await once(child, "exit");
   }
 }

@@ -4,6 +4,7 @@ import {
   KEEP_ALIVE_COMMENT,
   type MetadataFrame,
 } from "@durastream/protocol";
+import { nextTurn } from "./event-loop.js";
 import type { RunStore } from "./store/run-store.js";
 import type { Timers } from "./timers.js";
 
@@ -97,6 +98,8 @@ export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8
             controller.enqueue(encoder.encode(KEEP_ALIVE_COMMENT));
             return;
           }
+          // Let the rest of this turn's frames arrive, then send them in one chunk.
+          await nextTurn();
         }
       },
       cancel(reason) {

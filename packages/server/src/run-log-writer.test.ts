@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RunLogWriter } from "./run-log-writer.js";
+import { until } from "./test-helpers.js";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
 /** A store whose appends complete only when the test releases them. */
@@ -18,17 +19,17 @@ function gatedStore() {
 const data = (payload: string): FrameToAppend => ({ type: "data", payload });
 
 describe("RunLogWriter", () => {
-  it("batches frames pushed while the store is busy and keeps push/write order", async () => {
+  it("batches frames pushed in one turn of the event loop and keeps push/write order", async () => {
     const { store, calls } = gatedStore();
     const writer = new RunLogWriter(store, "r");
     writer.push(data("a"));
     writer.push(data("b"));
     const committed = writer.write([{ type: "commit", payload: "c" }]);
     writer.push(data("d"));
-    await Promise.resolve();
+    await until(() => calls.length === 1);
     expect(calls.map((call) => call.payloads)).toEqual([["a", "b"]]);
     calls[0]!.release();
-    await new Promise((resolve) => setImmediate(resolve));
+    await until(() => calls.length === 2);
     expect(calls.map((call) => call.payloads)).toEqual([["a", "b"], ["c"]]);
     let settled = false;
     void committed.then(() => (settled = true));
@@ -36,7 +37,7 @@ describe("RunLogWriter", () => {
     expect(settled).toBe(false);
     calls[1]!.release();
     await committed;
-    await new Promise((resolve) => setImmediate(resolve));
+    await until(() => calls.length === 3);
     expect(calls.map((call) => call.payloads)).toEqual([["a", "b"], ["c"], ["d"]]);
   });
 
@@ -45,7 +46,7 @@ describe("RunLogWriter", () => {
     const writer = new RunLogWriter(store, "r");
     writer.push(data("a"));
     const later = writer.write([{ type: "commit", payload: "c" }]);
-    await Promise.resolve();
+    await until(() => calls.length === 1);
     calls[0]!.fail(new Error("disk full"));
     await expect(later).rejects.toThrow("disk full");
     expect(calls).toHaveLength(1);

@@ -1,9 +1,10 @@
+import { nextTurn } from "./event-loop.js";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
 /**
  * Writes one run's frames to the store in the order they were produced. Data frames (pushed
- * synchronously, fire-and-forget) are batched: all frames pushed before the store is next free go
- * out in one `appendFrames` call. `write` appends frames that need a receipt (commit, rollback,
+ * synchronously, fire-and-forget) are batched: the frames pushed within one turn of the event loop
+ * (and while the store is busy) go out in one `appendFrames` call. `write` appends frames that need a receipt (commit, rollback,
  * result) after everything pushed before it.
  */
 export class RunLogWriter {
@@ -31,6 +32,7 @@ export class RunLogWriter {
       batch = fresh;
       this.#openBatch = fresh;
       this.#tail = this.#tail
+        .then(nextTurn) // gather everything pushed in this turn of the event loop
         .then(() => {
           if (this.#openBatch === fresh) this.#openBatch = null;
           return this.#failure === null ? this.#append(fresh) : undefined;

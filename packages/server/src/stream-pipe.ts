@@ -1,20 +1,13 @@
 import type { PipeSource } from "./context.js";
 import { DurableError } from "./errors.js";
-
-/** Items a pipe handles before it lets timers and I/O run (see `yieldToEventLoop`). */
-const ITEMS_PER_TURN = 256;
-
-const macrotask: (callback: () => void) => void =
-  typeof setImmediate === "function" ? (callback) => setImmediate(callback) : (callback) => setTimeout(callback, 0);
+import { nextTurn } from "./event-loop.js";
 
 /**
- * A source that is always ready (cached text, a mock model) resolves every read in a microtask, so
- * a pipe over it would never let the event loop write to sockets or notice a closed connection.
- * Pipes therefore step aside for one macrotask every ITEMS_PER_TURN items.
+ * Items a pipe handles before it lets timers and I/O run. A source that is always ready (cached
+ * text, a mock model) resolves every read in a microtask, so without this a pipe over it would
+ * never let the event loop write to sockets or notice a closed connection.
  */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => macrotask(resolve));
-}
+const ITEMS_PER_TURN = 256;
 
 /**
  * Reads `source` item by item, hands each non-empty text item to `emit`, and resolves with the
@@ -57,7 +50,7 @@ async function pipeReadable(
         parts.push(text);
         emit(text);
       }
-      if (++items % ITEMS_PER_TURN === 0) await yieldToEventLoop();
+      if (++items % ITEMS_PER_TURN === 0) await nextTurn();
     }
     const rest = decoder.decode();
     if (rest !== "") {
@@ -84,15 +77,22 @@ async function pipeIterable(
   const parts: string[] = [];
   let items = 0;
   let finished = false;
-  const aborted = new Promise<never>((_, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
-  aborted.catch(() => {});
+  // Settles the read in progress early when the run is cancelled. Not Promise.race against one
+  // long-lived abort promise: every race would leave a reaction on it until the pipe ends.
+  let abortRead: ((reason: unknown) => void) | null = null;
+  const onAbort = () => abortRead?.(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  const read = (): Promise<IteratorResult<string | Uint8Array>> | IteratorResult<string | Uint8Array> => {
+    if (signal.aborted) throw signal.reason;
+    const next = iterator.next();
+    return new Promise((resolve, reject) => {
+      abortRead = reject;
+      next.then(resolve, reject);
+    });
+  };
   try {
     for (;;) {
-      const step = await Promise.race([iterator.next(), aborted]);
+      const step = await read();
       if (step.done === true) {
         finished = true;
         break;
@@ -103,7 +103,7 @@ async function pipeIterable(
         emit(text);
       }
       if (++items % ITEMS_PER_TURN === 0) {
-        await yieldToEventLoop();
+        await nextTurn();
         if (signal.aborted) throw signal.reason;
       }
     }
@@ -114,6 +114,8 @@ async function pipeIterable(
     }
     return parts.join("");
   } finally {
+    abortRead = null;
+    signal.removeEventListener("abort", onAbort);
     // Stop the source: an async generator runs its finally blocks, a custom iterator its return().
     if (!finished) void Promise.resolve(iterator.return?.()).catch(() => {});
   }
