@@ -10,5 +10,6 @@ export default defineConfig({
   test: {
     include: ["packages/*/src/**/*.test.ts", "*.test.ts"],
     testTimeout: 20_000,
+    reporters: ["default", "./vitest.summary-reporter.ts"],
   },
 });
