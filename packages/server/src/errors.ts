@@ -1,3 +1,5 @@
+import type { StoreErrorReason } from "./store/run-store.js";
+
 const brand = Symbol.for("durastream.server.error");
 
 /** Discriminates the kinds of `DurableError`. */
@@ -8,7 +10,12 @@ export type DurableErrorCode =
   | "INVALID_STREAM_DATA"
   | "INVALID_STEP_OUTPUT"
   | "RUN_NOT_FOUND"
-  | "RUN_CANCELLED";
+  | "RUN_CANCELLED"
+  | "STORE_REFUSED"
+  | "LOG_LIMIT"
+  | "NON_DETERMINISTIC"
+  | "BODY_TOO_LARGE"
+  | "NO_SECRET";
 
 /**
  * The one error base class of `@durastream/server`; `code` tells the kinds apart.
@@ -119,6 +126,46 @@ export class StepFailedError extends DurableError {
    */
   static override isInstance(value: unknown): value is StepFailedError {
     return DurableError.isInstance(value) && value.code === "STEP_FAILED";
+  }
+}
+
+/**
+ * A store refused a write: the writer lost the run to another executor (`fenced`), the run is over
+ * (`over`), or the store does not know it (`unknown-run`). Nothing was written.
+ *
+ * @example
+ * ```ts
+ * if (StoreRefusedError.isInstance(error) && error.reason === "fenced") {
+ *   // another process took this run over; stop executing it
+ * }
+ * ```
+ */
+export class StoreRefusedError extends DurableError {
+  readonly reason: StoreErrorReason;
+
+  constructor(reason: StoreErrorReason, runId: string) {
+    super(
+      "STORE_REFUSED",
+      reason === "fenced"
+        ? `Run ${runId} was taken over by another executor; this one's writes are refused.`
+        : reason === "over"
+          ? `Run ${runId} is over; its log takes no more frames.`
+          : `Run ${runId} is unknown to this store (or has expired).`,
+    );
+    this.name = "StoreRefusedError";
+    this.reason = reason;
+  }
+
+  /**
+   * True for a `StoreRefusedError` from any copy of this package.
+   *
+   * @example
+   * ```ts
+   * StoreRefusedError.isInstance(new StoreRefusedError("over", "r1")); // true
+   * ```
+   */
+  static override isInstance(value: unknown): value is StoreRefusedError {
+    return DurableError.isInstance(value) && value.code === "STORE_REFUSED";
   }
 }
 

@@ -10,17 +10,23 @@ export {
   type StepTools,
   type StreamTools,
 } from "./context.js";
-export { DurableError, NonRetriableError, StepFailedError, type DurableErrorCode } from "./errors.js";
+export { DurableError, NonRetriableError, StepFailedError, StoreRefusedError, type DurableErrorCode } from "./errors.js";
 export type { Backoff, BackoffOptions, RetryPolicy } from "./retry-policy.js";
 export type { Timers } from "./timers.js";
 export { MemoryRunStore, type MemoryRunStoreOptions } from "./store/memory-store.js";
+export { eventMatches } from "./store/event-match.js";
 export type {
   AppendEffects,
+  DurableEvent,
   FrameToAppend,
   LogEntry,
   NewRun,
+  RequestSnapshot,
+  ResumableRun,
   RunRecord,
   RunStatus,
   RunStore,
+  StepKind,
   StepRecord,
+  StoreErrorReason,
 } from "./store/run-store.js";

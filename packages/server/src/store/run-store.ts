@@ -1,16 +1,45 @@
 import type { LogFrameType, ResponseSnapshot, WireError } from "@durastream/protocol";
 
-/** Where a run is in its life. */
-export type RunStatus = "running" | "succeeded" | "failed";
+/**
+ * Where a run is in its life: `running` (a process executes it and holds its lease), `suspended`
+ * (waiting for `wakeAt`: a sleep, an event, a long retry backoff), or over.
+ */
+export type RunStatus = "running" | "suspended" | "succeeded" | "failed";
+
+/** The request a run was started with, kept so a re-executed handler sees the same request. */
+export interface RequestSnapshot {
+  readonly method: string;
+  readonly url: string;
+  /** The allow-listed headers, in order. */
+  readonly headers: ReadonlyArray<readonly [name: string, value: string]>;
+  /** The body, or null when there was none. */
+  readonly body: string | null;
+  readonly bodyEncoding: "text" | "base64";
+}
 
 /** A run as the store keeps it. */
 export interface RunRecord {
   readonly runId: string;
-  /** The endpoint's id (by default `METHOD /path`). */
+  /** The endpoint's id (by default `METHOD /path`); the engine finds the handler by it. */
   readonly endpointId: string;
   readonly status: RunStatus;
-  /** Epoch that offsets written by the current executor carry (see PROTOCOL.md, offsets). */
+  /**
+   * Generation of the executor. Grows by one each time a run is claimed, and is the epoch part of
+   * the offsets that executor writes (see PROTOCOL.md, offsets). Writes carry it for fencing.
+   */
   readonly epoch: number;
+  /** The process executing the run (an opaque id), or null while suspended or over. */
+  readonly owner: string | null;
+  /** Until when the owner's lease holds, epoch-milliseconds. */
+  readonly leaseExpiresAt: number;
+  /** When a suspended run is due to be resumed, epoch-milliseconds; null when not suspended. */
+  readonly wakeAt: number | null;
+  /** How many data frames streamed outside steps are committed (replay does not send them again). */
+  readonly outsideCommitted: number;
+  /** Frames in the log, and the sum of their payload lengths (UTF-16 code units); limits use them. */
+  readonly frameCount: number;
+  readonly logBytes: number;
+  readonly request: RequestSnapshot;
   /** Epoch-milliseconds of creation and last change. */
   readonly createdAt: number;
   readonly updatedAt: number;
@@ -18,26 +47,49 @@ export interface RunRecord {
   readonly result?: ResponseSnapshot;
 }
 
-/** What a new run is created with. */
+/** What a new run is created with. It starts `running`, in epoch 1, owned by `owner`. */
 export interface NewRun {
   readonly runId: string;
   readonly endpointId: string;
   readonly createdAt: number;
+  readonly request: RequestSnapshot;
+  readonly owner: string;
+  readonly leaseExpiresAt: number;
 }
 
-/** A finished step in a run's journal. */
+/** What a journal entry records. */
+export type StepKind = "run" | "sleep" | "wait-for-event";
+
+/**
+ * One entry of a run's step journal, keyed by `hashedStepId`. Written (and rewritten: an upsert)
+ * by the engine as a step progresses:
+ * - `run` steps: `succeeded` with `output`, `failed` with `error`, or `retrying` (a failed attempt
+ *   whose backoff suspended the run; `attempts` made so far, `wakeAt` when to try again);
+ * - `sleep` steps: `sleeping` until `wakeAt` (done once the clock has passed it);
+ * - `wait-for-event` steps: `waiting` for `event` (matching `match`) until `wakeAt`, then
+ *   `succeeded` with the event (or `null` on timeout) as `output`.
+ */
 export interface StepRecord {
   /** Hex SHA-1 of the step id (with its repeat suffix), as on the wire. */
   readonly hashedStepId: string;
-  /** The id the handler gave `step.run`. */
+  /** The id the handler gave. */
   readonly stepId: string;
-  readonly status: "succeeded" | "failed";
-  /** The step's return value as JSON; absent when it returned `undefined` or failed. */
+  /** Order in which the handler called the step (0, 1, …); replay checks it for determinism. */
+  readonly position: number;
+  readonly kind: StepKind;
+  readonly status: "succeeded" | "failed" | "retrying" | "sleeping" | "waiting";
+  /** The result as JSON; absent when `undefined` or not finished. */
   readonly output?: string;
-  /** The last error, when the step failed for good. */
+  /** The last error of a failed or retrying step. */
   readonly error?: WireError;
-  /** Attempts made. */
+  /** Attempts made (run steps). */
   readonly attempts: number;
+  /** Sleep end, wait deadline, or next retry, epoch-milliseconds. */
+  readonly wakeAt?: number;
+  /** Event name a `waiting` step waits for. */
+  readonly event?: string;
+  /** Dot-paths into the event and the values they must equal, e.g. `{ "data.orderId": "o1" }`. */
+  readonly match?: Readonly<Record<string, unknown>>;
 }
 
 /** A frame as written to the log: its type and its JSON payload (the SSE `data:` line). */
@@ -52,22 +104,46 @@ export interface LogEntry extends FrameToAppend {
   readonly offset: string;
 }
 
-/** Changes that must become visible atomically with appended frames. */
+/** Changes that become visible atomically with appended frames. */
 export interface AppendEffects {
-  /** Record a finished step in the journal (written with its commit or final rollback frame). */
+  /** Upsert this journal entry (by `hashedStepId`). A `waiting` entry also registers the wait for `deliverEvent`. */
   readonly step?: StepRecord;
-  /** End the run with this status and response (written with its result frame). */
+  /** Set the count of committed outside-step data frames. */
+  readonly outsideCommitted?: number;
+  /** End the run with this status and response (written with its result frame). Clears owner, wakeAt and waits. */
   readonly finish?: { readonly status: "succeeded" | "failed"; readonly response: ResponseSnapshot };
+  /** Suspend the run until `wakeAt`: status `suspended`, owner cleared. */
+  readonly suspend?: { readonly wakeAt: number };
 }
 
+/** An event for `waitForEvent`. */
+export interface DurableEvent {
+  readonly name: string;
+  readonly data?: unknown;
+}
+
+/** A run the scheduler may resume. */
+export interface ResumableRun {
+  readonly runId: string;
+  readonly endpointId: string;
+}
+
+/** Why a store refused a write. */
+export type StoreErrorReason = "fenced" | "over" | "unknown-run";
+
 /**
- * Where runs, step journals and frame logs live. The engine relies on these guarantees:
- * - `appendFrames` assigns strictly increasing offsets and makes the frames and `effects`
- *   visible together (a crash leaves all or nothing);
- * - once `appendFrames` resolves, the frames are durable to the store's level of durability,
- *   so the engine sends a commit frame only after the step's output is in the store;
- * - `readFrames` returns frames strictly after an offset, in order;
- * - `subscribe` listeners are called (without arguments, possibly in batches) after frames are appended.
+ * Where runs, step journals and frame logs live. Three implementations share one conformance
+ * suite: `MemoryRunStore` (this package), the SQLite store (`@durastream/sqlite`) and the Redis store.
+ *
+ * The engine relies on these guarantees:
+ * - `appendFrames` gives strictly increasing offsets `"<epoch>-<sequence>"` (epoch = the run's
+ *   current epoch; sequence grows across epochs too) and makes frames and effects visible together;
+ * - once `appendFrames` resolves, frames and effects are as durable as the store is, so the engine
+ *   sends a commit frame only after the step's output is stored;
+ * - a write whose `epoch` is not the run's current epoch is refused (fencing), as is a write to a
+ *   run that is over; a refused write changes nothing;
+ * - `readFrames` returns frames strictly after an offset, in order, including after a takeover;
+ * - `subscribe` listeners are called (without arguments, possibly batched) after frames are appended.
  *
  * @example
  * ```ts
@@ -75,16 +151,39 @@ export interface AppendEffects {
  * ```
  */
 export interface RunStore {
-  /** Creates a run in status `running`. */
+  /** Creates a run: status `running`, epoch 1, owned by `run.owner`. */
   createRun(run: NewRun): Promise<RunRecord>;
   /** The run, or undefined when unknown (or expired). */
   getRun(runId: string): Promise<RunRecord | undefined>;
-  /** The run's finished steps, in the order they finished. */
+  /** The run's journal, ordered by `position`. */
   listSteps(runId: string): Promise<StepRecord[]>;
-  /** Appends frames to the run's log, together with `effects`; resolves with the last offset given. */
-  appendFrames(runId: string, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string>;
+  /**
+   * Appends frames (possibly none) to the run's log with `effects`, as the executor of `epoch`.
+   * Resolves with the last offset given ("" when no frames). Rejects with a `DurableError` of code
+   * `STORE_REFUSED` (reason `fenced`, `over` or `unknown-run`) without changing anything.
+   */
+  appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string>;
   /** Up to `limit` frames strictly after `after` (from the start when undefined), in order. */
   readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]>;
   /** Calls `listener` whenever frames are appended to the run's log; returns the unsubscribe function. */
   subscribe(runId: string, listener: () => void): () => void;
+  /**
+   * Takes a run over for `owner`, when it may be: it is `suspended` and due (`wakeAt <= now`), or
+   * `running` but its owner's lease has expired (or the store knows the owner is dead). The epoch
+   * grows by one. Resolves with the claimed record, or undefined when the run is not claimable.
+   */
+  claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined>;
+  /** Extends the lease of the run's executor; false when `owner`/`epoch` no longer hold it. */
+  renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean>;
+  /** Runs that `claimRun` would accept at `now`, oldest first, at most `limit`. */
+  listResumableRuns(now: number, limit: number): Promise<ResumableRun[]>;
+  /** The earliest `wakeAt` among suspended runs, or null when none is suspended. */
+  nextWakeAt(): Promise<number | null>;
+  /**
+   * Delivers an event to every `waiting` step whose `event` is `event.name`, whose `match` holds,
+   * and whose deadline has not passed: each such entry becomes `succeeded` with the event (as
+   * JSON `{ name, data }`) as output, its wait is removed, and its run's `wakeAt` becomes `now`.
+   * Resolves with the ids of the runs woken.
+   */
+  deliverEvent(event: DurableEvent, now: number): Promise<string[]>;
 }
