@@ -1,4 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { toMilliseconds, type Duration } from "./duration.js";
+import { DurableError } from "./errors.js";
 import type { RetryPolicy } from "./retry-policy.js";
 
 /** Options of one step, for `step.run({ id, ... }, fn)`. */
@@ -36,6 +38,58 @@ export interface StepTools {
    * ```
    */
   run<T>(idOrOptions: string | StepOptions, fn: StepFunction<T>): Promise<Awaited<T>>;
+  /**
+   * Pauses the run for `duration`. Longer than `maxInlineWait`, the run is suspended: the live
+   * connection gets a redirect to the wait endpoint and the run is re-executed (completed steps
+   * memoized) when the sleep is over. Outside a durable endpoint it is a plain timer.
+   *
+   * @example
+   * ```ts
+   * await step.sleep("cool-down", "30s");
+   * ```
+   */
+  sleep(id: string, duration: Duration): Promise<void>;
+  /**
+   * Pauses the run until `time` (a Date, epoch-milliseconds or an ISO string); like `sleep`.
+   *
+   * @example
+   * ```ts
+   * await step.sleepUntil("tomorrow", new Date(Date.now() + 86_400_000));
+   * ```
+   */
+  sleepUntil(id: string, time: Date | number | string): Promise<void>;
+  /**
+   * Suspends the run until `durable.send` delivers an event named `event` whose fields match
+   * `match`, or until `timeout`. Resolves with the event, or `null` on timeout. Events sent
+   * before the wait began are not seen. Throws outside a durable endpoint.
+   *
+   * @example
+   * ```ts
+   * const approval = await step.waitForEvent("approval", {
+   *   event: "review/approved",
+   *   match: { "data.draftId": draftId },
+   *   timeout: "1d",
+   * });
+   * if (approval === null) return new Response("Nobody approved in time", { status: 408 });
+   * ```
+   */
+  waitForEvent<Data = unknown>(id: string, options: WaitForEventOptions): Promise<ReceivedEvent<Data> | null>;
+}
+
+/** Options of `step.waitForEvent`. */
+export interface WaitForEventOptions {
+  /** The event name to wait for. */
+  event: string;
+  /** Dot-paths into the event and the values they must equal, e.g. `{ "data.orderId": orderId }`. */
+  match?: Record<string, unknown>;
+  /** How long to wait before resolving with `null`. */
+  timeout: Duration;
+}
+
+/** An event as `step.waitForEvent` returns it. */
+export interface ReceivedEvent<Data = unknown> {
+  readonly name: string;
+  readonly data: Data;
 }
 
 /** What `stream.pipe` accepts. */
@@ -84,6 +138,8 @@ export interface StepScope {
 /** What a run exposes to `step` and `stream` through AsyncLocalStorage. */
 export interface RunScopeOwner {
   runStep<T>(idOrOptions: string | StepOptions, fn: StepFunction<T>): Promise<Awaited<T>>;
+  sleep(id: string, wakeAt: (now: number) => number): Promise<void>;
+  waitForEvent(id: string, options: WaitForEventOptions): Promise<ReceivedEvent | null>;
   push(step: StepScope | null, data: unknown): void;
   pipe(step: StepScope | null, source: PipeSource): Promise<string>;
 }
@@ -116,6 +172,30 @@ export const step: StepTools = {
       ) as Promise<Awaited<ReturnType<typeof fn>>>;
     }
     return scope.run.runStep(idOrOptions, fn);
+  },
+  sleep(id, duration) {
+    const milliseconds = toMilliseconds(duration, `step.sleep("${id}")`);
+    const scope = runScopeStorage.getStore();
+    if (scope === undefined) return new Promise((resolve) => setTimeout(resolve, milliseconds));
+    return scope.run.sleep(id, (now) => now + milliseconds);
+  },
+  sleepUntil(id, time) {
+    const at = time instanceof Date ? time.getTime() : typeof time === "string" ? Date.parse(time) : time;
+    if (typeof at !== "number" || !Number.isFinite(at)) {
+      throw new DurableError("INVALID_OPTIONS", `step.sleepUntil("${id}"): ${String(time)} is not a time; pass a Date, epoch-milliseconds or an ISO string.`);
+    }
+    const scope = runScopeStorage.getStore();
+    if (scope === undefined) return new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+    return scope.run.sleep(id, () => at);
+  },
+  waitForEvent(id, options) {
+    const scope = runScopeStorage.getStore();
+    if (scope === undefined) {
+      return Promise.reject(
+        new DurableError("NOT_IN_ENDPOINT", `step.waitForEvent("${id}") only works inside a durable endpoint (durable.endpoint(handler)).`),
+      );
+    }
+    return scope.run.waitForEvent(id, options) as Promise<ReceivedEvent<never> | null>;
   },
 };
 

@@ -1,6 +1,7 @@
 import { hashStepId, type DataFrame, type Frame, type RollbackFrame } from "@durastream/protocol";
 import { describe, expect, it } from "vitest";
-import { acceptsEventStream, createDurable } from "./create-durable.js";
+import { createDurable } from "./create-durable.js";
+import { acceptsEventStream } from "./event-stream.js";
 import { step, stream } from "./context.js";
 import { DurableError, NonRetriableError, StepFailedError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
@@ -49,7 +50,8 @@ describe("durable.endpoint over Web Request/Response", () => {
     const runId = response.headers.get("x-durastream-run-id");
     const frames = await collectFrames(response);
     const [first, second] = [await hashStepId("first"), await hashStepId("second")];
-    expect(frames[0]).toEqual({ type: "metadata", runId, protocolVersion: 1, resumeUrl: null });
+    expect(frames[0]).toMatchObject({ type: "metadata", runId, protocolVersion: 1 });
+    expect((frames[0] as { resumeUrl: string }).resumeUrl).toMatch(new RegExp(`^http://localhost/api/durable/${runId}\\?token=\\d+\\.[\\w-]{43}$`));
     expect(summary(frames.slice(1))).toEqual([
       "data - \"intro\"",
       "commit -",
@@ -79,7 +81,8 @@ describe("durable.endpoint over Web Request/Response", () => {
       return Response.json(value);
     });
     const framesPromise = handler(sseRequest()).then(collectFrames);
-    const backoffs = () => timers.scheduled.filter((milliseconds) => milliseconds !== 15_000);
+    // Other timers (keep-alives, lease renewal, the scheduler) are longer than any backoff here.
+    const backoffs = () => timers.scheduled.filter((milliseconds) => milliseconds < 1000);
     await until(() => backoffs().length === 1, "first backoff");
     expect(backoffs()).toEqual([100]);
     timers.advance(100);
@@ -327,7 +330,7 @@ describe("durable.endpoint over Web Request/Response", () => {
     expect(rest).toContain("event: result");
   });
 
-  it("cancels the run when the SSE reader goes away: pipes cancel their sources, no retries", async () => {
+  it("with cancelOnDisconnect, cancels the run when the SSE reader goes away: pipes cancel their sources, no retries", async () => {
     const durable = createDurable(noBackoff);
     let sourceCancelled: unknown;
     let attempts = 0;
@@ -354,7 +357,7 @@ describe("durable.endpoint over Web Request/Response", () => {
         throw error;
       }
       return new Response("unreachable");
-    });
+    }, { cancelOnDisconnect: true });
     const response = await handler(sseRequest());
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let seen = "";
@@ -393,7 +396,7 @@ describe("options", () => {
       [() => createDurable({ retries: 21 }), /"retries" must be a whole number from 0 to 20, got 21/],
       [() => createDurable({ retries: 1.5 }), /"retries" must be a whole number/],
       [() => createDurable({ backoff: { factor: 0.5 } }), /"backoff.factor" must be a number from 1 to 100/],
-      [() => createDurable({ keepAliveInterval: 0 }), /"keepAliveInterval" must be a number of milliseconds > 0/],
+      [() => createDurable({ keepAliveInterval: 0 }), /"keepAliveInterval" must be a number >= 1/],
       [() => createDurable().endpoint("nope" as never), /handler must be a function/],
       [() => createDurable().endpoint(() => null, { retries: -1 }), /"retries" must be a whole number from 0 to 20, got -1/],
       [() => createDurable().endpoint(() => null, { id: "" }), /"id" must be a non-empty string/],

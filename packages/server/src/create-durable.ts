@@ -1,11 +1,15 @@
-import { EVENT_STREAM_CONTENT_TYPE, PROTOCOL_VERSION, RUN_ID_HEADER } from "@durastream/protocol";
-import { ulid } from "ulid";
-import { DurableRun, type DurableHandler } from "./durable-run.js";
+import { PROTOCOL_VERSION, RUN_ID_HEADER } from "@durastream/protocol";
+import type { DurableHandler, ExecutionEnd } from "./durable-run.js";
 import { DurableError } from "./errors.js";
+import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
+import { Executor, type Registration } from "./executor.js";
 import { createLogStream } from "./log-stream.js";
+import { createProxy, type ProxyOptions } from "./proxy.js";
+import { DEFAULT_REQUEST_HEADERS, snapshotRequest } from "./request-snapshot.js";
+import { ResumeTokens, resolveSecret } from "./resume-token.js";
 import { resolveRetryPolicy, type Backoff } from "./retry-policy.js";
 import { MemoryRunStore } from "./store/memory-store.js";
-import type { RunStore } from "./store/run-store.js";
+import type { DurableEvent, RunStore } from "./store/run-store.js";
 import { systemTimers, type Timers } from "./timers.js";
 
 /** Options of `createDurable`. */
@@ -16,20 +20,56 @@ export interface DurableOptions {
   retries?: number;
   /** Default backoff between step attempts. Default: exponential from 1 s, factor 2, up to 30 s, ±20 % jitter. */
   backoff?: Backoff;
-  /** Milliseconds of silence on an SSE connection before a keep-alive comment. Default 15000. */
+  /**
+   * Secret for the HMAC tokens in resume URLs (at least 16 characters, the same on every instance).
+   * Default: `process.env.DURASTREAM_SECRET`; outside production a random per-process secret.
+   */
+  secret?: string;
+  /** Path the wait endpoint (`durable.proxy()`) is mounted at; resume URLs are `<basePath>/<runId>?token=…`. Default `/api/durable`. */
+  basePath?: string;
+  /**
+   * Where resume URLs point instead: a path or URL (resolved against the request, with `runId` and
+   * `token` query parameters added), or a function building the whole URL.
+   */
+  asyncRedirectUrl?: string | ((params: { runId: string; token: string }) => string | Promise<string>);
+  /** How long a resume URL stays valid, ms. Default 24 hours. */
+  resumeTokenTtl?: number;
+  /** Waits (sleeps, retry backoffs) up to this long stay on the live connection; longer ones suspend the run. Default 10 000 ms. */
+  maxInlineWait?: number;
+  /** Longest a live connection stays open before it is redirected to the wait endpoint, ms (for serverless limits). Default: no limit. */
+  maxConnectionDuration?: number;
+  /** Milliseconds of silence on an SSE connection before a keep-alive comment. Default 15 000. */
   keepAliveInterval?: number;
-  /** Clock and timers (backoff, keep-alives); tests inject their own. */
+  /** Registers background work with the host so it is not cut off (Next.js `after`, Vercel/Cloudflare `waitUntil`). */
+  waitUntil?: (promise: Promise<unknown>) => void;
+  /** Largest request body stored with a run, bytes; larger ones get 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Request headers stored with a run for re-executions. Default: content-type, accept, accept-language, user-agent. */
+  requestHeaders?: readonly string[];
+  /** Limits per run; exceeding one fails the pushing step with a `LOG_LIMIT` error. */
+  limits?: { maxFramesPerRun?: number; maxLogBytes?: number };
+  /** How long a process's claim on a run holds without renewal, ms. Default 30 000. */
+  leaseDuration?: number;
+  /** How often to look for due runs left by other processes, ms. Default 5 000. */
+  pollInterval?: number;
+  /** Clock and timers; tests inject their own. */
   timers?: Timers;
 }
 
 /** Options of one endpoint. */
 export interface EndpointOptions {
-  /** The endpoint's id, stored with its runs. Default: `METHOD /path` of the request. */
+  /**
+   * The endpoint's id, stored with its runs; a restarted process resumes a run through the endpoint
+   * with its id. Default: `METHOD /path` of the first request (give an explicit id with a durable
+   * store, so runs resume before a new request arrives).
+   */
   id?: string;
   /** Retries per step, 0 to 20; overrides `createDurable`'s. */
   retries?: number;
   /** Backoff between step attempts; overrides `createDurable`'s. */
   backoff?: Backoff;
+  /** Cancel the run when its first client disconnects (instead of finishing it in the background). Default false. */
+  cancelOnDisconnect?: boolean;
 }
 
 /** A Web request handler, as Next.js route handlers, Bun, Deno and Hono take. */
@@ -42,7 +82,8 @@ export interface Durable {
   /**
    * Wraps a handler into a durable endpoint. A request with `Accept: text/event-stream` gets a 200
    * SSE response at once, carrying the run's frames as they are produced and ending with a result
-   * frame holding the handler's response. Any other request gets the handler's own Response.
+   * frame holding the handler's response, or a redirect frame when the run goes to the background.
+   * Any other request gets the handler's own Response, or a 303 to the wait endpoint.
    *
    * @example
    * ```ts
@@ -50,22 +91,46 @@ export interface Durable {
    *   const { prompt } = await request.json();
    *   const answer = await step.run("answer", () => stream.pipe(model.stream(prompt)));
    *   return Response.json({ answer });
-   * });
+   * }, { id: "chat" });
    * ```
    */
   endpoint(handler: DurableHandler, options?: EndpointOptions): WebHandler;
+  /**
+   * The wait endpoint, mounted by the app at `basePath` (e.g. Next.js
+   * `app/api/durable/[runId]/route.ts`: `export const GET = durable.proxy()`). Streams a run's log
+   * from any offset and tails it, or long-polls for its final response.
+   *
+   * @example
+   * ```ts
+   * // app/api/durable/[runId]/route.ts
+   * export const GET = durable.proxy();
+   * ```
+   */
+  proxy(options?: ProxyOptions): WebHandler;
+  /**
+   * Delivers an event to the runs waiting for it in `step.waitForEvent`. Resolves with how many
+   * were woken.
+   *
+   * @example
+   * ```ts
+   * await durable.send({ name: "review/approved", data: { draftId } });
+   * ```
+   */
+  send(event: DurableEvent): Promise<{ woken: number }>;
+  /** Stops the background timers (for tests and graceful shutdown); runs in progress go on. */
+  close(): void;
 }
 
 /**
  * Creates the durable toolkit: `durable.endpoint(handler)` turns Web handlers into durable,
- * streaming endpoints.
+ * streaming endpoints; `durable.proxy()` is their wait endpoint; `durable.send` delivers events.
  *
  * @example
  * ```ts
  * import { createDurable, step, stream } from "@durastream/server";
  *
  * const durable = createDurable({ retries: 2 });
- * export const GET = durable.endpoint(async () => {
+ * export const POST = durable.endpoint(async () => {
  *   const text = await step.run("greet", () => stream.pipe(words("Hello there")));
  *   return Response.json({ text });
  * });
@@ -75,15 +140,58 @@ export function createDurable(options: DurableOptions = {}): Durable {
   if (typeof options !== "object" || options === null) {
     throw new DurableError("INVALID_OPTIONS", "createDurable(options): options must be an object or omitted.");
   }
-  const { store = new MemoryRunStore(), timers = systemTimers, keepAliveInterval = 15_000 } = options;
-  if (!Number.isFinite(keepAliveInterval) || keepAliveInterval <= 0) {
-    throw new DurableError(
-      "INVALID_OPTIONS",
-      `createDurable: "keepAliveInterval" must be a number of milliseconds > 0, got ${String(keepAliveInterval)}.`,
-    );
+  const {
+    store = new MemoryRunStore(),
+    timers = systemTimers,
+    keepAliveInterval = 15_000,
+    basePath = "/api/durable",
+    resumeTokenTtl = 24 * 3_600_000,
+    maxInlineWait = 10_000,
+    maxConnectionDuration = Number.POSITIVE_INFINITY,
+    maxBodyBytes = 1024 * 1024,
+    requestHeaders = DEFAULT_REQUEST_HEADERS,
+    leaseDuration = 30_000,
+    pollInterval = 5_000,
+    asyncRedirectUrl,
+    waitUntil,
+  } = options;
+  const maxFramesPerRun = options.limits?.maxFramesPerRun ?? 1_000_000;
+  const maxLogBytes = options.limits?.maxLogBytes ?? 128 * 1024 * 1024;
+  for (const [name, value, min] of [
+    ["keepAliveInterval", keepAliveInterval, 1],
+    ["resumeTokenTtl", resumeTokenTtl, 1000],
+    ["maxInlineWait", maxInlineWait, 0],
+    ["maxConnectionDuration", maxConnectionDuration, 1],
+    ["maxBodyBytes", maxBodyBytes, 0],
+    ["leaseDuration", leaseDuration, 100],
+    ["pollInterval", pollInterval, 10],
+    ["limits.maxFramesPerRun", maxFramesPerRun, 1],
+    ["limits.maxLogBytes", maxLogBytes, 1],
+  ] as const) {
+    if (typeof value !== "number" || Number.isNaN(value) || value < min) {
+      throw new DurableError("INVALID_OPTIONS", `createDurable: "${name}" must be a number >= ${min} (milliseconds or bytes), got ${String(value)}.`);
+    }
+  }
+  if (typeof basePath !== "string" || !basePath.startsWith("/")) {
+    throw new DurableError("INVALID_OPTIONS", `createDurable: "basePath" must be a path starting with "/", e.g. "/api/durable", got ${String(basePath)}.`);
+  }
+  if (!Array.isArray(requestHeaders) || !requestHeaders.every((name) => typeof name === "string")) {
+    throw new DurableError("INVALID_OPTIONS", 'createDurable: "requestHeaders" must be an array of header names.');
   }
   const durableDefaults = { retries: options.retries, backoff: options.backoff };
   resolveRetryPolicy("createDurable", durableDefaults);
+  const tokens = new ResumeTokens(resolveSecret(options.secret));
+  const executor = new Executor({ store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, leaseDuration, pollInterval, waitUntil });
+
+  /** The same-origin (by default) URL where a run's log can be read again, with a fresh token. */
+  const resumeUrl = async (runId: string, request: Request): Promise<string> => {
+    const token = await tokens.sign(runId, timers.now() + resumeTokenTtl);
+    if (typeof asyncRedirectUrl === "function") return new URL(await asyncRedirectUrl({ runId, token }), request.url).href;
+    const url = new URL(asyncRedirectUrl ?? `${basePath.replace(/\/+$/, "")}/${runId}`, request.url);
+    if (asyncRedirectUrl !== undefined) url.searchParams.set("runId", runId);
+    url.searchParams.set("token", token);
+    return url.href;
+  };
 
   return {
     store,
@@ -96,59 +204,68 @@ export function createDurable(options: DurableOptions = {}): Durable {
       }
       const endpointDefaults = { retries: endpointOptions.retries, backoff: endpointOptions.backoff };
       resolveRetryPolicy("durable.endpoint", durableDefaults, endpointDefaults);
+      const registration: Registration = { handler, retryPolicy: [durableDefaults, endpointDefaults] };
+      if (endpointOptions.id !== undefined) executor.register(endpointOptions.id, registration);
 
       return async (request: Request): Promise<Response> => {
-        const runId = ulid();
         const endpointId = endpointOptions.id ?? `${request.method} ${new URL(request.url).pathname}`;
-        await store.createRun({ runId, endpointId, createdAt: timers.now() });
-        const run = new DurableRun(runId, {
-          store,
-          timers,
-          retryPolicy: [durableDefaults, endpointDefaults],
-          where: `durable.endpoint(${endpointId})`,
+        executor.register(endpointId, registration);
+        let captured;
+        try {
+          captured = await snapshotRequest(request, { maxBodyBytes, headers: requestHeaders });
+        } catch (error) {
+          if (DurableError.isInstance(error) && error.code === "BODY_TOO_LARGE") {
+            return new Response(error.message, { status: 413, headers: { "content-type": "text/plain; charset=utf-8" } });
+          }
+          throw error;
+        }
+        const handlerRequest = new Request(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: request.method === "GET" || request.method === "HEAD" ? null : captured.body,
         });
-        const disconnect = () => run.cancel("The client disconnected, so the run was cancelled.");
+        const sse = acceptsEventStream(request);
+        const { run, end } = await executor.start(endpointId, registration, handlerRequest, captured.snapshot, !sse);
+        const url = await resumeUrl(run.runId, request);
+        const disconnect = () => run.cancel("The client disconnected, so the run was cancelled (cancelOnDisconnect).");
 
-        if (!acceptsEventStream(request)) {
-          request.signal.addEventListener("abort", disconnect, { once: true });
-          const outcome = await run.execute(handler, request, true);
+        if (!sse) {
+          if (endpointOptions.cancelOnDisconnect === true) request.signal.addEventListener("abort", disconnect, { once: true });
+          let timer: unknown;
+          const timedOut = new Promise<"max-duration">((resolve) => {
+            if (Number.isFinite(maxConnectionDuration)) timer = timers.setTimeout(() => resolve("max-duration"), maxConnectionDuration);
+          });
+          const first: ExecutionEnd | "max-duration" = await Promise.race([end, timedOut]);
+          if (timer !== undefined) timers.clearTimeout(timer);
           request.signal.removeEventListener("abort", disconnect);
-          return outcome.response;
+          if (first !== "max-duration" && first.kind === "finished") return first.outcome.response;
+          return new Response(null, { status: 303, headers: { location: url, [RUN_ID_HEADER]: run.runId } });
         }
 
         const body = createLogStream({
           store,
-          runId,
+          runId: run.runId,
           after: undefined,
-          metadata: { type: "metadata", runId, protocolVersion: PROTOCOL_VERSION, resumeUrl: null },
+          metadata: { type: "metadata", runId: run.runId, protocolVersion: PROTOCOL_VERSION, resumeUrl: url },
           timers,
           keepAliveInterval,
-          onCancel: disconnect,
+          redirect: { url, onSwitch: (listener) => run.onSwitch(listener), maxDuration: maxConnectionDuration },
+          ...(endpointOptions.cancelOnDisconnect === true ? { onCancel: disconnect } : {}),
         });
-        void run.execute(handler, request, false);
-        return new Response(body, {
-          status: 200,
-          headers: {
-            "content-type": `${EVENT_STREAM_CONTENT_TYPE}; charset=utf-8`,
-            "cache-control": "no-cache, no-transform",
-            "x-accel-buffering": "no",
-            [RUN_ID_HEADER]: runId,
-          },
-        });
+        return new Response(body, { status: 200, headers: eventStreamHeaders(run.runId) });
       };
     },
+    proxy(proxyOptions = {}) {
+      return createProxy({ store, timers, tokens, executor, keepAliveInterval, maxConnectionDuration, ...proxyOptions });
+    },
+    async send(event) {
+      if (typeof event !== "object" || event === null || typeof event.name !== "string" || event.name === "") {
+        throw new DurableError("INVALID_OPTIONS", 'durable.send(event): event must be { name: string, data?: JSON }, e.g. { name: "order/paid", data: { orderId } }.');
+      }
+      return { woken: await executor.deliver(event) };
+    },
+    close() {
+      executor.close();
+    },
   };
-}
-
-/** Whether the request asks for an SSE stream (`Accept` lists `text/event-stream` with q > 0). */
-export function acceptsEventStream(request: Request): boolean {
-  const accept = request.headers.get("accept");
-  if (accept === null) return false;
-  for (const range of accept.split(",")) {
-    const [type = "", ...parameters] = range.split(";");
-    if (type.trim().toLowerCase() !== EVENT_STREAM_CONTENT_TYPE) continue;
-    const quality = parameters.find((parameter) => parameter.trim().toLowerCase().startsWith("q="));
-    if (quality === undefined || Number(quality.trim().slice(2)) > 0) return true;
-  }
-  return false;
 }

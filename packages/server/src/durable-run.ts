@@ -1,21 +1,32 @@
-import { encodeDataPayload, encodeFramePayload, hashStepId, snapshotResponse, type ResponseSnapshot } from "@durastream/protocol";
+import {
+  encodeDataPayload,
+  encodeFramePayload,
+  hashStepId,
+  snapshotResponse,
+  type RedirectReason,
+  type ResponseSnapshot,
+} from "@durastream/protocol";
 import {
   runScopeStorage,
   step as stepTools,
   stream as streamTools,
   type PipeSource,
+  type ReceivedEvent,
   type RunScopeOwner,
   type StepFunction,
   type StepOptions,
   type StepScope,
   type StepTools,
   type StreamTools,
+  type WaitForEventOptions,
 } from "./context.js";
-import { DurableError, StepFailedError, describeError, isNonRetriable } from "./errors.js";
+import { toMilliseconds } from "./duration.js";
+import { DurableError, StepFailedError, StoreRefusedError, describeError, isNonRetriable } from "./errors.js";
+import { nextTurn } from "./event-loop.js";
 import { toJson } from "./json-data.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry-policy.js";
 import { RunLogWriter } from "./run-log-writer.js";
-import type { FrameToAppend, RunStore, StepRecord } from "./store/run-store.js";
+import type { FrameToAppend, RunRecord, RunStore, StepRecord } from "./store/run-store.js";
 import { pipeSource } from "./stream-pipe.js";
 import { delay, type Timers } from "./timers.js";
 
@@ -27,7 +38,7 @@ export interface DurableContext {
   readonly step: StepTools;
   /** Streaming to the client (the same object as the importable `stream`). */
   readonly stream: StreamTools;
-  /** Aborts when the run is cancelled (its client went away). */
+  /** Aborts when the run is cancelled or this execution stops (suspended, taken over). */
   readonly signal: AbortSignal;
 }
 
@@ -41,74 +52,383 @@ export interface RunOutcome {
   readonly response: Response;
 }
 
-interface RunSettings {
+/** How one execution of a handler stopped. */
+export type ExecutionEnd =
+  | { readonly kind: "finished"; readonly outcome: RunOutcome }
+  | { readonly kind: "suspended"; readonly wakeAt: number; readonly reason: RedirectReason }
+  | { readonly kind: "lost" };
+
+/** Engine settings a run executes with. */
+export interface RunSettings {
   readonly store: RunStore;
   readonly timers: Timers;
   readonly retryPolicy: readonly (RetryPolicy | undefined)[];
   readonly where: string;
+  /** Waits up to this long (ms) happen on the live connection; longer ones suspend the run. */
+  readonly maxInlineWait: number;
+  readonly maxFramesPerRun: number;
+  readonly maxLogBytes: number;
 }
 
+interface BlockingWait {
+  readonly wakeAt: number;
+  readonly reason: RedirectReason;
+  /** Resolves the step in this execution (event waits delivered in-process). */
+  readonly resolve?: (value: ReceivedEvent | null) => void;
+}
+
+const NEVER = new Promise<never>(() => {});
+
 /**
- * One execution of a durable handler: runs it inside the AsyncLocalStorage scope that `step` and
- * `stream` read, writes its frames to the run's log in order, and records its outcome.
+ * One execution of a durable handler, live or replayed: runs it inside the AsyncLocalStorage scope
+ * that `step` and `stream` read, memoizes journaled steps, writes frames to the run's log in
+ * order as the executor of one epoch, and stops by finishing the run or suspending it.
  */
 export class DurableRun implements RunScopeOwner {
   readonly runId: string;
+  readonly epoch: number;
   readonly #settings: RunSettings;
   readonly #writer: RunLogWriter;
   readonly #controller = new AbortController();
   readonly #journal = new Map<string, StepRecord>();
+  readonly #journalByPosition = new Map<number, StepRecord>();
   readonly #occurrences = new Map<string, number>();
+  readonly #interruptedAttempts: ReadonlyMap<string, number>;
   readonly #defaultPolicy;
+  readonly #blocking = new Map<string, BlockingWait>();
+  readonly #switchListeners = new Set<(reason: RedirectReason) => void>();
+  #state: "executing" | "suspending" | "suspended" | "over" | "lost" = "executing";
+  #nextPosition = 0;
+  #activeSteps = 0;
+  #blockCheckScheduled = false;
+  /** Outside-step pushes made by this execution, and how many of them the log already has committed. */
+  #outsidePushed = 0;
+  #outsideCommitted: number;
   #uncommittedOutside = 0;
-  #over = false;
+  #frameCount: number;
+  #logBytes: number;
+  #suspend: ((end: ExecutionEnd) => void) | null = null;
 
-  constructor(runId: string, settings: RunSettings, journal: readonly StepRecord[] = []) {
-    this.runId = runId;
+  constructor(record: RunRecord, settings: RunSettings, journal: readonly StepRecord[], interruptedAttempts: ReadonlyMap<string, number>) {
+    this.runId = record.runId;
+    this.epoch = record.epoch;
     this.#settings = settings;
-    this.#writer = new RunLogWriter(settings.store, runId);
+    this.#writer = new RunLogWriter(settings.store, record.runId, record.epoch);
     this.#defaultPolicy = resolveRetryPolicy(settings.where, ...settings.retryPolicy);
-    for (const record of journal) this.#journal.set(record.hashedStepId, record);
+    this.#outsideCommitted = record.outsideCommitted;
+    this.#frameCount = record.frameCount;
+    this.#logBytes = record.logBytes;
+    this.#interruptedAttempts = interruptedAttempts;
+    for (const entry of journal) {
+      this.#journal.set(entry.hashedStepId, entry);
+      this.#journalByPosition.set(entry.position, entry);
+    }
   }
 
-  /** Aborts when the run is cancelled. */
+  /** Aborts when the run is cancelled, or when this execution stops without finishing. */
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
 
+  /** Whether this execution is still running the handler. */
+  get executing(): boolean {
+    return this.#state === "executing";
+  }
+
+  /** Calls `listener` when the run suspends, so live connections can redirect. Returns the remover. */
+  onSwitch(listener: (reason: RedirectReason) => void): () => void {
+    this.#switchListeners.add(listener);
+    return () => this.#switchListeners.delete(listener);
+  }
+
   /** Cancels the run: pipes stop and cancel their sources, steps stop retrying, the run fails. */
   cancel(reason: string): void {
-    if (this.#over || this.#controller.signal.aborted) return;
+    if (this.#state !== "executing" || this.#controller.signal.aborted) return;
     this.#controller.abort(new DurableError("RUN_CANCELLED", reason));
   }
 
+  /** Stops this execution because another executor owns the run now. */
+  lose(): void {
+    if (this.#state === "over" || this.#state === "lost") return;
+    this.#state = "lost";
+    this.#controller.abort(new StoreRefusedError("fenced", this.runId));
+    this.#suspend?.({ kind: "lost" });
+  }
+
   /**
-   * Runs the handler and resolves with its outcome as soon as it settles. Storing the outcome (the
-   * result frame, after a final commit of chunks streamed outside steps) goes on in `finished`.
-   * With `keepBody`, the outcome's Response body stays readable (the snapshot reads a clone).
-   * Never rejects.
+   * Runs the handler until it settles, or until everything it waits for is a long sleep, an event
+   * or a retry backoff (then the run is suspended). With `keepBody`, the outcome's Response body
+   * stays readable (the snapshot reads a clone). Never rejects. `finished` settles once the
+   * outcome is stored.
    */
-  async execute(handler: DurableHandler, request: Request, keepBody: boolean): Promise<RunOutcome> {
-    const context: DurableContext = {
-      runId: this.runId,
-      step: stepTools,
-      stream: streamTools,
-      signal: this.#controller.signal,
-    };
-    let outcome: RunOutcome;
-    try {
-      const value = await runScopeStorage.run({ run: this, step: null }, () => handler(request, context));
-      outcome = { status: "succeeded", response: value instanceof Response ? value : toJsonResponse(value) };
-    } catch (error) {
-      outcome = { status: "failed", response: failureResponse(error) };
+  async execute(handler: DurableHandler, request: Request, keepBody: boolean): Promise<ExecutionEnd> {
+    const context: DurableContext = { runId: this.runId, step: stepTools, stream: streamTools, signal: this.#controller.signal };
+    const stopped = new Promise<ExecutionEnd>((resolve) => (this.#suspend = resolve));
+    const handled = (async (): Promise<ExecutionEnd> => {
+      let outcome: RunOutcome;
+      try {
+        const value = await runScopeStorage.run({ run: this, step: null }, () => handler(request, context));
+        outcome = { status: "succeeded", response: value instanceof Response ? value : toJsonResponse(value) };
+      } catch (error) {
+        outcome = { status: "failed", response: failureResponse(error) };
+      }
+      return { kind: "finished", outcome };
+    })();
+    const end = await Promise.race([handled, stopped]);
+    if (end.kind === "finished") {
+      if (this.#state !== "executing") return this.#state === "lost" ? { kind: "lost" } : await stopped;
+      this.#state = "over";
+      this.finished = this.#finish(end.outcome, keepBody);
     }
-    this.#over = true;
-    this.finished = this.#finish(outcome, keepBody);
-    return outcome;
+    return end;
   }
 
   /** Settles when the run's outcome is in the store (or the store refused it). */
   finished: Promise<void> = Promise.resolve();
+
+  /** Re-reads waiting event steps after `durable.send` delivered to this run, and resolves them. */
+  async refreshWaits(): Promise<void> {
+    if (this.#state !== "executing") return;
+    const entries = await this.#settings.store.listSteps(this.runId);
+    for (const entry of entries) {
+      const wait = this.#blocking.get(entry.hashedStepId);
+      if (wait?.resolve === undefined || entry.status !== "succeeded") continue;
+      this.#journal.set(entry.hashedStepId, entry);
+      this.#blocking.delete(entry.hashedStepId);
+      wait.resolve(parseOutput(entry) as ReceivedEvent | null);
+    }
+  }
+
+  push(step: StepScope | null, data: unknown): void {
+    if (this.#state !== "executing" || (step !== null && !step.active)) return;
+    this.#emit(step, toJson(data, "stream.push(data): data", "INVALID_STREAM_DATA"));
+  }
+
+  pipe(step: StepScope | null, source: PipeSource): Promise<string> {
+    return pipeSource(source, this.#controller.signal, (text) => {
+      if (this.#state !== "executing" || (step !== null && !step.active)) return;
+      this.#emit(step, JSON.stringify(text));
+    });
+  }
+
+  async runStep<T>(idOrOptions: string | StepOptions, fn: StepFunction<T>): Promise<Awaited<T>> {
+    const options: StepOptions = typeof idOrOptions === "string" ? { id: idOrOptions } : idOrOptions;
+    if (typeof fn !== "function") {
+      throw new DurableError("INVALID_OPTIONS", `step.run("${String(options?.id)}", fn): fn must be a function.`);
+    }
+    const policy =
+      options.retries === undefined && options.backoff === undefined
+        ? this.#defaultPolicy
+        : resolveRetryPolicy(`step.run("${options.id}")`, ...this.#settings.retryPolicy, options);
+    const { hashedStepId, position, memo } = await this.#enterStep(options.id, "step.run");
+    const { id } = options;
+    let firstAttempt = 1;
+    if (memo !== undefined) {
+      if (memo.kind !== "run") throw nonDeterministic(id, position, memo);
+      if (memo.status === "succeeded" || memo.status === "failed") return replay(memo);
+      // A retry whose backoff suspended the run: wait out what is left of it, then go on.
+      firstAttempt = memo.attempts + 1;
+      await this.#wait(hashedStepId, memo.wakeAt ?? 0, "retry");
+    }
+    firstAttempt = Math.max(firstAttempt, (this.#interruptedAttempts.get(hashedStepId) ?? 0) + 1);
+    const interrupted = this.#interruptedAttempts.get(hashedStepId) ?? 0;
+    const signal = this.#controller.signal;
+    this.#activeSteps += 1;
+    try {
+      for (let attempt = firstAttempt; ; attempt += 1) {
+        if (this.#state !== "executing") return NEVER;
+        const scope: StepScope = { hashedStepId, active: true };
+        let output: string | undefined;
+        let failure: { error: unknown } | undefined;
+        try {
+          const value = await runScopeStorage.run({ run: this, step: scope }, () => fn({ attempt, signal }));
+          scope.active = false;
+          output = value === undefined ? undefined : toJson(value, `The output of step "${id}"`, "INVALID_STEP_OUTPUT");
+        } catch (error) {
+          scope.active = false;
+          failure = { error: signal.aborted ? signal.reason : error };
+        }
+        if (this.#state !== "executing") return NEVER;
+        if (failure === undefined) {
+          const entry: StepRecord = {
+            hashedStepId,
+            stepId: id,
+            position,
+            kind: "run",
+            status: "succeeded",
+            attempts: attempt,
+            ...(output === undefined ? {} : { output }),
+          };
+          await this.#write([{ type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId }) }], entry);
+          return replay(entry);
+        }
+        const { error } = failure;
+        const willRetry = attempt <= policy.retries + interrupted && !isNonRetriable(error) && !signal.aborted;
+        const wireError = describeError(error);
+        const rollback: FrameToAppend = {
+          type: "rollback",
+          payload: encodeFramePayload({ type: "rollback", hashedStepId, attempt, willRetry, error: wireError }),
+        };
+        if (!willRetry) {
+          const entry: StepRecord = { hashedStepId, stepId: id, position, kind: "run", status: "failed", attempts: attempt, error: wireError };
+          await this.#write([rollback], entry);
+          if (signal.aborted) throw signal.reason;
+          throw new StepFailedError(id, attempt, error);
+        }
+        const backoff = policy.delayFor(attempt);
+        if (backoff <= this.#settings.maxInlineWait) {
+          await this.#write([rollback]);
+          await delay(this.#settings.timers, backoff, signal);
+          continue;
+        }
+        // A long backoff: store the attempt count and when to try again, then suspend.
+        const wakeAt = this.#settings.timers.now() + backoff;
+        await this.#write([rollback], { hashedStepId, stepId: id, position, kind: "run", status: "retrying", attempts: attempt, error: wireError, wakeAt });
+        this.#activeSteps -= 1;
+        try {
+          await this.#wait(hashedStepId, wakeAt, "retry");
+        } finally {
+          this.#activeSteps += 1;
+        }
+      }
+    } finally {
+      this.#activeSteps -= 1;
+      this.#scheduleBlockCheck();
+    }
+  }
+
+  async sleep(id: string, wakeAtFrom: (now: number) => number): Promise<void> {
+    const { hashedStepId, position, memo } = await this.#enterStep(id, "step.sleep");
+    let wakeAt: number;
+    if (memo !== undefined) {
+      if (memo.kind !== "sleep") throw nonDeterministic(id, position, memo);
+      wakeAt = memo.wakeAt ?? 0;
+    } else {
+      wakeAt = wakeAtFrom(this.#settings.timers.now());
+      this.#activeSteps += 1;
+      try {
+        await this.#write([], { hashedStepId, stepId: id, position, kind: "sleep", status: "sleeping", attempts: 0, wakeAt });
+      } finally {
+        this.#activeSteps -= 1;
+      }
+    }
+    await this.#wait(hashedStepId, wakeAt, "sleep");
+  }
+
+  async waitForEvent(id: string, options: WaitForEventOptions): Promise<ReceivedEvent | null> {
+    if (typeof options !== "object" || options === null || typeof options.event !== "string" || options.event === "") {
+      throw new DurableError("INVALID_OPTIONS", `step.waitForEvent("${id}", options): options.event must be the event name to wait for.`);
+    }
+    if (options.match !== undefined && (typeof options.match !== "object" || options.match === null)) {
+      throw new DurableError("INVALID_OPTIONS", `step.waitForEvent("${id}"): match must be an object of dot-paths to values, e.g. { "data.orderId": id }.`);
+    }
+    const timeout = toMilliseconds(options.timeout, `step.waitForEvent("${id}") timeout`);
+    const { hashedStepId, position, memo } = await this.#enterStep(id, "step.waitForEvent");
+    let entry = memo;
+    if (entry !== undefined && entry.kind !== "wait-for-event") throw nonDeterministic(id, position, entry);
+    if (entry === undefined) {
+      entry = {
+        hashedStepId,
+        stepId: id,
+        position,
+        kind: "wait-for-event",
+        status: "waiting",
+        attempts: 0,
+        wakeAt: this.#settings.timers.now() + timeout,
+        event: options.event,
+        ...(options.match === undefined ? {} : { match: options.match }),
+      };
+      this.#activeSteps += 1;
+      try {
+        await this.#write([], entry);
+      } finally {
+        this.#activeSteps -= 1;
+      }
+    }
+    if (entry.status === "succeeded") return parseOutput(entry) as ReceivedEvent | null;
+    if ((entry.wakeAt ?? 0) <= this.#settings.timers.now()) {
+      await this.#write([], { ...entry, status: "succeeded", output: "null" });
+      return null;
+    }
+    const deadline = entry.wakeAt ?? 0;
+    return new Promise<ReceivedEvent | null>((resolve) => {
+      this.#blocking.set(hashedStepId, { wakeAt: deadline, reason: "wait-for-event", resolve });
+      this.#scheduleBlockCheck();
+    });
+  }
+
+  /** Numbers the step, hashes its id, finds its journal entry and checks replay order. */
+  async #enterStep(id: unknown, what: string): Promise<{ hashedStepId: string; position: number; memo: StepRecord | undefined }> {
+    if (typeof id !== "string" || id === "") {
+      throw new DurableError("INVALID_OPTIONS", `${what}(id, …): id must be a non-empty string, e.g. ${what}("fetch-user", …).`);
+    }
+    if (this.#state !== "executing") return NEVER;
+    const repeat = this.#occurrences.get(id) ?? 0;
+    this.#occurrences.set(id, repeat + 1);
+    const position = this.#nextPosition++;
+    // Chunks pushed outside steps before this boundary are final now.
+    this.#commitOutside();
+    this.#activeSteps += 1;
+    let hashedStepId: string;
+    try {
+      hashedStepId = await hashStepId(id, repeat);
+    } finally {
+      this.#activeSteps -= 1;
+    }
+    const atPosition = this.#journalByPosition.get(position);
+    if (atPosition !== undefined && atPosition.hashedStepId !== hashedStepId) throw nonDeterministic(id, position, atPosition);
+    return { hashedStepId, position, memo: this.#journal.get(hashedStepId) };
+  }
+
+  /** Waits until `wakeAt`: on the live connection when short, else by suspending the run. */
+  async #wait(hashedStepId: string, wakeAt: number, reason: RedirectReason): Promise<void> {
+    const remaining = wakeAt - this.#settings.timers.now();
+    if (remaining <= 0) return;
+    if (remaining <= this.#settings.maxInlineWait) {
+      this.#activeSteps += 1;
+      try {
+        await delay(this.#settings.timers, remaining, this.#controller.signal);
+      } finally {
+        this.#activeSteps -= 1;
+      }
+      return;
+    }
+    this.#blocking.set(hashedStepId, { wakeAt, reason });
+    this.#scheduleBlockCheck();
+    return NEVER;
+  }
+
+  /** After this turn, suspends the run if all it does is wait (no step running, some wait pending). */
+  #scheduleBlockCheck(): void {
+    if (this.#blockCheckScheduled) return;
+    this.#blockCheckScheduled = true;
+    void nextTurn().then(() => {
+      this.#blockCheckScheduled = false;
+      if (this.#state !== "executing" || this.#activeSteps > 0 || this.#blocking.size === 0) return;
+      void this.#suspendRun();
+    });
+  }
+
+  async #suspendRun(): Promise<void> {
+    let wakeAt = Number.POSITIVE_INFINITY;
+    let reason: RedirectReason = "sleep";
+    for (const wait of this.#blocking.values()) {
+      if (wait.wakeAt < wakeAt) ({ wakeAt, reason } = wait);
+    }
+    this.#state = "suspending";
+    const frames: FrameToAppend[] = [];
+    const outsideCommitted = this.#takeOutsideCommit(frames);
+    try {
+      await this.#writer.write(frames, { suspend: { wakeAt }, ...(outsideCommitted === undefined ? {} : { outsideCommitted }) });
+    } catch {
+      this.lose();
+      return;
+    }
+    this.#state = "suspended";
+    this.#controller.abort(new DurableError("RUN_CANCELLED", "The run was suspended; it goes on in a later execution."));
+    this.#suspend?.({ kind: "suspended", wakeAt, reason });
+    for (const listener of this.#switchListeners) listener(reason);
+  }
 
   async #finish(outcome: RunOutcome, keepBody: boolean): Promise<void> {
     let { status } = outcome;
@@ -119,108 +439,90 @@ export class DurableRun implements RunScopeOwner {
       status = "failed";
       snapshot = await snapshotResponse(failureResponse(error));
     }
-    const frames = this.#takeOutsideCommit();
+    const frames: FrameToAppend[] = [];
+    const outsideCommitted = this.#takeOutsideCommit(frames);
     frames.push({ type: "result", payload: encodeFramePayload({ type: "result", status, response: snapshot }) });
     try {
-      await this.#writer.write(frames, { finish: { status, response: snapshot } });
+      await this.#writer.write(frames, {
+        finish: { status, response: snapshot },
+        ...(outsideCommitted === undefined ? {} : { outsideCommitted }),
+      });
     } catch {
-      // The store refused the result (a write failed earlier, or the store is gone): readers see
-      // the log end without one, which clients report as an interrupted stream.
+      // The store refused the result (another executor took over, or a write failed earlier).
     }
   }
 
-  push(step: StepScope | null, data: unknown): void {
-    if (this.#over || (step !== null && !step.active)) return;
-    this.#emit(step, toJson(data, "stream.push(data): data", "INVALID_STREAM_DATA"));
-  }
-
-  pipe(step: StepScope | null, source: PipeSource): Promise<string> {
-    return pipeSource(source, this.#controller.signal, (text) => {
-      if (this.#over || (step !== null && !step.active)) return;
-      this.#emit(step, JSON.stringify(text));
-    });
-  }
-
-  async runStep<T>(idOrOptions: string | StepOptions, fn: StepFunction<T>): Promise<Awaited<T>> {
-    const options: StepOptions = typeof idOrOptions === "string" ? { id: idOrOptions } : idOrOptions;
-    const { id } = options;
-    if (typeof id !== "string" || id === "") {
-      throw new DurableError("INVALID_OPTIONS", 'step.run(id, fn): id must be a non-empty string, e.g. step.run("fetch-user", fn).');
+  /** Writes frames with a journal entry; a refused write stops this execution for good. */
+  async #write(frames: readonly FrameToAppend[], entry?: StepRecord): Promise<void> {
+    try {
+      await this.#writer.write(frames, entry === undefined ? undefined : { step: entry });
+    } catch (error) {
+      if (StoreRefusedError.isInstance(error)) {
+        this.lose();
+        return NEVER;
+      }
+      throw error;
     }
-    if (typeof fn !== "function") {
-      throw new DurableError("INVALID_OPTIONS", `step.run("${id}", fn): fn must be a function.`);
-    }
-    const repeat = this.#occurrences.get(id) ?? 0;
-    this.#occurrences.set(id, repeat + 1);
-    const policy =
-      options.retries === undefined && options.backoff === undefined
-        ? this.#defaultPolicy
-        : resolveRetryPolicy(`step.run("${id}")`, ...this.#settings.retryPolicy, options);
-    // Chunks pushed outside steps before this boundary are final now.
-    const outsideCommit = this.#takeOutsideCommit();
-    if (outsideCommit.length > 0) this.#writer.push(outsideCommit[0]!);
-
-    const hashedStepId = await hashStepId(id, repeat);
-    const memo = this.#journal.get(hashedStepId);
-    if (memo !== undefined) return replay(memo);
-
-    const signal = this.#controller.signal;
-    for (let attempt = 1; ; attempt += 1) {
-      const scope: StepScope = { hashedStepId, active: true };
-      let output: string | undefined;
-      let failure: { error: unknown } | undefined;
-      try {
-        const value = await runScopeStorage.run({ run: this, step: scope }, () => fn({ attempt, signal }));
-        scope.active = false;
-        output = value === undefined ? undefined : toJson(value, `The output of step "${id}"`, "INVALID_STEP_OUTPUT");
-      } catch (error) {
-        scope.active = false;
-        failure = { error: signal.aborted ? signal.reason : error };
-      }
-      if (failure === undefined) {
-        const record: StepRecord = { hashedStepId, stepId: id, status: "succeeded", attempts: attempt, ...(output === undefined ? {} : { output }) };
-        await this.#writer.write([{ type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId }) }], { step: record });
-        this.#journal.set(hashedStepId, record);
-        return replay(record);
-      }
-      const { error } = failure;
-      const willRetry = attempt <= policy.retries && !isNonRetriable(error) && !signal.aborted;
-      const wireError = describeError(error);
-      const rollback = {
-        type: "rollback" as const,
-        payload: encodeFramePayload({ type: "rollback", hashedStepId, attempt, willRetry, error: wireError }),
-      };
-      if (!willRetry) {
-        const record: StepRecord = { hashedStepId, stepId: id, status: "failed", attempts: attempt, error: wireError };
-        await this.#writer.write([rollback], { step: record });
-        this.#journal.set(hashedStepId, record);
-        if (signal.aborted) throw signal.reason;
-        throw new StepFailedError(id, attempt, error);
-      }
-      await this.#writer.write([rollback]);
-      await delay(this.#settings.timers, policy.delayFor(attempt), signal);
+    if (entry !== undefined) {
+      this.#journal.set(entry.hashedStepId, entry);
+      this.#journalByPosition.set(entry.position, entry);
     }
   }
 
   #emit(step: StepScope | null, json: string): void {
-    if (step === null) this.#uncommittedOutside += 1;
-    this.#writer.push({ type: "data", payload: encodeDataPayload(step === null ? null : step.hashedStepId, json) });
+    if (step === null) {
+      this.#outsidePushed += 1;
+      // Replayed outside-step chunks that the log already has committed are not sent again.
+      if (this.#outsidePushed <= this.#outsideCommitted) return;
+      this.#uncommittedOutside += 1;
+    }
+    const payload = encodeDataPayload(step === null ? null : step.hashedStepId, json);
+    this.#frameCount += 1;
+    this.#logBytes += payload.length;
+    if (this.#frameCount > this.#settings.maxFramesPerRun || this.#logBytes > this.#settings.maxLogBytes) {
+      throw new DurableError(
+        "LOG_LIMIT",
+        `Run ${this.runId} streamed more than its log may hold (${this.#settings.maxFramesPerRun} frames / ${this.#settings.maxLogBytes} bytes). Stream fewer, larger chunks, or raise createDurable({ limits }).`,
+      );
+    }
+    this.#writer.push({ type: "data", payload });
   }
 
-  #takeOutsideCommit(): FrameToAppend[] {
-    if (this.#uncommittedOutside === 0) return [];
+  /** Queues a commit of the outside-step chunks pushed since the last one. */
+  #commitOutside(): void {
+    const frames: FrameToAppend[] = [];
+    const outsideCommitted = this.#takeOutsideCommit(frames);
+    if (outsideCommitted !== undefined) void this.#writer.write(frames, { outsideCommitted }).catch(() => {});
+  }
+
+  /** Adds the outside-step commit frame to `frames` when one is due; returns the new committed count. */
+  #takeOutsideCommit(frames: FrameToAppend[]): number | undefined {
+    if (this.#uncommittedOutside === 0) return undefined;
     this.#uncommittedOutside = 0;
-    return [{ type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId: null }) }];
+    this.#outsideCommitted = this.#outsidePushed;
+    frames.push({ type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId: null }) });
+    return this.#outsidePushed;
   }
 }
 
-function replay<T>(record: StepRecord): Awaited<T> {
-  if (record.status === "failed") {
-    const error = new Error(record.error?.message ?? "Step failed");
-    error.name = record.error?.name ?? "Error";
-    throw new StepFailedError(record.stepId, record.attempts, error);
+function nonDeterministic(id: string, position: number, entry: StepRecord): DurableError {
+  return new DurableError(
+    "NON_DETERMINISTIC",
+    `Step "${id}" (call ${position + 1} of this run) does not match the journal, which has "${entry.stepId}" (${entry.kind}) there. A durable handler must call its steps in the same order on every execution: keep branching on data that comes from steps, not on time, randomness or unstored input.`,
+  );
+}
+
+function parseOutput(entry: StepRecord): unknown {
+  return entry.output === undefined ? undefined : JSON.parse(entry.output);
+}
+
+function replay<T>(entry: StepRecord): Awaited<T> {
+  if (entry.status === "failed") {
+    const cause = new Error(entry.error?.message ?? "Step failed");
+    cause.name = entry.error?.name ?? "Error";
+    throw new StepFailedError(entry.stepId, entry.attempts, cause);
   }
-  return (record.output === undefined ? undefined : JSON.parse(record.output)) as Awaited<T>;
+  return parseOutput(entry) as Awaited<T>;
 }
 
 function toJsonResponse(value: unknown): Response {

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { DurableClientError, fetchWithStream, type FetchWithStreamOptions } from "@durastream/client";
 import { hashStepId } from "@durastream/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { createDurable, type DurableOptions } from "./create-durable.js";
+import { createDurable, type DurableOptions, type EndpointOptions } from "./create-durable.js";
 import { step, stream } from "./context.js";
 import type { DurableHandler } from "./durable-run.js";
 import { NonRetriableError } from "./errors.js";
@@ -18,8 +18,12 @@ afterEach(() => {
   }
 });
 
-async function serve(handler: DurableHandler, options: DurableOptions = { backoff: () => 0 }): Promise<string> {
-  const server = createEndpointServer(createDurable(options).endpoint(handler));
+async function serve(
+  handler: DurableHandler,
+  options: DurableOptions = { backoff: () => 0 },
+  endpointOptions: EndpointOptions = {},
+): Promise<string> {
+  const server = createEndpointServer(createDurable(options).endpoint(handler, endpointOptions));
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`;
@@ -234,7 +238,7 @@ describe("durable endpoint over loopback HTTP", () => {
     expect(view.committed.slice(-4)).toEqual(["it", "erable", "gen", "erator"]);
   });
 
-  it("a client abort cancels the pipe's source and rejects with the abort reason", async () => {
+  it("with cancelOnDisconnect, a client abort cancels the pipe's source and rejects with the abort reason", async () => {
     let sourceCancelled!: (reason: unknown) => void;
     const cancelled = new Promise<unknown>((resolve) => (sourceCancelled = resolve));
     let pulls = 0;
@@ -254,7 +258,7 @@ describe("durable endpoint over loopback HTTP", () => {
         ),
       );
       return new Response("unreachable");
-    });
+    }, undefined, { cancelOnDisconnect: true });
     const controller = new AbortController();
     const view = committedView();
     let received = 0;

@@ -15,7 +15,8 @@ export type DurableErrorCode =
   | "LOG_LIMIT"
   | "NON_DETERMINISTIC"
   | "BODY_TOO_LARGE"
-  | "NO_SECRET";
+  | "NO_SECRET"
+  | "NOT_IN_ENDPOINT";
 
 /**
  * The one error base class of `@durastream/server`; `code` tells the kinds apart.

@@ -1,4 +1,7 @@
-export { createDurable, acceptsEventStream, type Durable, type DurableOptions, type EndpointOptions, type WebHandler } from "./create-durable.js";
+export { createDurable, type Durable, type DurableOptions, type EndpointOptions, type WebHandler } from "./create-durable.js";
+export { acceptsEventStream } from "./event-stream.js";
+export type { CorsOptions, ProxyOptions } from "./proxy.js";
+export type { Duration } from "./duration.js";
 export type { DurableContext, DurableHandler } from "./durable-run.js";
 export {
   step,
@@ -9,6 +12,8 @@ export {
   type StepOptions,
   type StepTools,
   type StreamTools,
+  type ReceivedEvent,
+  type WaitForEventOptions,
 } from "./context.js";
 export { DurableError, NonRetriableError, StepFailedError, StoreRefusedError, type DurableErrorCode } from "./errors.js";
 export type { Backoff, BackoffOptions, RetryPolicy } from "./retry-policy.js";

@@ -3,6 +3,7 @@ import {
   encodeFrame,
   KEEP_ALIVE_COMMENT,
   type MetadataFrame,
+  type RedirectReason,
 } from "@durastream/protocol";
 import { nextTurn } from "./event-loop.js";
 import type { RunStore } from "./store/run-store.js";
@@ -24,6 +25,16 @@ export interface LogStreamOptions {
   readonly keepAliveInterval: number;
   /** Called once when the reader goes away before the result frame. */
   readonly onCancel?: (reason: unknown) => void;
+  /**
+   * Where to send the client when this connection must end before the result: when `onSwitch`
+   * reports that the run switched to the background, or after `maxDuration` ms. Frames already in
+   * the log are sent first, then a redirect frame, then the stream closes.
+   */
+  readonly redirect?: {
+    readonly url: string;
+    readonly onSwitch?: (listener: (reason: RedirectReason) => void) => () => void;
+    readonly maxDuration: number;
+  };
 }
 
 const encoder = new TextEncoder();
@@ -40,18 +51,29 @@ export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8
   let appended = true;
   let wake: (() => void) | null = null;
   let done = false;
-  const unsubscribe = store.subscribe(runId, () => {
-    appended = true;
+  let redirectReason: RedirectReason | null = null;
+  const wakeUp = () => {
     const resolve = wake;
     wake = null;
     resolve?.();
+  };
+  const unsubscribe = store.subscribe(runId, () => {
+    appended = true;
+    wakeUp();
   });
+  const switchTo = (reason: RedirectReason) => {
+    redirectReason ??= reason;
+    wakeUp();
+  };
+  const stopSwitchListener = options.redirect?.onSwitch?.(switchTo);
+  const maxDuration = options.redirect?.maxDuration ?? Number.POSITIVE_INFINITY;
+  const durationTimer = Number.isFinite(maxDuration) ? timers.setTimeout(() => switchTo("max-duration"), maxDuration) : undefined;
   const close = () => {
     done = true;
     unsubscribe();
-    const resolve = wake;
-    wake = null;
-    resolve?.();
+    stopSwitchListener?.();
+    if (durationTimer !== undefined) timers.clearTimeout(durationTimer);
+    wakeUp();
   };
 
   return new ReadableStream<Uint8Array>(
@@ -84,6 +106,12 @@ export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8
             return;
           }
           if (appended) continue;
+          if (redirectReason !== null && options.redirect !== undefined) {
+            controller.enqueue(encoder.encode(encodeFrame({ type: "redirect", url: options.redirect.url, reason: redirectReason })));
+            close();
+            controller.close();
+            return;
+          }
           const woke = await new Promise<boolean>((resolve) => {
             const timer = timers.setTimeout(() => {
               wake = null;
@@ -94,12 +122,12 @@ export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8
               resolve(true);
             };
           });
-          if (!woke && !done) {
+          if (!woke && !done && redirectReason === null) {
             controller.enqueue(encoder.encode(KEEP_ALIVE_COMMENT));
             return;
           }
           // Let the rest of this turn's frames arrive, then send them in one chunk.
-          await nextTurn();
+          if (redirectReason === null) await nextTurn();
         }
       },
       cancel(reason) {

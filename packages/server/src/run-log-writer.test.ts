@@ -7,7 +7,7 @@ import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.j
 function gatedStore() {
   const calls: { payloads: string[]; effects?: AppendEffects; release: () => void; fail: (error: Error) => void }[] = [];
   const store = {
-    appendFrames(_runId: string, frames: readonly FrameToAppend[], effects?: AppendEffects) {
+    appendFrames(_runId: string, _epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects) {
       return new Promise<string>((resolve, reject) => {
         calls.push({ payloads: frames.map((frame) => frame.payload), effects, release: () => resolve("1-1"), fail: reject });
       });
@@ -21,7 +21,7 @@ const data = (payload: string): FrameToAppend => ({ type: "data", payload });
 describe("RunLogWriter", () => {
   it("batches frames pushed in one turn of the event loop and keeps push/write order", async () => {
     const { store, calls } = gatedStore();
-    const writer = new RunLogWriter(store, "r");
+    const writer = new RunLogWriter(store, "r", 1);
     writer.push(data("a"));
     writer.push(data("b"));
     const committed = writer.write([{ type: "commit", payload: "c" }]);
@@ -43,7 +43,7 @@ describe("RunLogWriter", () => {
 
   it("after a store failure, refuses later writes with that error instead of writing past a gap", async () => {
     const { store, calls } = gatedStore();
-    const writer = new RunLogWriter(store, "r");
+    const writer = new RunLogWriter(store, "r", 1);
     writer.push(data("a"));
     const later = writer.write([{ type: "commit", payload: "c" }]);
     await until(() => calls.length === 1);

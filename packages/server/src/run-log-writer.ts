@@ -10,13 +10,15 @@ import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.j
 export class RunLogWriter {
   readonly #store: RunStore;
   readonly #runId: string;
+  readonly #epoch: number;
   #tail: Promise<void> = Promise.resolve();
   #openBatch: FrameToAppend[] | null = null;
   #failure: { error: unknown } | null = null;
 
-  constructor(store: RunStore, runId: string) {
+  constructor(store: RunStore, runId: string, epoch: number) {
     this.#store = store;
     this.#runId = runId;
+    this.#epoch = epoch;
   }
 
   /** The first store error, if a write failed; the run cannot go on after one. */
@@ -61,7 +63,7 @@ export class RunLogWriter {
   async #append(frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<void> {
     if (frames.length === 0 && effects === undefined) return;
     try {
-      await this.#store.appendFrames(this.#runId, frames, effects);
+      await this.#store.appendFrames(this.#runId, this.#epoch, frames, effects);
     } catch (error) {
       this.#failure ??= { error };
       throw error;

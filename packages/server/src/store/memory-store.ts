@@ -1,14 +1,24 @@
 import { compareOffsets, parseOffset, START_OFFSET, type Offset } from "@durastream/protocol";
-import { DurableError } from "../errors.js";
-import { systemTimers, unrefTimer, type Timers } from "../timers.js";
-import type { AppendEffects, FrameToAppend, LogEntry, NewRun, RunRecord, RunStore, StepRecord } from "./run-store.js";
+import { DurableError, StoreRefusedError } from "../errors.js";
+import { eventMatches } from "./event-match.js";
+import type {
+  AppendEffects,
+  DurableEvent,
+  FrameToAppend,
+  LogEntry,
+  NewRun,
+  ResumableRun,
+  RunRecord,
+  RunStore,
+  StepRecord,
+} from "./run-store.js";
 
 /** Options of the in-memory store. */
 export interface MemoryRunStoreOptions {
   /** How long a finished run and its log are kept, in milliseconds. Default 1 hour. */
   retention?: number;
-  /** Timers for retention; tests inject fake ones. */
-  timers?: Timers;
+  /** The clock (epoch-milliseconds); tests inject their own. */
+  now?: () => number;
 }
 
 interface StoredEntry extends LogEntry {
@@ -18,15 +28,19 @@ interface StoredEntry extends LogEntry {
 
 interface MemoryRun {
   record: RunRecord;
-  readonly steps: StepRecord[];
+  readonly steps: Map<string, StepRecord>;
   readonly log: StoredEntry[];
   sequence: number;
   readonly listeners: Set<() => void>;
 }
 
+/** How often (at most) createRun sweeps expired runs. */
+const SWEEP_INTERVAL = 60_000;
+
 /**
  * The default `RunStore`: everything in this process's memory. Zero setup, as fast as it gets, and
- * gone when the process exits — use a durable store for runs that must survive a restart.
+ * gone when the process exits — use `@durastream/sqlite` for runs that must survive a restart, and
+ * `@durastream/redis` for several instances.
  *
  * @example
  * ```ts
@@ -36,79 +50,220 @@ interface MemoryRun {
  */
 export class MemoryRunStore implements RunStore {
   readonly #runs = new Map<string, MemoryRun>();
+  /** Event name → runs with a step waiting for it. */
+  readonly #waiting = new Map<string, Set<string>>();
   readonly #retention: number;
-  readonly #timers: Timers;
+  readonly #now: () => number;
+  #lastSweep = 0;
 
   constructor(options: MemoryRunStoreOptions = {}) {
-    const { retention = 60 * 60_000, timers = systemTimers } = options;
-    if (!Number.isFinite(retention) || retention < 0) {
+    const { retention = 60 * 60_000, now = Date.now } = options;
+    if (typeof retention !== "number" || !Number.isFinite(retention) || retention < 0) {
       throw new DurableError("INVALID_OPTIONS", `MemoryRunStore: "retention" must be milliseconds >= 0, got ${String(retention)}.`);
     }
+    if (typeof now !== "function") {
+      throw new DurableError("INVALID_OPTIONS", 'MemoryRunStore: "now" must be a function returning epoch-milliseconds.');
+    }
     this.#retention = retention;
-    this.#timers = timers;
+    this.#now = now;
   }
 
   async createRun(run: NewRun): Promise<RunRecord> {
-    if (this.#runs.has(run.runId)) {
+    this.#sweep();
+    if (this.#live(run.runId) !== undefined) {
       throw new DurableError("INVALID_OPTIONS", `MemoryRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
     }
-    const record: RunRecord = { ...run, status: "running", epoch: 1, updatedAt: run.createdAt };
-    this.#runs.set(run.runId, { record, steps: [], log: [], sequence: 0, listeners: new Set() });
+    const record: RunRecord = {
+      runId: run.runId,
+      endpointId: run.endpointId,
+      status: "running",
+      epoch: 1,
+      owner: run.owner,
+      leaseExpiresAt: run.leaseExpiresAt,
+      wakeAt: null,
+      outsideCommitted: 0,
+      frameCount: 0,
+      logBytes: 0,
+      request: run.request,
+      createdAt: run.createdAt,
+      updatedAt: run.createdAt,
+    };
+    this.#runs.set(run.runId, { record, steps: new Map(), log: [], sequence: 0, listeners: new Set() });
     return record;
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
-    return this.#runs.get(runId)?.record;
+    return this.#live(runId)?.record;
   }
 
   async listSteps(runId: string): Promise<StepRecord[]> {
-    return [...this.#require(runId).steps];
+    const run = this.#live(runId);
+    if (run === undefined) return [];
+    return [...run.steps.values()].sort((a, b) => a.position - b.position);
   }
 
-  async appendFrames(runId: string, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
-    const run = this.#require(runId);
-    if (run.record.status !== "running") {
-      throw new DurableError("RUN_NOT_FOUND", `Run ${runId} is over; its log takes no more frames.`);
-    }
-    const { epoch } = run.record;
+  async appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
+    const run = this.#live(runId);
+    if (run === undefined) throw new StoreRefusedError("unknown-run", runId);
+    const { record } = run;
+    if (record.status === "succeeded" || record.status === "failed") throw new StoreRefusedError("over", runId);
+    if (record.epoch !== epoch) throw new StoreRefusedError("fenced", runId);
     let offset = "";
+    let bytes = 0;
     for (const frame of frames) {
       const sequence = ++run.sequence;
       offset = `${epoch}-${sequence}`;
+      bytes += frame.payload.length;
       run.log.push({ type: frame.type, payload: frame.payload, offset, epoch, sequence });
     }
-    if (effects?.step !== undefined) run.steps.push(effects.step);
-    if (effects?.finish !== undefined) {
-      run.record = {
-        ...run.record,
-        status: effects.finish.status,
-        result: effects.finish.response,
-        updatedAt: this.#timers.now(),
-      };
-      unrefTimer(this.#timers.setTimeout(() => this.#runs.delete(runId), this.#retention));
+    let next: RunRecord = {
+      ...record,
+      frameCount: record.frameCount + frames.length,
+      logBytes: record.logBytes + bytes,
+      updatedAt: this.#now(),
+    };
+    if (effects?.step !== undefined) this.#putStep(run, effects.step);
+    if (effects?.outsideCommitted !== undefined) next = { ...next, outsideCommitted: effects.outsideCommitted };
+    if (effects?.suspend !== undefined) {
+      const wakeAt = record.wakeAt === null ? effects.suspend.wakeAt : Math.min(record.wakeAt, effects.suspend.wakeAt);
+      next = { ...next, status: "suspended", owner: null, wakeAt };
     }
+    if (effects?.finish !== undefined) {
+      next = { ...next, status: effects.finish.status, result: effects.finish.response, owner: null, wakeAt: null };
+      for (const step of run.steps.values()) if (step.status === "waiting") this.#unindexWait(step, runId);
+    }
+    run.record = next;
     for (const listener of run.listeners) listener();
     return offset;
   }
 
   async readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
-    const { log } = this.#require(runId);
+    const run = this.#live(runId);
+    if (run === undefined) throw new StoreRefusedError("unknown-run", runId);
+    const { log } = run;
     const start = firstIndexAfter(log, after === undefined ? START_OFFSET : parseOffset(after));
     return start >= log.length ? [] : log.slice(start, start + limit);
   }
 
   subscribe(runId: string, listener: () => void): () => void {
-    const run = this.#runs.get(runId);
+    const run = this.#live(runId);
     if (run === undefined) return () => {};
     run.listeners.add(listener);
     return () => run.listeners.delete(listener);
   }
 
-  #require(runId: string): MemoryRun {
+  async claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
+    const run = this.#live(runId);
+    if (run === undefined || !claimable(run.record, now)) return undefined;
+    run.record = {
+      ...run.record,
+      status: "running",
+      epoch: run.record.epoch + 1,
+      owner,
+      leaseExpiresAt,
+      wakeAt: null,
+      updatedAt: now,
+    };
+    return run.record;
+  }
+
+  async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
+    const run = this.#live(runId);
+    if (run === undefined || run.record.status !== "running" || run.record.owner !== owner || run.record.epoch !== epoch) return false;
+    run.record = { ...run.record, leaseExpiresAt };
+    return true;
+  }
+
+  async listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
+    const due: RunRecord[] = [];
+    for (const run of this.#runs.values()) if (claimable(run.record, now) && !this.#expired(run.record)) due.push(run.record);
+    due.sort((a, b) => a.createdAt - b.createdAt);
+    return due.slice(0, limit).map(({ runId, endpointId }) => ({ runId, endpointId }));
+  }
+
+  async nextWakeAt(): Promise<number | null> {
+    let earliest: number | null = null;
+    for (const { record } of this.#runs.values()) {
+      if (record.status === "suspended" && record.wakeAt !== null && (earliest === null || record.wakeAt < earliest)) {
+        earliest = record.wakeAt;
+      }
+    }
+    return earliest;
+  }
+
+  async deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
+    const runIds = this.#waiting.get(event.name);
+    if (runIds === undefined) return [];
+    const woken: string[] = [];
+    const output = JSON.stringify({ name: event.name, data: event.data ?? null });
+    for (const runId of [...runIds]) {
+      const run = this.#live(runId);
+      if (run === undefined) {
+        runIds.delete(runId);
+        continue;
+      }
+      let delivered = false;
+      for (const step of run.steps.values()) {
+        if (step.status !== "waiting" || step.event !== event.name) continue;
+        if (step.wakeAt !== undefined && step.wakeAt <= now) continue;
+        if (!eventMatches(step.match, event)) continue;
+        this.#putStep(run, { ...step, status: "succeeded", output });
+        delivered = true;
+      }
+      if (delivered) {
+        run.record = { ...run.record, wakeAt: now, updatedAt: now };
+        woken.push(runId);
+      }
+    }
+    return woken;
+  }
+
+  #putStep(run: MemoryRun, step: StepRecord): void {
+    const previous = run.steps.get(step.hashedStepId);
+    if (previous?.status === "waiting") this.#unindexWait(previous, run.record.runId);
+    run.steps.set(step.hashedStepId, step);
+    if (step.status === "waiting" && step.event !== undefined) {
+      let runIds = this.#waiting.get(step.event);
+      if (runIds === undefined) this.#waiting.set(step.event, (runIds = new Set()));
+      runIds.add(run.record.runId);
+    }
+  }
+
+  #unindexWait(step: StepRecord, runId: string): void {
+    if (step.event === undefined) return;
+    const runIds = this.#waiting.get(step.event);
+    runIds?.delete(runId);
+    if (runIds?.size === 0) this.#waiting.delete(step.event);
+  }
+
+  /** The run unless it is unknown or expired. */
+  #live(runId: string): MemoryRun | undefined {
     const run = this.#runs.get(runId);
-    if (run === undefined) throw new DurableError("RUN_NOT_FOUND", `Run ${runId} is unknown to this store (or has expired).`);
+    if (run === undefined) return undefined;
+    if (this.#expired(run.record)) {
+      this.#runs.delete(runId);
+      return undefined;
+    }
     return run;
   }
+
+  #expired(record: RunRecord): boolean {
+    return (record.status === "succeeded" || record.status === "failed") && record.updatedAt + this.#retention <= this.#now();
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    if (now - this.#lastSweep < SWEEP_INTERVAL) return;
+    this.#lastSweep = now;
+    for (const [runId, run] of this.#runs) if (this.#expired(run.record)) this.#runs.delete(runId);
+  }
+}
+
+/** Whether `claimRun` may take the run at `now`. */
+function claimable(record: RunRecord, now: number): boolean {
+  if (record.status === "suspended") return record.wakeAt !== null && record.wakeAt <= now;
+  if (record.status === "running") return record.leaseExpiresAt < now;
+  return false;
 }
 
 /** Binary search: index of the first entry whose offset is strictly after `after`. */
@@ -117,8 +272,7 @@ function firstIndexAfter(log: readonly StoredEntry[], after: Offset): number {
   let high = log.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    const entry = log[middle]!;
-    if (compareOffsets(entry, after) <= 0) low = middle + 1;
+    if (compareOffsets(log[middle]!, after) <= 0) low = middle + 1;
     else high = middle;
   }
   return low;

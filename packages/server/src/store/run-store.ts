@@ -112,7 +112,11 @@ export interface AppendEffects {
   readonly outsideCommitted?: number;
   /** End the run with this status and response (written with its result frame). Clears owner, wakeAt and waits. */
   readonly finish?: { readonly status: "succeeded" | "failed"; readonly response: ResponseSnapshot };
-  /** Suspend the run until `wakeAt`: status `suspended`, owner cleared. */
+  /**
+   * Suspend the run: status `suspended`, owner cleared, and `wakeAt` set to the earlier of this
+   * `wakeAt` and the run's current `wakeAt` when that is not null (an event delivered while the run
+   * was still running set it: the run must then wake at once).
+   */
   readonly suspend?: { readonly wakeAt: number };
 }
 
@@ -182,8 +186,9 @@ export interface RunStore {
   /**
    * Delivers an event to every `waiting` step whose `event` is `event.name`, whose `match` holds,
    * and whose deadline has not passed: each such entry becomes `succeeded` with the event (as
-   * JSON `{ name, data }`) as output, its wait is removed, and its run's `wakeAt` becomes `now`.
-   * Resolves with the ids of the runs woken.
+   * JSON `{ name, data }`) as output, its wait is removed, and its run's `wakeAt` becomes `now`
+   * (also while the run is `running`: a suspension that follows then wakes at once). Resolves with
+   * the ids of the runs woken.
    */
   deliverEvent(event: DurableEvent, now: number): Promise<string[]>;
 }

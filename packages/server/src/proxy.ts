@@ -1,0 +1,149 @@
+import { parseOffset, PROTOCOL_VERSION, ProtocolError, responseFromSnapshot, RUN_ID_HEADER } from "@durastream/protocol";
+import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
+import { DurableError } from "./errors.js";
+import type { Executor } from "./executor.js";
+import { createLogStream } from "./log-stream.js";
+import type { ResumeTokens } from "./resume-token.js";
+import type { RunRecord, RunStore } from "./store/run-store.js";
+import type { Timers } from "./timers.js";
+
+/** Cross-origin access to the wait endpoint, for clients on another origin. */
+export interface CorsOptions {
+  /** Allowed origins: one, a list, or `"*"` (any; not with credentials). */
+  origin: string | readonly string[];
+  /** Allow cookies and auth headers (`Access-Control-Allow-Credentials`). Default false. */
+  credentials?: boolean;
+}
+
+/** Options of `durable.proxy()`. */
+export interface ProxyOptions {
+  /** How long a request without `Accept: text/event-stream` waits for the run to end before a 202, ms. Default 25 000. */
+  waitTimeout?: number;
+  /** CORS for cross-origin clients. Default: same-origin only (no CORS headers). */
+  cors?: CorsOptions;
+}
+
+interface ProxySettings extends ProxyOptions {
+  readonly store: RunStore;
+  readonly timers: Timers;
+  readonly tokens: ResumeTokens;
+  readonly executor: Executor;
+  readonly keepAliveInterval: number;
+  readonly maxConnectionDuration: number;
+}
+
+/** Builds the wait endpoint; see `Durable.proxy`. */
+export function createProxy(settings: ProxySettings): (request: Request) => Promise<Response> {
+  const { store, timers, tokens, executor, keepAliveInterval, maxConnectionDuration, cors } = settings;
+  const waitTimeout = settings.waitTimeout ?? 25_000;
+  if (typeof waitTimeout !== "number" || !(waitTimeout >= 0)) {
+    throw new DurableError("INVALID_OPTIONS", `durable.proxy: "waitTimeout" must be milliseconds >= 0, got ${String(waitTimeout)}.`);
+  }
+  if (cors !== undefined && (cors.origin === "*" || (Array.isArray(cors.origin) && cors.origin.includes("*"))) && cors.credentials === true) {
+    throw new DurableError("INVALID_OPTIONS", 'durable.proxy: cors.origin "*" cannot be combined with credentials; list the allowed origins.');
+  }
+
+  const corsHeaders = (request: Request): Record<string, string> => {
+    const origin = request.headers.get("origin");
+    if (cors === undefined || origin === null) return {};
+    const allowed = cors.origin === "*" || (typeof cors.origin === "string" ? cors.origin === origin : cors.origin.includes(origin));
+    if (!allowed) return {};
+    return {
+      "access-control-allow-origin": cors.origin === "*" ? "*" : origin,
+      "access-control-expose-headers": `${RUN_ID_HEADER}, location, retry-after`,
+      vary: "origin",
+      ...(cors.credentials === true ? { "access-control-allow-credentials": "true" } : {}),
+    };
+  };
+
+  return async (request) => {
+    if (request.method === "OPTIONS") {
+      const headers = corsHeaders(request);
+      if (Object.keys(headers).length === 0) return new Response(null, { status: 204 });
+      return new Response(null, {
+        status: 204,
+        headers: { ...headers, "access-control-allow-methods": "GET, OPTIONS", "access-control-allow-headers": "accept, last-event-id", "access-control-max-age": "600" },
+      });
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("The wait endpoint answers GET requests.", { status: 405, headers: { allow: "GET, OPTIONS", ...corsHeaders(request) } });
+    }
+    const url = new URL(request.url);
+    const runId = url.searchParams.get("runId") ?? url.pathname.split("/").filter(Boolean).at(-1) ?? "";
+    const record = (await tokens.verify(runId, url.searchParams.get("token"), timers.now())) ? await store.getRun(runId) : undefined;
+    // A bad, expired or foreign token gets exactly the answer an unknown run gets.
+    if (record === undefined) {
+      return Response.json({ error: "Unknown run, or its resume URL is invalid or has expired." }, { status: 404, headers: corsHeaders(request) });
+    }
+    // A wait endpoint request is also a chance to run what is due (serverless hosts have no timers).
+    if (record.status === "suspended" || record.status === "running") void executor.resume(runId).catch(() => {});
+
+    if (!acceptsEventStream(request)) return longPoll(request, record, url);
+
+    let after = request.headers.get("last-event-id") ?? url.searchParams.get("offset") ?? undefined;
+    if (after === "") after = undefined;
+    if (after !== undefined) {
+      try {
+        parseOffset(after);
+      } catch (error) {
+        if (!ProtocolError.isInstance(error)) throw error;
+        return new Response(`${error.message} Resume with the id of the last frame you received, or without one to read the whole log.`, {
+          status: 400,
+          headers: { "content-type": "text/plain; charset=utf-8", ...corsHeaders(request) },
+        });
+      }
+    }
+    url.searchParams.delete("offset");
+    const resumeUrl = url.href;
+    const body = createLogStream({
+      store,
+      runId,
+      after,
+      metadata: { type: "metadata", runId, protocolVersion: PROTOCOL_VERSION, resumeUrl },
+      timers,
+      keepAliveInterval,
+      redirect: { url: resumeUrl, maxDuration: maxConnectionDuration },
+    });
+    return new Response(body, { status: 200, headers: { ...eventStreamHeaders(runId), ...corsHeaders(request) } });
+  };
+
+  /** Waits up to `waitTimeout` for the run to end; its stored response, or 202 while it goes on. */
+  async function longPoll(request: Request, record: RunRecord, url: URL): Promise<Response> {
+    let current: RunRecord | undefined = record;
+    if (current.result === undefined) {
+      current = await new Promise<RunRecord | undefined>((resolve) => {
+        let settled = false;
+        const finish = (value: RunRecord | undefined) => {
+          if (settled) return;
+          settled = true;
+          unsubscribe();
+          timers.clearTimeout(timer);
+          request.signal.removeEventListener("abort", onAbort);
+          resolve(value);
+        };
+        const check = () => {
+          void store.getRun(record.runId).then((latest) => {
+            if (latest === undefined || latest.result !== undefined) finish(latest);
+          });
+        };
+        const unsubscribe = store.subscribe(record.runId, check);
+        const timer = timers.setTimeout(() => finish(current), waitTimeout);
+        const onAbort = () => finish(current);
+        request.signal.addEventListener("abort", onAbort, { once: true });
+        check();
+      });
+    }
+    if (current?.result !== undefined) {
+      const response = responseFromSnapshot(current.result);
+      for (const [name, value] of Object.entries(corsHeaders(request))) response.headers.set(name, value);
+      return response;
+    }
+    return Response.json(
+      { runId: record.runId, status: current?.status ?? record.status },
+      {
+        status: 202,
+        headers: { location: url.href, "retry-after": "1", [RUN_ID_HEADER]: record.runId, ...corsHeaders(request) },
+      },
+    );
+  }
+}

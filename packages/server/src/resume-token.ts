@@ -1,0 +1,90 @@
+import { DurableError } from "./errors.js";
+
+const encoder = new TextEncoder();
+
+/**
+ * Signs and checks the tokens in resume URLs: HMAC-SHA256 (Web Crypto) over the run id and an
+ * expiry, so a token opens exactly one run until it expires. Tokens look like
+ * `<expiry in epoch-seconds>.<base64url signature>`.
+ */
+export class ResumeTokens {
+  readonly #key: Promise<CryptoKey>;
+
+  constructor(secret: string) {
+    this.#key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]);
+  }
+
+  /** A token for `runId` that expires at `expiresAt` (epoch-milliseconds). */
+  async sign(runId: string, expiresAt: number): Promise<string> {
+    const expiry = Math.ceil(expiresAt / 1000);
+    const signature = await crypto.subtle.sign("HMAC", await this.#key, encoder.encode(`${runId}.${expiry}`));
+    return `${expiry}.${toBase64Url(new Uint8Array(signature))}`;
+  }
+
+  /** Whether `token` was signed for `runId` and has not expired at `now`. Constant-time in the signature. */
+  async verify(runId: string, token: string | null, now: number): Promise<boolean> {
+    if (token === null) return false;
+    const match = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(token);
+    if (match === null) return false;
+    const expiry = Number(match[1]);
+    if (expiry * 1000 <= now) return false;
+    const signature = fromBase64Url(match[2]!);
+    if (signature === undefined) return false;
+    return crypto.subtle.verify("HMAC", await this.#key, signature, encoder.encode(`${runId}.${expiry}`));
+  }
+}
+
+let warnedAboutSecret = false;
+
+/**
+ * The secret for resume tokens: the option, else `DURASTREAM_SECRET`, else (outside production) a
+ * random one for this process with a one-time warning. In production a missing secret is an error:
+ * tokens would not survive a restart or work across instances.
+ */
+export function resolveSecret(secret: string | undefined): string {
+  const environment = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const chosen = secret ?? environment?.DURASTREAM_SECRET;
+  if (chosen !== undefined) {
+    if (typeof chosen !== "string" || chosen.length < 16) {
+      throw new DurableError(
+        "INVALID_OPTIONS",
+        "createDurable: the resume-token secret must be a string of at least 16 characters; set DURASTREAM_SECRET to a long random value (e.g. `openssl rand -hex 32`).",
+      );
+    }
+    return chosen;
+  }
+  if (environment?.NODE_ENV === "production") {
+    throw new DurableError(
+      "NO_SECRET",
+      "createDurable: no secret for resume tokens. Set DURASTREAM_SECRET (e.g. `openssl rand -hex 32`) or pass { secret } — the same value on every instance.",
+    );
+  }
+  if (!warnedAboutSecret) {
+    warnedAboutSecret = true;
+    console.warn(
+      "[durastream] No DURASTREAM_SECRET set: using a random secret for this process. Resume URLs stop working when it restarts. Set DURASTREAM_SECRET in production.",
+    );
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return toBase64Url(bytes);
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | undefined {
+  try {
+    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    const bytes = new Uint8Array(binary.length);
+    for (let index = 0; index < binary.length; index += 1) bytes[index] = binary.charCodeAt(index);
+    return bytes;
+  } catch {
+    return undefined;
+  }
+}
