@@ -11,5 +11,7 @@ export default defineConfig({
     include: ["packages/*/src/**/*.test.ts", "*.test.ts"],
     testTimeout: 20_000,
     reporters: ["default", "./vitest.summary-reporter.ts"],
+    // A fixed resume-token secret, so tests do not print the no-secret warning.
+    env: { DURASTREAM_SECRET: "test-secret-for-resume-tokens-only" },
   },
 });

@@ -3,12 +3,16 @@ const brand = Symbol.for("durastream.client.error");
 /**
  * What went wrong while reading a Durastream stream:
  *
- * - `STREAM_ENDED`: the connection closed before the run's result frame arrived.
- * - `NETWORK`: `fetch` failed or reading the response body failed.
+ * - `STREAM_ENDED`: the connection closed before the run's result frame arrived (and reconnecting
+ *   did not help, or was not possible).
+ * - `NETWORK`: `fetch` failed or reading the response body failed (and reconnecting did not help,
+ *   or was not possible).
  * - `PROTOCOL`: the server sent something that is not a valid Durastream stream (a malformed or
  *   invalid frame, an invalid offset, or a protocol version this client does not speak). The
  *   `cause` is the `ProtocolError` from `@durastream/protocol`.
- * - `HTTP`: a redirect target answered with a non-2xx status or without `text/event-stream`.
+ * - `HTTP`: a redirect target or the run's resume URL (the wait endpoint) answered with a non-2xx
+ *   status or without `text/event-stream`. A `404` there means the run is unknown or its resume
+ *   token is wrong or expired.
  * - `TOO_MANY_REDIRECTS`: the server redirected more often than `maxRedirects` allows.
  *
  * @example
@@ -36,19 +40,29 @@ export interface DurableClientErrorOptions {
   status?: number;
   /** The URL of the connection that failed. */
   url?: string;
+  /** The offset of the last log frame delivered before the failure. */
+  lastOffset?: string;
+  /** Where the run's stream can be read again, when the server offered a resume URL. */
+  resumeUrl?: string;
 }
 
 /**
  * The one error class of `@durastream/client`. `code` tells the kinds apart; `cause` holds the
  * underlying error. User aborts and errors thrown by your own callbacks are never wrapped in it.
  *
+ * `resumeUrl` and `lastOffset` say where the stream stopped: persist them, and pass them to
+ * `resumeStream` later (e.g. once the network is back) to go on without losing or repeating a frame.
+ *
  * @example
  * ```ts
  * try {
  *   await fetchWithStream("/api/chat", { onData: ({ data }) => render(data) });
  * } catch (error) {
- *   if (DurableClientError.isInstance(error) && error.code === "NETWORK") showOfflineBanner();
- *   else throw error;
+ *   if (!DurableClientError.isInstance(error)) throw error;
+ *   const { resumeUrl, lastOffset } = error;
+ *   if (error.code === "NETWORK" && resumeUrl !== undefined) {
+ *     whenOnline(() => resumeStream(resumeUrl, { lastEventId: lastOffset, onData: ({ data }) => render(data) }));
+ *   }
  * }
  * ```
  */
@@ -59,6 +73,16 @@ export class DurableClientError extends Error {
   readonly status: number | undefined;
   /** The URL of the connection that failed, when known. */
   readonly url: string | undefined;
+  /**
+   * The offset of the last log frame delivered to your callbacks before the failure; `undefined`
+   * when none was. Pass it to `resumeStream` as `lastEventId`.
+   */
+  readonly lastOffset: string | undefined;
+  /**
+   * The run's latest resume URL when the failure happened; `undefined` when the server offered
+   * none (or the stream failed before its metadata arrived).
+   */
+  readonly resumeUrl: string | undefined;
 
   /**
    * @example
@@ -72,6 +96,8 @@ export class DurableClientError extends Error {
     this.code = code;
     this.status = options.status;
     this.url = options.url;
+    this.lastOffset = options.lastOffset;
+    this.resumeUrl = options.resumeUrl;
     Object.defineProperty(this, brand, { value: true });
   }
 

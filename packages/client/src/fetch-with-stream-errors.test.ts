@@ -50,7 +50,7 @@ describe("fetchWithStream stream failures", () => {
     expectClientError(error, "STREAM_ENDED");
     expect(error.message).toMatch(/resume URL|retry/);
     expect(events).toEqual([
-      ["metadata", { runId: "01JERRORS", protocolVersion: PROTOCOL_VERSION, resumeUrl: null }],
+      ["metadata", { runId: "01JERRORS", protocolVersion: PROTOCOL_VERSION, resumeUrl: null, lastOffset: null }],
       ["data", { data: "partial", hashedStepId: null, offset: "1-1" }],
       ["streamError", error],
       ["done"],

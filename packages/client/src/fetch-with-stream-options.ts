@@ -19,10 +19,14 @@ export type FetchFunction = (input: string, init?: RequestInit) => Promise<Respo
 /**
  * The run a stream belongs to, from the metadata frame that starts every connection.
  *
+ * To pick a run up again after a page reload (or in a second tab), persist `resumeUrl` from here
+ * together with the `offset` of the last frame you applied (every `onData`, `onCommit` and
+ * `onRollback` argument has it), and call `resumeStream(resumeUrl, { lastEventId: offset })`.
+ *
  * @example
  * ```ts
  * const onMetadata = ({ runId, resumeUrl }: StreamMetadata) => {
- *   if (resumeUrl !== null) sessionStorage.setItem(`resume:${runId}`, resumeUrl);
+ *   if (resumeUrl !== null) sessionStorage.setItem("resume", JSON.stringify({ runId, resumeUrl }));
  * };
  * ```
  */
@@ -33,9 +37,15 @@ export interface StreamMetadata {
   readonly protocolVersion: number;
   /**
    * Where to read this run's log again (e.g. after a page reload), resolved against the URL of the
-   * connection that sent it; `null` when the server offers none.
+   * connection that sent it; `null` when the server offers none. For `resumeStream`, the URL you
+   * passed when the server names none.
    */
   readonly resumeUrl: string | null;
+  /**
+   * The offset of the last log frame of this run already delivered (or given to `resumeStream` as
+   * `lastEventId`); `null` when none was. Frames up to it are not delivered again.
+   */
+  readonly lastOffset: string | null;
 }
 
 /**
@@ -54,7 +64,10 @@ export interface StreamChunk {
   readonly data: unknown;
   /** The step that streamed it, or `null` for output streamed outside any step. */
   readonly hashedStepId: HashedStepId;
-  /** The frame's position in the run's log. */
+  /**
+   * The frame's position in the run's log. The offset of the last frame you applied and the run's
+   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { lastEventId: offset })`.
+   */
   readonly offset: string;
 }
 
@@ -72,7 +85,10 @@ export interface StreamChunk {
 export interface StepCommit {
   /** The step that committed, or `null` for the chunks streamed outside any step. */
   readonly hashedStepId: HashedStepId;
-  /** The frame's position in the run's log. */
+  /**
+   * The frame's position in the run's log. The offset of the last frame you applied and the run's
+   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { lastEventId: offset })`.
+   */
   readonly offset: string;
 }
 
@@ -96,7 +112,10 @@ export interface StepRollback {
   readonly willRetry: boolean;
   /** Name and message of the error the attempt threw. */
   readonly error: WireError;
-  /** The frame's position in the run's log. */
+  /**
+   * The frame's position in the run's log. The offset of the last frame you applied and the run's
+   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { lastEventId: offset })`.
+   */
   readonly offset: string;
 }
 
@@ -116,11 +135,74 @@ export interface StreamRedirect {
   readonly url: string;
   /** Why the server redirected. */
   readonly reason: RedirectReason;
+  /** The offset of the last log frame delivered, sent on as `Last-Event-ID`; `null` when none was. */
+  readonly lastOffset: string | null;
+}
+
+/**
+ * A connection failed and the client is about to reconnect to the run's resume URL, after `delay`
+ * milliseconds. `fetchWithStream` and `resumeStream` reconnect by themselves; this is for showing
+ * progress ("Reconnecting…").
+ *
+ * @example
+ * ```ts
+ * const onReconnect = ({ attempt, delay, error }: ReconnectAttempt) => {
+ *   setStatus(`Connection lost (${error.code}); retry ${attempt} in ${Math.round(delay / 1000)} s…`);
+ * };
+ * ```
+ */
+export interface ReconnectAttempt {
+  /** Which reconnect attempt this is, from 1; back to 1 once a connection delivers new frames. */
+  readonly attempt: number;
+  /** How long the client waits before this attempt, in milliseconds. */
+  readonly delay: number;
+  /** Why the previous connection failed (`NETWORK`, `STREAM_ENDED`, or `HTTP` with a 5xx or 429 status). */
+  readonly error: DurableClientError;
+  /** The resume URL the client reconnects to. */
+  readonly url: string;
+  /** The offset of the last log frame delivered, sent as `Last-Event-ID`; `null` when none was. */
+  readonly lastOffset: string | null;
+}
+
+/**
+ * How `fetchWithStream` and `resumeStream` reconnect when a connection fails: the request cannot
+ * reach the server, the body stops with an error, the stream ends before the run's result, or the
+ * wait endpoint answers 5xx or 429. They reconnect with a `GET` to the resume URL of the latest
+ * metadata frame, sending the last offset received as `Last-Event-ID`, so no frame is lost or
+ * repeated, and the request that started the run is never sent twice. Without a resume URL (the
+ * server offers none) a failed connection fails the stream at once.
+ *
+ * The wait before attempt `n` is `min(maxDelay, initialDelay * 2 ** (n - 1))`, less a random part
+ * of up to half of it (jitter), unless `delay` decides. Attempts count consecutive failures: they
+ * start again from 1 once a connection delivers a new frame.
+ *
+ * @example
+ * ```ts
+ * await fetchWithStream("/api/chat", {
+ *   fetchOpts: { method: "POST", body },
+ *   reconnect: { retries: 20, initialDelay: 500, maxDelay: 30_000 },
+ * });
+ * ```
+ */
+export interface ReconnectOptions {
+  /** How many reconnect attempts to make in a row before giving up with the last error. Defaults to 8; `Infinity` never gives up. */
+  retries?: number;
+  /** The wait before the first attempt, in milliseconds, doubled for each further one. Defaults to 250. */
+  initialDelay?: number;
+  /** The longest wait between attempts, in milliseconds. Defaults to 10000. */
+  maxDelay?: number;
+  /**
+   * Decides the wait before attempt `attempt` (from 1), in milliseconds, instead of the exponential
+   * schedule (and without jitter). E.g. `() => 0` in tests.
+   */
+  delay?: (attempt: number) => number;
 }
 
 /**
  * Options of `fetchWithStream`. Callbacks are called synchronously, in stream order; what they
  * return is ignored. If one throws, reading stops and `fetchWithStream` rejects with that error.
+ * Across redirects and reconnects the frame callbacks see one continuous sequence: nothing lost,
+ * nothing repeated.
  *
  * @example
  * ```ts
@@ -138,12 +220,21 @@ export interface FetchWithStreamOptions {
   /**
    * Options of the first request (method, body, headers, credentials, `signal`, …). Its headers
    * always gain `Accept: text/event-stream`. Aborting `signal` stops the stream at any point,
-   * including on redirected connections, which also reuse `credentials`.
+   * including on redirected and reconnected connections and while waiting to reconnect; those
+   * connections are `GET`s that reuse `credentials`, but not the other options.
    */
   fetchOpts?: RequestInit;
   /** How many redirect frames to follow before failing with `TOO_MANY_REDIRECTS`. Defaults to 20. */
   maxRedirects?: number;
-  /** Called with the run's metadata before any other frame; again only if a connection names a different run. */
+  /**
+   * How to reconnect when a connection fails (see `ReconnectOptions`); `false` fails the stream
+   * at the first failed connection. Defaults to `{}`: 8 attempts, from 250 ms up to 10 s apart.
+   */
+  reconnect?: false | ReconnectOptions;
+  /**
+   * Called with the run's metadata before any other frame; again only if a connection names a
+   * different run (after a redirect; on a reconnect that is a `PROTOCOL` error).
+   */
   onMetadata?: (metadata: StreamMetadata) => void;
   /** Called for each streamed chunk. Consider it uncommitted until `onCommit` for its step. */
   onData?: (chunk: StreamChunk) => void;
@@ -153,10 +244,13 @@ export interface FetchWithStreamOptions {
   onRollback?: (rollback: StepRollback) => void;
   /** Called before following a redirect frame to its URL. */
   onRedirect?: (redirect: StreamRedirect) => void;
+  /** Called when a connection failed, before waiting to reconnect to the resume URL. */
+  onReconnect?: (attempt: ReconnectAttempt) => void;
   /**
-   * Called once with the typed error when the stream fails (network, protocol, premature end, …),
-   * just before `fetchWithStream` rejects with it. Not called for aborts or for errors thrown by
-   * your own callbacks.
+   * Called once with the typed error when the stream fails (network, protocol, premature end, …,
+   * after reconnecting gave up), just before the promise rejects with it. The error's `resumeUrl`
+   * and `lastOffset` say where to resume later. Not called for aborts or for errors thrown by your
+   * own callbacks.
    */
   onStreamError?: (error: DurableClientError) => void;
   /**
@@ -166,4 +260,32 @@ export interface FetchWithStreamOptions {
   onWarning?: (warning: ProtocolError) => void;
   /** Called exactly once, after everything else: on success, error or abort. */
   onDone?: () => void;
+}
+
+/**
+ * Options of `resumeStream`: those of `fetchWithStream`, except that the request is always a `GET`
+ * (no `method` other than `GET`, no `body`), plus `lastEventId`.
+ *
+ * @example
+ * ```ts
+ * const saved = JSON.parse(localStorage.getItem("chat-run") ?? "null");
+ * const options: ResumeStreamOptions = {
+ *   lastEventId: saved?.lastOffset,
+ *   fetchOpts: { signal: controller.signal },
+ *   onData: ({ data, offset }) => { appendToken(String(data)); saved.lastOffset = offset; },
+ * };
+ * ```
+ */
+export interface ResumeStreamOptions extends Omit<FetchWithStreamOptions, "fetchOpts"> {
+  /**
+   * Options of the first request (headers, credentials, `signal`, …). Its headers always gain
+   * `Accept: text/event-stream`, and `Last-Event-ID` when `lastEventId` is given.
+   */
+  fetchOpts?: Omit<RequestInit, "method" | "body">;
+  /**
+   * The offset of the last frame you already have (the `offset` of the last `onData`, `onCommit`
+   * or `onRollback` you applied). It is sent as `Last-Event-ID`, and frames at or before it are not
+   * delivered again. Leave it out to read the run's whole log, e.g. after losing all state.
+   */
+  lastEventId?: string;
 }

@@ -96,10 +96,10 @@ describe("fetchWithStream redirects", () => {
 
     expect(await response.json()).toBe("Hello world!");
     expect(events).toEqual([
-      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: null }],
+      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: null, lastOffset: null }],
       ["data", { data: "Hel", hashedStepId: STEP, offset: "1-1" }],
       ["data", { data: "lo", hashedStepId: STEP, offset: "1-2" }],
-      ["redirect", { url: `${ORIGIN}/api/durable/${RUN_ID}?token=abc`, reason: "retry" }],
+      ["redirect", { url: `${ORIGIN}/api/durable/${RUN_ID}?token=abc`, reason: "retry", lastOffset: "1-2" }],
       ["data", { data: " world", hashedStepId: STEP, offset: "1-3" }],
       ["commit", { hashedStepId: STEP, offset: "1-4" }],
       ["data", { data: "!", hashedStepId: null, offset: "2-1" }],

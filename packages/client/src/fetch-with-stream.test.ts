@@ -64,7 +64,12 @@ describe("fetchWithStream on a Durastream stream", () => {
     expect(events).toEqual([
       [
         "metadata",
-        { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: `${ORIGIN}/api/durable/${RUN_ID}?token=t0k` },
+        {
+          runId: RUN_ID,
+          protocolVersion: PROTOCOL_VERSION,
+          resumeUrl: `${ORIGIN}/api/durable/${RUN_ID}?token=t0k`,
+          lastOffset: null,
+        },
       ],
       ["data", { data: "Grüße, ", hashedStepId: STEP_A, offset: "1-1" }],
       ["data", { data: { token: "🦆 quack", index: 2 }, hashedStepId: STEP_A, offset: "1-2" }],

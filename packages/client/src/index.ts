@@ -1,7 +1,12 @@
 export { fetchWithStream, DEFAULT_MAX_REDIRECTS } from "./fetch-with-stream.js";
+export { resumeStream } from "./resume-stream.js";
+export { DEFAULT_RECONNECT } from "./reconnect-policy.js";
 export type {
   FetchFunction,
   FetchWithStreamOptions,
+  ReconnectAttempt,
+  ReconnectOptions,
+  ResumeStreamOptions,
   StepCommit,
   StepRollback,
   StreamChunk,

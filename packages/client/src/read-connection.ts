@@ -10,19 +10,19 @@ import {
 } from "@durastream/protocol";
 import { isAborted } from "./abort-signal.js";
 import { invokeCallback } from "./callback-failure.js";
-import { DurableClientError } from "./errors.js";
+import { DurableClientError, type DurableClientErrorOptions } from "./errors.js";
 import type { FetchWithStreamOptions } from "./fetch-with-stream-options.js";
 import { resolveUrl } from "./resolve-url.js";
 
 /**
- * What a stream has delivered so far, carried from one connection to the next (redirects now,
- * reconnects later) so that callbacks see one continuous sequence of frames.
+ * What a stream has delivered so far, carried from one connection to the next (redirects and
+ * reconnects) so that callbacks see one continuous sequence of frames.
  *
  * @example
  * ```ts
- * const cursor: StreamCursor = { runId: undefined, lastOffset: undefined };
- * const end = await readConnection(response, url, cursor, options, signal);
- * // cursor.lastOffset is now the Last-Event-ID for the next connection
+ * const cursor: StreamCursor = { runId: undefined, lastOffset: undefined, resumeUrl: undefined };
+ * const end = await readConnection(response, url, cursor, options, signal, false);
+ * // cursor.lastOffset is now the Last-Event-ID for the next connection, cursor.resumeUrl its URL
  * ```
  */
 export interface StreamCursor {
@@ -30,6 +30,20 @@ export interface StreamCursor {
   runId: string | undefined;
   /** The offset of the last log frame delivered; frames at or before it are skipped. */
   lastOffset: string | undefined;
+  /** Where to reconnect: the resume URL of the latest metadata frame (absolute), if any. */
+  resumeUrl: string | undefined;
+}
+
+/**
+ * The cursor's position as `DurableClientError` options, so an error tells where to resume.
+ *
+ * @example
+ * ```ts
+ * throw new DurableClientError("NETWORK", message, { cause, url, ...positionOf(cursor) });
+ * ```
+ */
+export function positionOf(cursor: StreamCursor): Pick<DurableClientErrorOptions, "lastOffset" | "resumeUrl"> {
+  return { lastOffset: cursor.lastOffset, resumeUrl: cursor.resumeUrl };
 }
 
 /**
@@ -50,7 +64,8 @@ const WARNING_CODES: ReadonlySet<string> = new Set(["UNKNOWN_EVENT", "UNKNOWN_FI
 /**
  * Reads one connection's SSE body, calling the frame callbacks of `options` in order, until the
  * result or a redirect frame. Skips log frames at or before `cursor.lastOffset` (the frames a
- * replaying server sends again) and advances the cursor.
+ * replaying server sends again) and advances the cursor. When `sameRun` is set (a reconnect to a
+ * resume URL), metadata naming a run other than `cursor.runId` is a `PROTOCOL` error.
  *
  * The body is cancelled whenever reading stops early. Throws the signal's reason on abort, a
  * `CallbackFailure` when a callback throws, and a `DurableClientError` (`NETWORK`, `PROTOCOL` or
@@ -58,7 +73,7 @@ const WARNING_CODES: ReadonlySet<string> = new Set(["UNKNOWN_EVENT", "UNKNOWN_FI
  *
  * @example
  * ```ts
- * const end = await readConnection(response, response.url, cursor, { onData: console.log }, signal);
+ * const end = await readConnection(response, response.url, cursor, { onData: console.log }, signal, false);
  * if (end.type === "result") return responseFromSnapshot(end.frame.response);
  * ```
  */
@@ -68,13 +83,14 @@ export async function readConnection(
   cursor: StreamCursor,
   options: FetchWithStreamOptions,
   signal: AbortSignal | undefined,
+  sameRun: boolean,
 ): Promise<ConnectionEnd> {
   const body = response.body;
   if (isAborted(signal)) {
     void body?.cancel(signal?.reason).catch(ignore);
     throw signal?.reason;
   }
-  if (body === null) throw streamEnded(url);
+  if (body === null) throw streamEnded(url, cursor);
 
   const { onMetadata, onData, onCommit, onRollback, onWarning } = options;
   let sawMetadata = false;
@@ -87,17 +103,37 @@ export async function readConnection(
   const deliver = (frame: Frame): void => {
     if (frame.type === "metadata") {
       sawMetadata = true;
-      if (frame.runId === cursor.runId) return;
+      const resumeUrl = frame.resumeUrl === null ? undefined : resolveUrl(frame.resumeUrl, url);
+      if (frame.runId === cursor.runId) {
+        // Same run: a resume URL it names replaces the one known; none leaves that one standing.
+        if (resumeUrl !== undefined) cursor.resumeUrl = resumeUrl;
+        return;
+      }
       if (cursor.runId !== undefined) {
-        // A different run: its offsets say nothing about the frames of the previous one.
+        if (sameRun) {
+          throw protocolError(
+            url,
+            new ProtocolError(
+              "INVALID_FRAME",
+              `The resume URL answered with run ${frame.runId}, but the stream belongs to run ${cursor.runId}; a resume URL must stay on its run. Check that the wait endpoint (durable.proxy()) is mounted at that URL.`,
+            ),
+            cursor,
+          );
+        }
+        // A different run (after a redirect): its offsets say nothing about the previous run's frames.
         resumeAfter = undefined;
         cursor.lastOffset = undefined;
+        cursor.resumeUrl = resumeUrl;
+      } else if (resumeUrl !== undefined) {
+        // The first metadata; keep the URL resumeStream was given when the server names none.
+        cursor.resumeUrl = resumeUrl;
       }
       cursor.runId = frame.runId;
       invokeCallback(onMetadata, {
         runId: frame.runId,
         protocolVersion: frame.protocolVersion,
-        resumeUrl: frame.resumeUrl === null ? null : resolveUrl(frame.resumeUrl, url),
+        resumeUrl: cursor.resumeUrl ?? null,
+        lastOffset: cursor.lastOffset ?? null,
       });
       return;
     }
@@ -108,6 +144,7 @@ export async function readConnection(
           "INVALID_FRAME",
           `A "${frame.type}" frame arrived before the connection's metadata frame; every Durastream connection starts with one.`,
         ),
+        cursor,
       );
     }
     if (frame.type === "redirect") {
@@ -150,7 +187,7 @@ export async function readConnection(
       if (end !== undefined || failed || isAborted(signal)) return;
       try {
         if (WARNING_CODES.has(error.code)) invokeCallback(onWarning, error);
-        else throw protocolError(url, error);
+        else throw protocolError(url, error, cursor);
       } catch (caught) {
         failed = true;
         failure = caught;
@@ -175,7 +212,7 @@ export async function readConnection(
         throw new DurableClientError(
           "NETWORK",
           `Reading the stream from ${url} failed. Check the network connection and retry.`,
-          { cause, url },
+          { cause, url, ...positionOf(cursor) },
         );
       }
       if (isAborted(signal)) throw signal?.reason;
@@ -188,7 +225,7 @@ export async function readConnection(
       if (failed) throw failure;
       if (isAborted(signal)) throw signal?.reason;
       if (end !== undefined) return end;
-      if (finished) throw streamEnded(url);
+      if (finished) throw streamEnded(url, cursor);
     }
   } finally {
     signal?.removeEventListener("abort", onAbort);
@@ -196,19 +233,21 @@ export async function readConnection(
   }
 }
 
-function protocolError(url: string, cause: ProtocolError): DurableClientError {
+function protocolError(url: string, cause: ProtocolError, cursor: StreamCursor): DurableClientError {
   return new DurableClientError(
     "PROTOCOL",
     `The stream from ${url} is not a valid Durastream stream (${cause.code}): ${cause.message} Make sure the endpoint is served by @durastream/server, and upgrade client and server packages together.`,
-    { cause, url },
+    { cause, url, ...positionOf(cursor) },
   );
 }
 
-function streamEnded(url: string): DurableClientError {
+function streamEnded(url: string, cursor: StreamCursor): DurableClientError {
   return new DurableClientError(
     "STREAM_ENDED",
-    `The stream from ${url} closed before the run's result arrived. The run may still be going on: read it again from the resume URL reported by onMetadata, or retry the request.`,
-    { url },
+    cursor.resumeUrl === undefined
+      ? `The stream from ${url} closed before the run's result arrived, and the server offered no resume URL to read it again. Retry the request.`
+      : `The stream from ${url} closed before the run's result arrived. The run may still be going on: read it again with resumeStream(error.resumeUrl, { lastEventId: error.lastOffset }).`,
+    { url, ...positionOf(cursor) },
   );
 }
 

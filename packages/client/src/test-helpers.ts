@@ -197,6 +197,8 @@ export function recorder(): { events: RecordedEvent[]; callbacks: FetchWithStrea
       onRollback: ({ hashedStepId, attempt, willRetry, error, offset }) =>
         events.push(["rollback", { hashedStepId, attempt, willRetry, error, offset }]),
       onRedirect: (redirect) => events.push(["redirect", { ...redirect }]),
+      onReconnect: ({ attempt, delay, error, url, lastOffset }) =>
+        events.push(["reconnect", { attempt, delay, code: error.code, status: error.status, url, lastOffset }]),
       onStreamError: (error) => events.push(["streamError", error]),
       onWarning: (warning) => events.push(["warning", warning.code]),
       onDone: () => events.push(["done"]),
@@ -232,4 +234,58 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error("Expected the promise to reject, but it resolved.");
+}
+
+/** What a mocked server saw of one request. */
+export interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly accept: string | null;
+  readonly lastEventId: string | null;
+  readonly custom: string | null;
+}
+
+/**
+ * The parts of a request the tests check (`custom` is the `x-custom` header).
+ *
+ * @example
+ * ```ts
+ * http.get(url, ({ request }) => { seen.push(see(request)); return sseResponse(text); });
+ * ```
+ */
+export function see(request: Request): SeenRequest {
+  return {
+    method: request.method,
+    url: request.url,
+    accept: request.headers.get("accept"),
+    lastEventId: request.headers.get("last-event-id"),
+    custom: request.headers.get("x-custom"),
+  };
+}
+
+/**
+ * An msw resolver that answers the n-th request with the n-th responder and records every request;
+ * a request beyond the last responder fails the test.
+ *
+ * @example
+ * ```ts
+ * const wait = inSequence(() => HttpResponse.error(), () => sseResponse(sse(metadata, result)));
+ * server.use(http.get(WAIT_URL, wait.resolver));
+ * expect(wait.seen).toHaveLength(2);
+ * ```
+ */
+export function inSequence(...responders: ((request: Request) => Response)[]): {
+  readonly seen: SeenRequest[];
+  readonly resolver: (info: { request: Request }) => Response;
+} {
+  const seen: SeenRequest[] = [];
+  return {
+    seen,
+    resolver: ({ request }) => {
+      seen.push(see(request));
+      const responder = responders[seen.length - 1];
+      if (responder === undefined) throw new Error(`Unexpected request #${seen.length} to ${request.method} ${request.url}`);
+      return responder(request);
+    },
+  };
 }

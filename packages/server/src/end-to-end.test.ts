@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { DurableClientError, fetchWithStream, type FetchWithStreamOptions } from "@durastream/client";
 import { hashStepId } from "@durastream/protocol";
 import { afterEach, describe, expect, it } from "vitest";
+import { createManualTimers, passTime, until } from "./test-helpers.js";
 import { createDurable, type DurableOptions, type EndpointOptions } from "./create-durable.js";
 import { step, stream } from "./context.js";
 import type { DurableHandler } from "./durable-run.js";
@@ -11,22 +12,31 @@ import { NonRetriableError } from "./errors.js";
 import { createEndpointServer } from "./node/index.js";
 
 const servers: { close(): void; closeAllConnections(): void }[] = [];
+const closers: (() => void)[] = [];
 afterEach(() => {
   for (const server of servers.splice(0)) {
     server.closeAllConnections();
     server.close();
   }
+  for (const close of closers.splice(0)) close();
 });
 
-async function serve(
-  handler: DurableHandler,
-  options: DurableOptions = { backoff: () => 0 },
-  endpointOptions: EndpointOptions = {},
-): Promise<string> {
-  const server = createEndpointServer(createDurable(options).endpoint(handler, endpointOptions));
+/** An app on loopback HTTP: the wait endpoint at /api/durable/<runId>, the durable endpoint elsewhere. */
+async function serveApp(handler: DurableHandler, options: DurableOptions = {}, endpointOptions: EndpointOptions = {}) {
+  const durable = createDurable({ backoff: () => 0, ...options });
+  const endpoint = durable.endpoint(handler, endpointOptions);
+  const proxy = durable.proxy();
+  const server = createEndpointServer((request) =>
+    new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request),
+  );
   servers.push(server);
+  closers.push(() => durable.close());
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`;
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`, server, durable };
+}
+
+async function serve(handler: DurableHandler, options: DurableOptions = { backoff: () => 0 }, endpointOptions: EndpointOptions = {}): Promise<string> {
+  return (await serveApp(handler, options, endpointOptions)).url;
 }
 
 /** What a UI would keep: committed chunks, and uncommitted chunks per step, plus a log of events. */
@@ -310,30 +320,93 @@ describe("durable endpoint over loopback HTTP", () => {
     expect(await response.text()).toBe("POST");
   });
 
-  it("a server that dies mid-stream makes fetchWithStream reject with a typed error", async () => {
-    let serverClose!: () => void;
-    const url = await serve(async () => {
-      await step.run("doomed", async () => {
-        stream.push("before the crash");
-        await new Promise(() => {});
+  it("dropped connections mid-step: the client reconnects through the resume URL and the committed output is exact", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { url, server } = await serveApp(async () => {
+      stream.push("intro ");
+      const text = await step.run("story", async () => {
+        stream.push("once ");
+        await gate;
+        stream.push("upon a time");
+        return "done";
       });
-      return new Response("unreachable");
+      return new Response(text);
     });
-    serverClose = () => {
-      for (const server of servers) server.closeAllConnections();
-    };
     const view = committedView();
+    const reconnects: string[] = [];
+    let dropped = false;
     const result = fetchWithStream(url, {
       ...view.callbacks,
+      reconnect: { delay: () => 0 },
+      onReconnect: ({ lastOffset }) => reconnects.push(String(lastOffset)),
       onData: (chunk) => {
         view.callbacks.onData!(chunk);
-        serverClose();
+        if (chunk.data === "once " && !dropped) {
+          dropped = true;
+          server.closeAllConnections(); // the network drops; the run goes on in the server
+          setImmediate(release);
+        }
       },
     });
-    const error = await result.catch((caught: unknown) => caught);
-    expect(DurableClientError.isInstance(error)).toBe(true);
-    expect(["NETWORK", "STREAM_ENDED"]).toContain((error as DurableClientError).code);
-    expect(view.events.at(-1)).toMatch(/^error (NETWORK|STREAM_ENDED)$/);
+    const response = await result;
+    expect(reconnects.length).toBeGreaterThanOrEqual(1);
+    expect(reconnects[0]).toBe("1-3");
+    expect(view.committed).toEqual(["intro ", "once ", "upon a time"]);
+    expect(view.events.filter((event) => event.startsWith("data"))).toEqual(['data "intro "', 'data "once "', 'data "upon a time"']);
+    expect(await response.text()).toBe("done");
     expect(view.done()).toBe(1);
+  });
+
+  it("a sleep redirects the client to the wait endpoint over HTTP and the text continues", async () => {
+    const timers = createManualTimers();
+    const { url } = await serveApp(
+      async () => {
+        const first = await step.run("first", () => stream.pipe(async function* () {
+          yield "Hello";
+        }));
+        await step.sleep("pause", "10m");
+        const second = await step.run("second", () => stream.pipe(async function* () {
+          yield ", world";
+        }));
+        return Response.json(first + second);
+      },
+      { timers, maxInlineWait: 1000 },
+    );
+    const view = committedView();
+    const redirects: string[] = [];
+    const result = fetchWithStream(url, { ...view.callbacks, onRedirect: ({ url: to, reason }) => redirects.push(`${reason} ${new URL(to).pathname}`) });
+    await until(() => redirects.length === 1);
+    await passTime(timers, 600_000);
+    const response = await result;
+    expect(redirects[0]).toMatch(/^sleep \/api\/durable\/[0-9A-Z]{26}$/);
+    expect(view.committed.join("")).toBe("Hello, world");
+    expect(await response.json()).toBe("Hello, world");
+  });
+
+  it("a plain client follows the 303 to the wait endpoint and gets the exact final response by long-polling", async () => {
+    const timers = createManualTimers();
+    const { url } = await serveApp(
+      async (request) => {
+        const { n } = (await request.json()) as { n: number };
+        await step.sleep("queue", "1h");
+        return new Response(JSON.stringify({ doubled: n * 2 }), { status: 202, headers: { "x-job": "kept", "content-type": "application/json" } });
+      },
+      { timers },
+    );
+    const pending = fetch(url, { method: "POST", body: JSON.stringify({ n: 21 }), headers: { "content-type": "application/json" } });
+    await until(() => timers.scheduled.includes(25_000), "the long-poll to start");
+    await passTime(timers, 3_600_000, 10_000);
+    let response = await pending;
+    expect(response.redirected).toBe(true);
+    // The long-poll timed out while the run slept: 202 + Retry-After + Location says "ask again".
+    expect(response.headers.get("retry-after")).toBe("1");
+    const location = response.headers.get("location")!;
+    expect(new URL(location).pathname).toBe(new URL(response.url).pathname);
+    response = await fetch(location);
+    expect(response.status).toBe(202);
+    expect(response.headers.get("retry-after")).toBeNull();
+    expect(response.headers.get("x-job")).toBe("kept");
+    expect(await response.json()).toEqual({ doubled: 42 });
   });
 });

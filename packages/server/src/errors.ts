@@ -187,6 +187,8 @@ export function isNonRetriable(error: unknown): boolean {
     (error.code === "NON_RETRIABLE" ||
       error.code === "INVALID_STREAM_DATA" ||
       error.code === "INVALID_STEP_OUTPUT" ||
+      error.code === "LOG_LIMIT" ||
+      error.code === "NON_DETERMINISTIC" ||
       error.code === "RUN_CANCELLED")
   );
 }

@@ -41,6 +41,8 @@ export class Executor {
   readonly #settings: ExecutorSettings;
   readonly #registrations = new Map<string, Registration>();
   readonly #active = new Map<string, DurableRun>();
+  /** Settles when an active run's execution has stopped and been cleaned up. */
+  readonly #settled = new Map<string, Promise<void>>();
   #timer: unknown;
   #timerDue = Number.POSITIVE_INFINITY;
   #closed = false;
@@ -122,8 +124,10 @@ export class Executor {
     await Promise.all(
       woken.map(async (runId) => {
         const run = this.#active.get(runId);
-        if (run?.executing === true) await run.refreshWaits();
-        else await this.resume(runId);
+        if (run?.executing === true) return run.refreshWaits();
+        // Suspending right now: once it is suspended (and due, since the event set wakeAt), resume it.
+        await this.#settled.get(runId);
+        await this.resume(runId);
       }),
     );
     if (woken.length > 0) void this.#arm();
@@ -155,8 +159,14 @@ export class Executor {
       if (result.kind === "finished") await run.finished;
       timers.clearTimeout(renewal);
       this.#active.delete(run.runId);
-      if (result.kind === "suspended") await this.#arm();
+      this.#settled.delete(run.runId);
+      if (result.kind !== "suspended") return;
+      // An event delivered while the run was suspending makes it due at once.
+      const record = await store.getRun(run.runId);
+      if (record?.wakeAt != null && record.wakeAt <= timers.now()) await this.resume(run.runId);
+      else await this.#arm();
     });
+    this.#settled.set(run.runId, settled);
     this.#settings.waitUntil?.(settled);
     return end;
   }

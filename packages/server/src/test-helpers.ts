@@ -83,3 +83,21 @@ export async function until(condition: () => boolean, what = "condition"): Promi
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/**
+ * Moves a manual clock forward by `milliseconds` in steps, letting the event loop turn between
+ * steps so that timers set by async work (the scheduler re-arming itself) fire too.
+ */
+export async function passTime(timers: ManualTimers, milliseconds: number, stepSize = 1000): Promise<void> {
+  for (let elapsed = 0; elapsed < milliseconds; ) {
+    const step = Math.min(stepSize, milliseconds - elapsed);
+    timers.advance(step);
+    elapsed += step;
+    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+  }
+  // Timers that async work set for "now" (delay 0) after the last step.
+  for (let round = 0; round < 5; round += 1) {
+    timers.advance(0);
+    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+  }
+}

@@ -27,6 +27,10 @@ export function delay(timers: Timers, milliseconds: number, signal?: AbortSignal
       reject(signal.reason);
       return;
     }
+    if (milliseconds <= 0) {
+      resolve();
+      return;
+    }
     const onAbort = () => {
       timers.clearTimeout(handle);
       reject(signal?.reason);

@@ -1,0 +1,260 @@
+import { PROTOCOL_VERSION, ProtocolError, type DataFrame, type MetadataFrame, type ResultFrame } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { DurableClientError } from "./errors.js";
+import type { ReconnectOptions } from "./fetch-with-stream-options.js";
+import { resumeStream } from "./resume-stream.js";
+import {
+  ORIGIN,
+  controlledStream,
+  createTestServer,
+  deferred,
+  expectDoneOnceAndLast,
+  inSequence,
+  recorder,
+  rejectionOf,
+  sse,
+  sseResponse,
+  streamResponse,
+} from "./test-helpers.js";
+
+const server = createTestServer();
+beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+afterEach(() => server.resetHandlers());
+afterAll(() => server.close());
+
+const RUN_ID = "01JRESUME00000000000000000";
+const WAIT_PATH = `/api/durable/${RUN_ID}`;
+const RESUME_URL = `${ORIGIN}${WAIT_PATH}?token=t0k`;
+const metadata: MetadataFrame = {
+  type: "metadata",
+  runId: RUN_ID,
+  protocolVersion: PROTOCOL_VERSION,
+  resumeUrl: `${WAIT_PATH}?token=t0k`,
+};
+const data = (offset: string, value: unknown): DataFrame => ({ type: "data", offset, hashedStepId: null, data: value });
+const commit = (offset: string) => ({ type: "commit", offset, hashedStepId: null }) as const;
+const result = (offset: string, body: string): ResultFrame => ({
+  type: "result",
+  offset,
+  status: "succeeded",
+  response: { status: 201, statusText: "Created", headers: [["x-run", "done"]], body, bodyEncoding: "text" },
+});
+const NO_WAIT: ReconnectOptions = { delay: () => 0 };
+/** The whole log of the run these tests attach to. */
+const LOG = [data("1-1", "Hel"), data("1-2", "lo"), commit("1-3"), data("1-4", " world"), commit("1-5"), result("1-6", "Hello world")];
+
+function expectClientError(error: unknown, code: string): asserts error is DurableClientError {
+  expect(DurableClientError.isInstance(error)).toBe(true);
+  expect((error as DurableClientError).code).toBe(code);
+}
+
+describe("resumeStream", () => {
+  it("attaches after lastEventId: sends it, skips earlier frames even when replayed, and resolves with the result", async () => {
+    // A server that replays the whole log regardless: the client must still drop what the caller has.
+    const wait = inSequence(() => sseResponse(sse(metadata, ...LOG)));
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
+
+    const { events, callbacks } = recorder();
+    const response = await resumeStream(RESUME_URL, { ...callbacks, lastEventId: "1-3" });
+
+    expect(response.status).toBe(201);
+    expect(response.headers.get("x-run")).toBe("done");
+    expect(await response.text()).toBe("Hello world");
+    expect(events).toEqual([
+      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: RESUME_URL, lastOffset: "1-3" }],
+      ["data", { data: " world", hashedStepId: null, offset: "1-4" }],
+      ["commit", { hashedStepId: null, offset: "1-5" }],
+      ["done"],
+    ]);
+    expect(wait.seen).toEqual([{ method: "GET", url: RESUME_URL, accept: "text/event-stream", lastEventId: "1-3", custom: null }]);
+  });
+
+  it("reads the whole log without lastEventId, with the caller's headers on the request", async () => {
+    const wait = inSequence(() => sseResponse(sse(metadata, ...LOG)));
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
+
+    const { events, callbacks } = recorder();
+    const response = await resumeStream(new URL(RESUME_URL), {
+      ...callbacks,
+      fetchOpts: { headers: { "x-custom": "tab 2", accept: "application/json" } },
+    });
+
+    expect(await response.text()).toBe("Hello world");
+    expect(events.filter(([name]) => name === "data" || name === "commit")).toHaveLength(5);
+    expect(wait.seen).toEqual([
+      { method: "GET", url: RESUME_URL, accept: "application/json, text/event-stream", lastEventId: null, custom: "tab 2" },
+    ]);
+  });
+
+  it("reconnects to the resume URL after a drop, with the latest offset", async () => {
+    const body = controlledStream();
+    const delivered = deferred();
+    const wait = inSequence(
+      () => streamResponse(body.stream),
+      () => sseResponse(sse(metadata, data("1-4", " world"), commit("1-5"), result("1-6", "Hello world"))),
+    );
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
+    body.send(sse(metadata, data("1-2", "lo"), commit("1-3"), data("1-4", " world")));
+
+    const { events, callbacks } = recorder();
+    const pending = resumeStream(RESUME_URL, {
+      ...callbacks,
+      lastEventId: "1-1",
+      reconnect: NO_WAIT,
+      fetchOpts: { headers: { "x-custom": "first request only" } },
+      onData: (chunk) => {
+        callbacks.onData?.(chunk);
+        if (chunk.offset === "1-4") delivered.resolve();
+      },
+    });
+    await delivered.promise;
+    body.fail(new Error("connection reset"));
+
+    expect(await (await pending).text()).toBe("Hello world");
+    expect(wait.seen.map(({ lastEventId, custom }) => [lastEventId, custom])).toEqual([
+      ["1-1", "first request only"],
+      ["1-4", null],
+    ]);
+    expect(events.filter(([name]) => name !== "metadata").map(([name, argument]) => [name, (argument as { offset?: string } | undefined)?.offset])).toEqual([
+      ["data", "1-2"],
+      ["commit", "1-3"],
+      ["data", "1-4"],
+      ["reconnect", undefined],
+      ["commit", "1-5"],
+      ["done", undefined],
+    ]);
+  });
+
+  it("retries its very first connection, since reading a run starts nothing", async () => {
+    const wait = inSequence(
+      () => HttpResponse.error(),
+      () => new HttpResponse("restarting", { status: 502 }),
+      () => sseResponse(sse(metadata, result("1-6", "Hello world"))),
+    );
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
+
+    const { events, callbacks } = recorder();
+    const response = await resumeStream(RESUME_URL, { ...callbacks, lastEventId: "1-5", reconnect: NO_WAIT });
+
+    expect(await response.text()).toBe("Hello world");
+    expect(
+      events.filter(([name]) => name === "reconnect").map(([, argument]) => {
+        const { attempt, code, status, url, lastOffset } = argument as Record<string, unknown>;
+        return [attempt, code, status, url, lastOffset];
+      }),
+    ).toEqual([
+      [1, "NETWORK", undefined, RESUME_URL, "1-5"],
+      [2, "HTTP", 502, RESUME_URL, "1-5"],
+    ]);
+    expect(wait.seen.map(({ lastEventId }) => lastEventId)).toEqual(["1-5", "1-5", "1-5"]);
+  });
+
+  it("fails with HTTP 404, without retrying, for an unknown run or a bad token", async () => {
+    const wait = inSequence(() => new HttpResponse("not found", { status: 404 }));
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
+
+    const { events, callbacks } = recorder();
+    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, lastEventId: "1-2", reconnect: NO_WAIT }));
+
+    expectClientError(error, "HTTP");
+    expect([error.status, error.url, error.lastOffset]).toEqual([404, RESUME_URL, "1-2"]);
+    expect(wait.seen).toHaveLength(1);
+    expect(events).toEqual([["streamError", error], ["done"]]);
+  });
+
+  it("fails with HTTP when the resume URL answers without a stream", async () => {
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => HttpResponse.json({ status: "running" })));
+
+    const { events, callbacks } = recorder();
+    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, reconnect: NO_WAIT }));
+
+    expectClientError(error, "HTTP");
+    expect(error.status).toBe(200);
+    expectDoneOnceAndLast(events);
+  });
+
+  it("fails with PROTOCOL when a reconnect lands on another run than the first connection", async () => {
+    const wait = inSequence(
+      () => sseResponse(sse(metadata, data("1-4", " world"))),
+      () => sseResponse(sse({ ...metadata, runId: "01JANOTHERRUN0000000000000" }, result("1-1", "other"))),
+    );
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
+
+    const { events, callbacks } = recorder();
+    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, lastEventId: "1-3", reconnect: NO_WAIT }));
+
+    expectClientError(error, "PROTOCOL");
+    expect(ProtocolError.isInstance(error.cause) && error.cause.code).toBe("INVALID_FRAME");
+    expect(wait.seen).toHaveLength(2);
+    expect(events.map(([name]) => name)).toEqual(["metadata", "data", "reconnect", "streamError", "done"]);
+  });
+
+  it("rejects with the signal's reason on abort, without onStreamError", async () => {
+    const body = controlledStream();
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => streamResponse(body.stream)));
+    body.send(sse(metadata, data("1-4", " world")));
+    const controller = new AbortController();
+
+    const { events, callbacks } = recorder();
+    const error = await rejectionOf(
+      resumeStream(RESUME_URL, {
+        ...callbacks,
+        lastEventId: "1-3",
+        fetchOpts: { signal: controller.signal },
+        onData: (chunk) => {
+          callbacks.onData?.(chunk);
+          controller.abort();
+        },
+      }),
+    );
+
+    expect((error as DOMException).name).toBe("AbortError");
+    await body.cancelled;
+    expect(events.map(([name]) => name)).toEqual(["metadata", "data", "done"]);
+  });
+});
+
+describe("resumeStream arguments", () => {
+  it.each([
+    ["a POST", { method: "POST" }],
+    ["a body", { body: "{}" }],
+    ["a DELETE", { method: "delete" }],
+  ])("rejects %s with a TypeError that points to fetchWithStream, sending nothing", async (_what, fetchOpts) => {
+    const wait = inSequence();
+    server.use(http.all(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
+
+    const { events, callbacks } = recorder();
+    // fetchOpts' type already leaves method and body out; a caller without types gets the TypeError.
+    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, fetchOpts: fetchOpts as RequestInit }));
+
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toContain("fetchWithStream");
+    expect(wait.seen).toHaveLength(0);
+    expect(events).toEqual([["done"]]);
+  });
+
+  it("accepts an explicit GET", async () => {
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => sseResponse(sse(metadata, ...LOG))));
+
+    const response = await resumeStream(RESUME_URL, { fetchOpts: { method: "get" } as RequestInit });
+
+    expect(await response.text()).toBe("Hello world");
+  });
+
+  it.each([["not-an-offset"], [""], ["1-2-3"]])("rejects lastEventId %j with a TypeError", async (lastEventId) => {
+    const { events, callbacks } = recorder();
+    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, lastEventId }));
+
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toContain("lastEventId");
+    expect(events).toEqual([["done"]]);
+  });
+
+  it("rejects a Last-Event-ID header in fetchOpts: the offset belongs in lastEventId", async () => {
+    const error = await rejectionOf(resumeStream(RESUME_URL, { fetchOpts: { headers: { "Last-Event-ID": "1-2" } } }));
+
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toContain("lastEventId");
+  });
+});

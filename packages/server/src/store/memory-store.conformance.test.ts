@@ -1,0 +1,7 @@
+import { defineRunStoreConformance } from "./conformance.js";
+import { MemoryRunStore } from "./memory-store.js";
+
+defineRunStoreConformance("MemoryRunStore", async ({ retention, now }) => ({
+  store: new MemoryRunStore({ retention, now }),
+  close: async () => {},
+}));
