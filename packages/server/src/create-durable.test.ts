@@ -5,7 +5,7 @@ import { acceptsEventStream } from "./event-stream.js";
 import { step, stream } from "./context.js";
 import { DurableError, NonRetriableError, StepFailedError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
-import { collectFrames, createManualTimers, sseRequest, until } from "./test-helpers.js";
+import { collectFrames, createManualTimers, sseRequest, until } from "./testing/helpers.js";
 
 const noBackoff = { backoff: () => 0 } as const;
 

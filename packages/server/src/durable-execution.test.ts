@@ -7,7 +7,7 @@ import { createDurable, type Durable, type DurableOptions, type EndpointOptions 
 import type { DurableHandler } from "./durable-run.js";
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
-import { collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./test-helpers.js";
+import { collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
 
 const opened: Durable[] = [];
 afterEach(() => {

@@ -1,6 +1,6 @@
 import type { LogFrameType, ResponseSnapshot } from "@durastream/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { StoreRefusedError } from "../errors.js";
+import { DurableError, StoreRefusedError } from "../errors.js";
 import type {
   FrameToAppend,
   LogEntry,
@@ -12,7 +12,14 @@ import type {
   StoreErrorReason,
 } from "./run-store.js";
 
-/** What the conformance suite gives a store factory for each test. */
+/**
+ * What the conformance suite gives a store factory for each test.
+ *
+ * @example
+ * ```ts
+ * const factory: RunStoreFactory = async ({ retention, now }) => ({ store: new MemoryRunStore({ retention, now }), close: async () => {} });
+ * ```
+ */
 export interface RunStoreConformanceContext {
   /** How long finished runs must be kept, in milliseconds: pass it to the store. */
   readonly retention: number;
@@ -20,13 +27,30 @@ export interface RunStoreConformanceContext {
   readonly now: () => number;
 }
 
-/** A store made for one test, and how to dispose of it after the test. */
+/**
+ * A store made for one test, and how to dispose of it after the test (close connections, delete files).
+ *
+ * @example
+ * ```ts
+ * const underTest: RunStoreUnderTest = { store, close: async () => { store.close(); rmSync(directory, { recursive: true }); } };
+ * ```
+ */
 export interface RunStoreUnderTest {
   readonly store: RunStore;
   readonly close: () => Promise<void>;
 }
 
-/** Makes a fresh, empty store for one test. */
+/**
+ * Makes a fresh, empty store for one test, reading time from `now` and keeping finished runs for `retention`.
+ *
+ * @example
+ * ```ts
+ * const factory: RunStoreFactory = async ({ retention, now }) => {
+ *   const store = new SqliteRunStore({ path: join(mkdtempSync(join(tmpdir(), "runs-")), "runs.db"), retention, now });
+ *   return { store, close: async () => store.close() };
+ * };
+ * ```
+ */
 export type RunStoreFactory = (context: RunStoreConformanceContext) => Promise<RunStoreUnderTest>;
 
 const RETENTION = 60_000;
@@ -174,6 +198,17 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
         expect((await store.getRun(second.runId))!).toMatchObject({ endpointId: "GET /b", owner: "owner-2", frameCount: 0 });
         expect(await store.readFrames(second.runId, undefined, 10)).toEqual([]);
         expect((await store.getRun(first.runId))!.frameCount).toBe(3);
+      });
+
+      it("rejects a second run with the same id and leaves the first untouched", async () => {
+        const run = await createRun({ runId: "run-twice" });
+        await store.appendFrames(run.runId, 1, dataFrames(1));
+        const outcome = await store.createRun({ ...newRunOf(run), owner: "owner-2" }).then(
+          () => "resolved",
+          (error: unknown) => error,
+        );
+        expect(DurableError.isInstance(outcome), "createRun with a used id must reject with a DurableError").toBe(true);
+        expect(await store.getRun(run.runId)).toMatchObject({ owner: "owner-1", frameCount: 1, epoch: 1 });
       });
 
       it("resolves undefined for an unknown run", async () => {
@@ -909,6 +944,11 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
       });
     });
   });
+}
+
+function newRunOf(run: RunRecord): NewRun {
+  const { runId, endpointId, createdAt, request, owner, leaseExpiresAt } = run;
+  return { runId, endpointId, createdAt, request, owner: owner ?? "owner-1", leaseExpiresAt };
 }
 
 /** Waits long enough for a store's asynchronous notifications (if any) to arrive. */
