@@ -224,7 +224,7 @@ export interface FetchWithStreamOptions {
    * connections are `GET`s that reuse `credentials`, but not the other options.
    */
   fetchOpts?: RequestInit;
-  /** How many redirect frames to follow before failing with `TOO_MANY_REDIRECTS`. Defaults to 20. */
+  /** How many redirect frames in a row, without new frames between them, to follow before failing with `TOO_MANY_REDIRECTS`. Defaults to 20. */
   maxRedirects?: number;
   /**
    * How to reconnect when a connection fails (see `ReconnectOptions`); `false` fails the stream

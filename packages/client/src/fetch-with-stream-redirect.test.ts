@@ -193,6 +193,23 @@ describe("fetchWithStream redirects", () => {
     ]);
   });
 
+  it("does not cap redirects between which new frames arrived (a long run redirected on a time limit)", async () => {
+    let connections = 0;
+    server.use(
+      http.get(`${ORIGIN}/api/long`, () => {
+        connections += 1;
+        if (connections === 6) return sseResponse(sse(metadata, result(`1-${connections}`, "0")));
+        return sseResponse(
+          sse(metadata, { type: "data", offset: `1-${connections}`, hashedStepId: null, data: connections }, { type: "redirect", url: "/api/long", reason: "max-duration" }),
+        );
+      }),
+    );
+    const { events, callbacks } = recorder();
+    await fetchWithStream(`${ORIGIN}/api/long`, { ...callbacks, maxRedirects: 2 });
+    expect(connections).toBe(6);
+    expect(events.filter(([name]) => name === "data").map(([, value]) => (value as { data: number }).data)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it("fails with TOO_MANY_REDIRECTS after maxRedirects redirects", async () => {
     let connections = 0;
     server.use(

@@ -144,10 +144,13 @@ export async function streamConnections(
     if (end.type === "result") return rebuildResponse(end.frame, end.connectionUrl, cursor);
 
     failures = 0;
+    // Redirects in a row without progress mean a loop; a long run redirected now and then (e.g. on a
+    // host's connection time limit) makes progress between redirects and is not capped.
+    if (cursor.lastOffset !== offsetBefore || cursor.runId !== runBefore) redirects = 0;
     if (redirects >= maxRedirects) {
       throw new DurableClientError(
         "TOO_MANY_REDIRECTS",
-        `The stream was redirected more than ${maxRedirects} times (last to ${end.frame.url}). Check the server for a redirect loop, or raise maxRedirects.`,
+        `The stream was redirected more than ${maxRedirects} times in a row without new frames (last to ${end.frame.url}). Check the server for a redirect loop, or raise maxRedirects.`,
         { url: end.connectionUrl, ...positionOf(cursor) },
       );
     }
