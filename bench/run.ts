@@ -1,6 +1,7 @@
 // `pnpm bench`: runs every benchmark, prints a table and writes bench/results.md.
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
+import { measureReplay, measureRollbackLatency } from "./replay.js";
 import { measureThroughput } from "./throughput.js";
 
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 100_000);
@@ -19,17 +20,32 @@ const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[col
 for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  "));
 console.log(`machine: ${machine}`);
 
+const REPLAY_FRAMES = 10_000;
+console.log(`\nReplay: a reconnecting client reads a finished run's ${REPLAY_FRAMES.toLocaleString("en")}-frame log from the wait endpoint`);
+const replay = await measureReplay(REPLAY_FRAMES, ROUNDS);
+console.log(`replay: ${Math.round(replay.framesPerSecond).toLocaleString("en")} frames/s (median of ${ROUNDS})`);
+const rollback = await measureRollbackLatency(200);
+console.log(`step failure → rollback frame at the client: p50 ${rollback.p50.toFixed(2)} ms, p99 ${rollback.p99.toFixed(2)} ms (${rollback.samples} failures)`);
+
 const markdown = [
   "# Benchmark results",
   "",
   `Measured by \`pnpm bench\` on ${new Date().toISOString().slice(0, 10)}; machine: ${machine}.`,
-  "Every figure is measured in the same run as its baseline.",
+  "Every figure is measured in the same run as its baseline; servers run in a child process, clients in the bench process, over loopback.",
   "",
   `## Single-stream throughput (${CHUNKS.toLocaleString("en")} small chunks, median of ${ROUNDS})`,
   "",
   "| endpoint and client | frames/s | vs. raw |",
   "| --- | ---: | ---: |",
   ...rows.slice(1).map((row) => `| ${row.join(" | ")} |`),
+  "",
+  "## Durable execution",
+  "",
+  "| measure | value |",
+  "| --- | ---: |",
+  `| replay of a ${REPLAY_FRAMES.toLocaleString("en")}-frame log to a reconnecting client (resumeStream, median of ${ROUNDS}) | ${Math.round(replay.framesPerSecond).toLocaleString("en")} frames/s |`,
+  `| step failure → rollback frame at the client, p50 (${rollback.samples} failures) | ${rollback.p50.toFixed(2)} ms |`,
+  `| step failure → rollback frame at the client, p99 | ${rollback.p99.toFixed(2)} ms |`,
   "",
 ].join("\n");
 await writeFile(new URL("./results.md", import.meta.url), markdown);

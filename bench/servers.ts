@@ -43,14 +43,30 @@ async function rawServer(): Promise<http.Server> {
 }
 
 function durableServer(): http.Server {
-  const durable = createDurable();
-  return createEndpointServer(
-    durable.endpoint(async (request) => {
-      const count = chunkCount(request);
-      await step.run("generate", () => stream.pipe(tokens(count)));
-      return Response.json({ ok: true });
-    }),
-  );
+  const durable = createDurable({ backoff: () => 0 });
+  const streaming = durable.endpoint(async (request) => {
+    const count = chunkCount(request);
+    await step.run("generate", () => stream.pipe(tokens(count)));
+    return Response.json({ ok: true });
+  });
+  // Each step fails once; the error message carries the moment it was thrown (ms since the epoch,
+  // fractional), so the client can tell how long the rollback frame took to reach it.
+  const failing = durable.endpoint(async (request) => {
+    const count = chunkCount(request);
+    for (let index = 0; index < count; index += 1) {
+      await step.run({ id: `fails-once-${index}`, retries: 1 }, ({ attempt }) => {
+        if (attempt === 1) throw new Error(String(performance.timeOrigin + performance.now()));
+      });
+    }
+    return Response.json({ ok: true });
+  });
+  const proxy = durable.proxy();
+  return createEndpointServer((request) => {
+    const { pathname } = new URL(request.url);
+    if (pathname.startsWith("/api/durable/")) return proxy(request);
+    if (pathname === "/rollbacks") return failing(request);
+    return streaming(request);
+  });
 }
 
 function listen(server: http.Server): Promise<number> {

@@ -33,7 +33,8 @@ async function readDurable(url: string): Promise<number> {
   return frames + 1; // the result frame
 }
 
-function median(values: readonly number[]): number {
+/** The median of a list of numbers. */
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
@@ -43,18 +44,11 @@ function median(values: readonly number[]): number {
  * durable endpoint measured alternately in the same run, `rounds` times each.
  */
 export async function measureThroughput(chunks: number, rounds: number): Promise<ThroughputResult[]> {
-  // BENCH_PROFILE=dir writes a V8 CPU profile of the servers to dir (open it in Chrome DevTools).
-  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const serverScript = new URL("./servers.ts", import.meta.url).pathname;
-  const child = spawn(process.execPath, [...profile, "--conditions=@durastream/source", "--import", "tsx", serverScript], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const servers = await startServers();
   try {
-    const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
-    const ports = JSON.parse(line) as { raw: number; durable: number };
     const variants = [
-      { name: "hand-written node:http SSE + bare eventsource-parser", url: `http://127.0.0.1:${ports.raw}/?chunks=${chunks}`, read: readRaw },
-      { name: "Durastream (memory store) + fetchWithStream", url: `http://127.0.0.1:${ports.durable}/?chunks=${chunks}`, read: readDurable },
+      { name: "hand-written node:http SSE + bare eventsource-parser", url: `http://127.0.0.1:${servers.ports.raw}/?chunks=${chunks}`, read: readRaw },
+      { name: "Durastream (memory store) + fetchWithStream", url: `http://127.0.0.1:${servers.ports.durable}/stream?chunks=${chunks}`, read: readDurable },
     ];
     const timings = variants.map(() => [] as number[]);
     // Warm-up, then alternate so both see the same machine state.
@@ -70,7 +64,25 @@ export async function measureThroughput(chunks: number, rounds: number): Promise
     }
     return variants.map((variant, index) => ({ name: variant.name, framesPerSecond: median(timings[index]!), rounds: timings[index]! }));
   } finally {
-    child.kill("SIGINT"); // servers.ts exits cleanly on SIGINT, so a CPU profile gets written
-    await once(child, "exit");
+    await servers.stop();
   }
+}
+
+/** Starts bench/servers.ts in a child process; resolves with its ports and a stop function. */
+export async function startServers(): Promise<{ ports: { raw: number; durable: number }; stop: () => Promise<void> }> {
+  // BENCH_PROFILE=dir writes a V8 CPU profile of the servers to dir (open it in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const serverScript = new URL("./servers.ts", import.meta.url).pathname;
+  const child = spawn(process.execPath, [...profile, "--conditions=@durastream/source", "--import", "tsx", serverScript], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
+  });
+  const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+  return {
+    ports: JSON.parse(line) as { raw: number; durable: number },
+    async stop() {
+      child.kill("SIGINT"); // servers.ts exits cleanly on SIGINT, so a CPU profile gets written
+      await once(child, "exit");
+    },
+  };
 }

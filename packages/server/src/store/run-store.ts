@@ -32,7 +32,11 @@ export interface RunRecord {
   readonly owner: string | null;
   /** Until when the owner's lease holds, epoch-milliseconds. */
   readonly leaseExpiresAt: number;
-  /** When a suspended run is due to be resumed, epoch-milliseconds; null when not suspended. */
+  /**
+   * When a suspended run is due to be resumed, epoch-milliseconds. Null while running, except after
+   * an event was delivered to a running run (then it is the delivery time, so that a suspension
+   * that follows wakes at once); cleared by `claimRun` and when the run is over.
+   */
   readonly wakeAt: number | null;
   /** How many data frames streamed outside steps are committed (replay does not send them again). */
   readonly outsideCommitted: number;
@@ -186,7 +190,7 @@ export interface RunStore {
   /**
    * Delivers an event to every `waiting` step whose `event` is `event.name`, whose `match` holds,
    * and whose deadline has not passed: each such entry becomes `succeeded` with the event (as
-   * JSON `{ name, data }`) as output, its wait is removed, and its run's `wakeAt` becomes `now`
+   * JSON `{ name, data }`, with `data: null` when the event has none) as output, its wait is removed, and its run's `wakeAt` becomes `now`
    * (also while the run is `running`: a suspension that follows then wakes at once). Resolves with
    * the ids of the runs woken.
    */

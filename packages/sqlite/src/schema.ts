@@ -1,0 +1,128 @@
+import Database from "better-sqlite3";
+import { DurableError } from "@durastream/server";
+
+/** The schema version this package writes, kept in `PRAGMA user_version`. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * Tables of a store file. Offsets are `${epoch}-${sequence}`: `sequence` numbers a run's frames
+ * across epochs, and since a run's epoch never decreases along its log, `(epoch, sequence)` order
+ * is log order; `frames_by_offset` serves "frames strictly after (epoch, sequence)" as one range.
+ */
+const SCHEMA = `
+CREATE TABLE runs (
+  run_id TEXT PRIMARY KEY NOT NULL,
+  endpoint_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  owner TEXT,
+  lease_expires_at INTEGER NOT NULL,
+  wake_at INTEGER,
+  outside_committed INTEGER NOT NULL,
+  frame_count INTEGER NOT NULL,
+  log_bytes INTEGER NOT NULL,
+  request TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  result TEXT
+) STRICT;
+CREATE INDEX runs_resumable ON runs (created_at, run_id) WHERE status IN ('running', 'suspended');
+CREATE INDEX runs_by_wake ON runs (wake_at) WHERE status = 'suspended';
+CREATE INDEX runs_by_finish ON runs (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE steps (
+  run_id TEXT NOT NULL,
+  hashed_step_id TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  output TEXT,
+  error TEXT,
+  attempts INTEGER NOT NULL,
+  wake_at INTEGER,
+  event TEXT,
+  match TEXT,
+  waiting INTEGER NOT NULL,
+  PRIMARY KEY (run_id, hashed_step_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX steps_by_position ON steps (run_id, position);
+CREATE INDEX steps_waiting ON steps (event) WHERE waiting = 1;
+
+CREATE TABLE frames (
+  run_id TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  PRIMARY KEY (run_id, sequence)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX frames_by_offset ON frames (run_id, epoch, sequence);
+`;
+
+/**
+ * Opens `path` for one store: takes the file's exclusive lock (so no other process or connection
+ * can use it while this one is open), turns on WAL with `synchronous = FULL`, and creates or checks
+ * the schema. Throws a `DurableError` with code `INVALID_OPTIONS` saying what to do when the file is
+ * in use, cannot be opened, or is not a store file of this version.
+ */
+export function openDatabase(path: string): Database.Database {
+  let database: Database.Database;
+  try {
+    // timeout 0: a file locked by another store fails at once instead of after a busy wait.
+    database = new Database(path, { timeout: 0 });
+  } catch (error) {
+    throw openError(path, error);
+  }
+  try {
+    // EXCLUSIVE before WAL: WAL then keeps its index in this process's memory (no -shm file) and
+    // the lock taken by the first write below is held until close.
+    database.pragma("locking_mode = EXCLUSIVE");
+    const mode = database.pragma("journal_mode = WAL", { simple: true });
+    if (mode !== "wal" && mode !== "memory") {
+      throw new DurableError("INVALID_OPTIONS", `SqliteRunStore: could not turn on WAL for ${path} (journal mode is "${String(mode)}"); use a file on a local disk.`);
+    }
+    database.pragma("synchronous = FULL");
+    const version = database.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new DurableError(
+        "INVALID_OPTIONS",
+        `SqliteRunStore: ${path} was written by a newer @durastream/sqlite (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade @durastream/sqlite or pass another path.`,
+      );
+    }
+    // An immediate transaction takes the write lock now, so a second opener is refused at open.
+    database.transaction(() => {
+      if (version === 0) {
+        database.exec(SCHEMA);
+        database.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }
+    }).immediate();
+    return database;
+  } catch (error) {
+    database.close();
+    throw DurableError.isInstance(error) ? error : openError(path, error);
+  }
+}
+
+function openError(path: string, error: unknown): DurableError {
+  const code = (error as { code?: unknown } | null)?.code;
+  const reason = error instanceof Error ? error.message : String(error);
+  if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+    return new DurableError(
+      "INVALID_OPTIONS",
+      `SqliteRunStore: ${path} is in use by another process (or another open SqliteRunStore): a store file serves one process at a time. Close the other store first, or give each process its own path.`,
+      { cause: error },
+    );
+  }
+  if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+    return new DurableError("INVALID_OPTIONS", `SqliteRunStore: ${path} is not a SQLite store file (${reason}); pass the path of a store file or of a new file.`, {
+      cause: error,
+    });
+  }
+  return new DurableError(
+    "INVALID_OPTIONS",
+    `SqliteRunStore: cannot open ${path} (${reason}); pass a path in an existing, writable directory.`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,547 @@
+import type Database from "better-sqlite3";
+import {
+  DurableError,
+  StoreRefusedError,
+  eventMatches,
+  type AppendEffects,
+  type DurableEvent,
+  type FrameToAppend,
+  type LogEntry,
+  type NewRun,
+  type ResumableRun,
+  type RunRecord,
+  type RunStore,
+  type StepRecord,
+} from "@durastream/server";
+import { parseOffset } from "@durastream/protocol";
+import { runFromRow, stepFromRow, stepToRow, type RunRow, type StepRow } from "./rows.js";
+import { openDatabase } from "./schema.js";
+
+/**
+ * Options of `SqliteRunStore`.
+ *
+ * @example
+ * ```ts
+ * const options: SqliteRunStoreOptions = { path: "./data/durastream.db", retention: 6 * 60 * 60_000 };
+ * ```
+ */
+export interface SqliteRunStoreOptions {
+  /**
+   * The database file, created when missing (its directory must exist). One process at a time may
+   * open it: the store holds the file's exclusive lock until `close()`.
+   */
+  path: string;
+  /** How long a finished run and its log are kept after it finished, in milliseconds. Default 24 hours. */
+  retention?: number;
+  /** The clock, epoch-milliseconds (retention and `updatedAt` read it). Default `Date.now`. */
+  now?: () => number;
+}
+
+const DEFAULT_RETENTION = 24 * 60 * 60_000;
+const SWEEP_INTERVAL = 60_000;
+
+interface RunState {
+  readonly status: RunRecord["status"];
+  readonly epoch: number;
+  readonly frame_count: number;
+  readonly log_bytes: number;
+  readonly finished_at: number | null;
+}
+
+interface FrameRow {
+  readonly epoch: number | null;
+  readonly sequence: number | null;
+  readonly type: LogEntry["type"] | null;
+  readonly payload: string | null;
+}
+
+interface NewRunRow {
+  runId: string;
+  endpointId: string;
+  owner: string;
+  leaseExpiresAt: number;
+  request: string;
+  createdAt: number;
+}
+
+interface FrameQuery {
+  runId: string;
+  epoch: number;
+  sequence: number;
+  expiredBefore: number;
+  limit: number;
+}
+
+interface Claim {
+  runId: string;
+  owner: string;
+  leaseExpiresAt: number;
+  now: number;
+  updatedAt: number;
+}
+
+interface RunUpdate {
+  runId: string;
+  now: number;
+  frameCount: number;
+  logBytes: number;
+  outsideCommitted: number | null;
+  finishStatus: string | null;
+  result: string | null;
+  suspendWakeAt: number | null;
+}
+
+/**
+ * A durable `RunStore` in one SQLite file (through better-sqlite3), for apps on one machine: runs,
+ * step journals and frame logs survive a restart or a crash of the process. Every write is one
+ * transaction in WAL mode with `synchronous = FULL`, so once `appendFrames` resolves its frames and
+ * effects are on disk (the engine sends commit frames only after that).
+ *
+ * One process uses a file at a time: the store holds the file's exclusive lock while open, and a
+ * second store on the same file is refused with a `DurableError`. Hence, when a store opens, the
+ * runs the file shows `running` were left by a process that is gone: their leases are marked
+ * expired at once (`leaseExpiresAt` 0), so `claimRun` takes them over without waiting.
+ *
+ * Finished runs are kept for `retention` after they finished; past it they are unknown, and their
+ * rows are deleted on open and by `createRun` (at most once a minute). The store starts no timers.
+ *
+ * @example
+ * ```ts
+ * import { createDurable } from "@durastream/server";
+ * import { SqliteRunStore } from "@durastream/sqlite";
+ *
+ * const store = new SqliteRunStore({ path: "./data/durastream.db", retention: 60 * 60_000 });
+ * const durable = createDurable({ store });
+ * process.on("SIGTERM", () => store.close());
+ * ```
+ */
+export class SqliteRunStore implements RunStore {
+  readonly #database: Database.Database;
+  readonly #retention: number;
+  readonly #now: () => number;
+  readonly #listeners = new Map<string, Set<() => void>>();
+  #lastSweep = Number.NEGATIVE_INFINITY;
+
+  readonly #insertRun: Database.Statement<[NewRunRow]>;
+  readonly #selectRun: Database.Statement<[string], RunRow>;
+  readonly #selectRunState: Database.Statement<[string], RunState>;
+  readonly #deleteRunRows: Database.Statement<[string]>[];
+  readonly #selectSteps: Database.Statement<[string], StepRow>;
+  readonly #upsertStep: Database.Statement<[StepRow]>;
+  readonly #insertFrame: Database.Statement<[string, number, number, string, string]>;
+  readonly #updateRun: Database.Statement<[RunUpdate]>;
+  readonly #dropWaits: Database.Statement<[string]>;
+  readonly #readFrames: Database.Statement<[FrameQuery], FrameRow>;
+  readonly #claimRun: Database.Statement<[Claim], RunRow>;
+  readonly #renewLease: Database.Statement<[number, number, string, string, number]>;
+  readonly #listResumable: Database.Statement<[{ now: number; limit: number }], ResumableRun>;
+  readonly #nextWakeAt: Database.Statement<[], number | null>;
+  readonly #selectWaits: Database.Statement<[string], Pick<StepRow, "run_id" | "hashed_step_id" | "wake_at" | "match">>;
+  readonly #markDelivered: Database.Statement<[string, string, string]>;
+  readonly #wakeRun: Database.Statement<[number, number, string]>;
+  readonly #sweep: Database.Statement<[number]>[];
+
+  readonly #appendTransaction: (runId: string, epoch: number, frames: readonly FrameToAppend[], effects: AppendEffects | undefined) => string;
+  readonly #deliverTransaction: (event: DurableEvent, now: number) => string[];
+  readonly #createTransaction: (run: NewRun) => RunRecord;
+
+  constructor(options: SqliteRunStoreOptions) {
+    const { path, retention = DEFAULT_RETENTION, now = Date.now } = validateOptions(options);
+    this.#retention = retention;
+    this.#now = now;
+    const database = openDatabase(path);
+    this.#database = database;
+    try {
+
+      this.#insertRun = database.prepare<[NewRunRow]>(
+        `INSERT INTO runs (run_id, endpoint_id, status, epoch, owner, lease_expires_at, wake_at, outside_committed, frame_count, log_bytes, request, created_at, updated_at)
+         VALUES (@runId, @endpointId, 'running', 1, @owner, @leaseExpiresAt, NULL, 0, 0, 0, @request, @createdAt, @createdAt)`,
+      );
+      this.#selectRun = database.prepare<[string], RunRow>("SELECT * FROM runs WHERE run_id = ?");
+      this.#selectRunState = database.prepare<[string], RunState>("SELECT status, epoch, frame_count, log_bytes, finished_at FROM runs WHERE run_id = ?");
+      this.#deleteRunRows = ["frames", "steps", "runs"].map((table) => database.prepare<[string]>(`DELETE FROM ${table} WHERE run_id = ?`));
+      this.#selectSteps = database.prepare<[string], StepRow>("SELECT * FROM steps WHERE run_id = ? ORDER BY position");
+      this.#upsertStep = database.prepare<[StepRow]>(
+        `INSERT INTO steps (run_id, hashed_step_id, step_id, position, kind, status, output, error, attempts, wake_at, event, match, waiting)
+         VALUES (@run_id, @hashed_step_id, @step_id, @position, @kind, @status, @output, @error, @attempts, @wake_at, @event, @match, @waiting)
+         ON CONFLICT (run_id, hashed_step_id) DO UPDATE SET
+           step_id = excluded.step_id, position = excluded.position, kind = excluded.kind, status = excluded.status,
+           output = excluded.output, error = excluded.error, attempts = excluded.attempts, wake_at = excluded.wake_at,
+           event = excluded.event, match = excluded.match, waiting = excluded.waiting`,
+      );
+      this.#insertFrame = database.prepare<[string, number, number, string, string]>("INSERT INTO frames (run_id, sequence, epoch, type, payload) VALUES (?, ?, ?, ?, ?)");
+      this.#updateRun = database.prepare<[RunUpdate]>(
+        `UPDATE runs SET
+           frame_count = @frameCount,
+           log_bytes = @logBytes,
+           updated_at = @now,
+           outside_committed = COALESCE(@outsideCommitted, outside_committed),
+           status = COALESCE(@finishStatus, CASE WHEN @suspendWakeAt IS NULL THEN status ELSE 'suspended' END),
+           result = COALESCE(@result, result),
+           finished_at = CASE WHEN @finishStatus IS NULL THEN finished_at ELSE @now END,
+           owner = CASE WHEN @finishStatus IS NULL AND @suspendWakeAt IS NULL THEN owner ELSE NULL END,
+           wake_at = CASE
+             WHEN @finishStatus IS NOT NULL THEN NULL
+             WHEN @suspendWakeAt IS NULL THEN wake_at
+             WHEN wake_at IS NULL THEN @suspendWakeAt
+             ELSE MIN(wake_at, @suspendWakeAt)
+           END
+         WHERE run_id = @runId`,
+      );
+      this.#dropWaits = database.prepare<[string]>("UPDATE steps SET waiting = 0 WHERE run_id = ? AND waiting = 1");
+      // One indexed query: the run's row (NULL frame columns when no frame follows) joined to the
+      // frames strictly after (epoch, sequence); no row at all when the run is unknown or expired.
+      this.#readFrames = database.prepare<[FrameQuery], FrameRow>(
+        `SELECT f.epoch, f.sequence, f.type, f.payload
+         FROM runs r LEFT JOIN frames f ON f.run_id = r.run_id AND (f.epoch, f.sequence) > (@epoch, @sequence)
+         WHERE r.run_id = @runId AND (r.finished_at IS NULL OR r.finished_at > @expiredBefore)
+         ORDER BY f.epoch, f.sequence
+         LIMIT @limit`,
+      );
+      this.#claimRun = database.prepare<[Claim], RunRow>(
+        `UPDATE runs SET status = 'running', epoch = epoch + 1, owner = @owner, lease_expires_at = @leaseExpiresAt, wake_at = NULL, updated_at = @updatedAt
+         WHERE run_id = @runId AND ((status = 'suspended' AND wake_at <= @now) OR (status = 'running' AND lease_expires_at < @now))
+         RETURNING *`,
+      );
+      this.#renewLease = database.prepare<[number, number, string, string, number]>(
+        "UPDATE runs SET lease_expires_at = ?, updated_at = ? WHERE run_id = ? AND owner = ? AND epoch = ? AND status = 'running'",
+      );
+      this.#listResumable = database.prepare<[{ now: number; limit: number }], ResumableRun>(
+        `SELECT run_id AS runId, endpoint_id AS endpointId FROM runs
+         WHERE status IN ('running', 'suspended')
+           AND ((status = 'suspended' AND wake_at <= @now) OR (status = 'running' AND lease_expires_at < @now))
+         ORDER BY created_at, run_id
+         LIMIT @limit`,
+      );
+      this.#nextWakeAt = database.prepare<[], number | null>("SELECT MIN(wake_at) FROM runs WHERE status = 'suspended'").pluck();
+      this.#selectWaits = database.prepare<[string], Pick<StepRow, "run_id" | "hashed_step_id" | "wake_at" | "match">>("SELECT run_id, hashed_step_id, wake_at, match FROM steps WHERE event = ? AND waiting = 1");
+      this.#markDelivered = database.prepare<[string, string, string]>("UPDATE steps SET status = 'succeeded', output = ?, waiting = 0 WHERE run_id = ? AND hashed_step_id = ?");
+      this.#wakeRun = database.prepare<[number, number, string]>("UPDATE runs SET wake_at = ?, updated_at = ? WHERE run_id = ? AND status IN ('running', 'suspended')");
+      const expired = "SELECT run_id FROM runs WHERE finished_at <= ?";
+      this.#sweep = [
+        database.prepare<[number]>(`DELETE FROM frames WHERE run_id IN (${expired})`),
+        database.prepare<[number]>(`DELETE FROM steps WHERE run_id IN (${expired})`),
+        database.prepare<[number]>("DELETE FROM runs WHERE finished_at <= ?"),
+      ];
+
+      this.#appendTransaction = database.transaction(this.#append.bind(this));
+      this.#deliverTransaction = database.transaction(this.#deliverWaits.bind(this));
+      this.#createTransaction = database.transaction(this.#create.bind(this));
+
+      // This process holds the file's lock: runs still marked running were left by a dead process.
+      database.prepare("UPDATE runs SET lease_expires_at = 0 WHERE status = 'running'").run();
+      this.#sweepExpired();
+    } catch (error) {
+      database.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Creates a run: status `running`, epoch 1, owned by `run.owner`. Throws a `DurableError` when a
+   * run with this id exists already.
+   *
+   * @example
+   * ```ts
+   * await store.createRun({ runId, endpointId: "POST /api/chat", createdAt: Date.now(), request, owner, leaseExpiresAt: Date.now() + 30_000 });
+   * ```
+   */
+  async createRun(run: NewRun): Promise<RunRecord> {
+    if (this.#now() - this.#lastSweep >= SWEEP_INTERVAL) this.#sweepExpired();
+    return this.#createTransaction(run);
+  }
+
+  /**
+   * The run, or undefined when unknown or expired.
+   *
+   * @example
+   * ```ts
+   * const run = await store.getRun(runId);
+   * if (run?.status === "suspended") console.log("wakes at", new Date(run.wakeAt!));
+   * ```
+   */
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const row = this.#selectRun.get(runId);
+    return row === undefined || this.#isExpired(row.finished_at) ? undefined : runFromRow(row);
+  }
+
+  /**
+   * The run's journal, ordered by position; empty when the run is unknown or expired.
+   *
+   * @example
+   * ```ts
+   * for (const step of await store.listSteps(runId)) console.log(step.stepId, step.status);
+   * ```
+   */
+  async listSteps(runId: string): Promise<StepRecord[]> {
+    const run = this.#selectRunState.get(runId);
+    if (run === undefined || this.#isExpired(run.finished_at)) return [];
+    return this.#selectSteps.all(runId).map(stepFromRow);
+  }
+
+  /**
+   * Appends frames and effects in one transaction, durable (fsynced) when the promise resolves.
+   * Resolves with the last offset ("" when no frames); rejects with a `StoreRefusedError` (reason
+   * `fenced`, `over` or `unknown-run`) without changing anything.
+   *
+   * @example
+   * ```ts
+   * const offset = await store.appendFrames(runId, epoch, [{ type: "data", payload }], { outsideCommitted: 1 });
+   * ```
+   */
+  async appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
+    const offset = this.#appendTransaction(runId, epoch, frames, effects);
+    if (frames.length > 0 || effects?.finish !== undefined) this.#notify(runId);
+    return offset;
+  }
+
+  /**
+   * Up to `limit` frames strictly after the offset `after` (from the start when undefined), in
+   * order; rejects with a `StoreRefusedError` (`unknown-run`) when the run is unknown or expired.
+   *
+   * @example
+   * ```ts
+   * const entries = await store.readFrames(runId, request.headers.get("last-event-id") ?? undefined, 500);
+   * ```
+   */
+  async readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
+    const { epoch, sequence } = after === undefined ? { epoch: 0, sequence: 0 } : parseOffset(after);
+    const rows = this.#readFrames.all({ runId, epoch, sequence, expiredBefore: this.#now() - this.#retention, limit: Math.max(0, limit) });
+    if (rows.length === 0) {
+      // LIMIT 0, or no row at all: tell an empty read from an unknown run.
+      this.#requireLive(runId);
+      return [];
+    }
+    const entries: LogEntry[] = [];
+    for (const row of rows) {
+      if (row.sequence === null) break;
+      entries.push({ offset: `${row.epoch}-${row.sequence}`, type: row.type!, payload: row.payload! });
+    }
+    return entries;
+  }
+
+  /**
+   * Calls `listener` (in this process) after frames are appended to the run's log, once their
+   * transaction has committed; returns the unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const unsubscribe = store.subscribe(runId, () => void pump());
+   * ```
+   */
+  subscribe(runId: string, listener: () => void): () => void {
+    let listeners = this.#listeners.get(runId);
+    if (listeners === undefined) {
+      listeners = new Set();
+      this.#listeners.set(runId, listeners);
+    }
+    const set = listeners;
+    const entry = () => listener();
+    set.add(entry);
+    return () => {
+      set.delete(entry);
+      if (set.size === 0 && this.#listeners.get(runId) === set) this.#listeners.delete(runId);
+    };
+  }
+
+  /**
+   * Takes a run over for `owner` when it is suspended and due, or running with an expired lease
+   * (runs left running by a dead process are expired at open). Resolves with the claimed record.
+   *
+   * @example
+   * ```ts
+   * const claimed = await store.claimRun(runId, processId, Date.now() + 30_000, Date.now());
+   * ```
+   */
+  async claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
+    const row = this.#claimRun.get({ runId, owner, leaseExpiresAt, now, updatedAt: this.#now() });
+    return row === undefined ? undefined : runFromRow(row);
+  }
+
+  /**
+   * Extends the lease of the run's executor; false when `owner`/`epoch` no longer hold it.
+   *
+   * @example
+   * ```ts
+   * if (!(await store.renewLease(runId, processId, epoch, Date.now() + 30_000))) abortExecution();
+   * ```
+   */
+  async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
+    return this.#renewLease.run(leaseExpiresAt, this.#now(), runId, owner, epoch).changes === 1;
+  }
+
+  /**
+   * Runs `claimRun` would accept at `now`, oldest first, at most `limit`.
+   *
+   * @example
+   * ```ts
+   * for (const { runId } of await store.listResumableRuns(Date.now(), 10)) await resume(runId);
+   * ```
+   */
+  async listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
+    return this.#listResumable.all({ now, limit: Math.max(0, limit) });
+  }
+
+  /**
+   * The earliest `wakeAt` among suspended runs, or null.
+   *
+   * @example
+   * ```ts
+   * const wakeAt = await store.nextWakeAt();
+   * if (wakeAt !== null) scheduleWake(wakeAt - Date.now());
+   * ```
+   */
+  async nextWakeAt(): Promise<number | null> {
+    return this.#nextWakeAt.get() ?? null;
+  }
+
+  /**
+   * Delivers an event to the matching waits (one transaction) and resolves with the ids of the runs woken.
+   *
+   * @example
+   * ```ts
+   * const woken = await store.deliverEvent({ name: "order/paid", data: { orderId: "o1" } }, Date.now());
+   * ```
+   */
+  async deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
+    return this.#deliverTransaction(event, now);
+  }
+
+  /**
+   * Closes the file and releases its lock; the store cannot be used afterwards. Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * process.on("SIGTERM", () => store.close());
+   * ```
+   */
+  close(): void {
+    this.#listeners.clear();
+    if (this.#database.open) this.#database.close();
+  }
+
+  #create(run: NewRun): RunRecord {
+    const existing = this.#selectRunState.get(run.runId);
+    if (existing !== undefined) {
+      if (!this.#isExpired(existing.finished_at)) {
+        throw new DurableError("INVALID_OPTIONS", `SqliteRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
+      }
+      for (const statement of this.#deleteRunRows) statement.run(run.runId);
+    }
+    this.#insertRun.run({
+      runId: run.runId,
+      endpointId: run.endpointId,
+      owner: run.owner,
+      leaseExpiresAt: run.leaseExpiresAt,
+      request: JSON.stringify(run.request),
+      createdAt: run.createdAt,
+    });
+    return runFromRow(this.#selectRun.get(run.runId)!);
+  }
+
+  #append(runId: string, epoch: number, frames: readonly FrameToAppend[], effects: AppendEffects | undefined): string {
+    const run = this.#requireLive(runId);
+    if (run.status === "succeeded" || run.status === "failed") throw new StoreRefusedError("over", runId);
+    if (run.epoch !== epoch) throw new StoreRefusedError("fenced", runId);
+    let sequence = run.frame_count;
+    let logBytes = run.log_bytes;
+    for (const frame of frames) {
+      sequence += 1;
+      logBytes += frame.payload.length;
+      this.#insertFrame.run(runId, sequence, epoch, frame.type, frame.payload);
+    }
+    if (effects?.step !== undefined) this.#upsertStep.run(stepToRow(runId, effects.step));
+    const finish = effects?.finish;
+    this.#updateRun.run({
+      runId,
+      now: this.#now(),
+      frameCount: sequence,
+      logBytes,
+      outsideCommitted: effects?.outsideCommitted ?? null,
+      finishStatus: finish?.status ?? null,
+      result: finish === undefined ? null : JSON.stringify(finish.response),
+      suspendWakeAt: effects?.suspend?.wakeAt ?? null,
+    });
+    if (finish !== undefined) this.#dropWaits.run(runId);
+    return frames.length === 0 ? "" : `${epoch}-${sequence}`;
+  }
+
+  #deliverWaits(event: DurableEvent, now: number): string[] {
+    const woken = new Set<string>();
+    let output: string | undefined;
+    for (const wait of this.#selectWaits.all(event.name)) {
+      // At the deadline the wait's timeout is due (claimRun takes the run): the event is too late.
+      if (wait.wake_at !== null && wait.wake_at <= now) continue;
+      if (!eventMatches(wait.match === null ? undefined : (JSON.parse(wait.match) as Record<string, unknown>), event)) continue;
+      output ??= JSON.stringify({ name: event.name, data: event.data ?? null });
+      this.#markDelivered.run(output, wait.run_id, wait.hashed_step_id);
+      woken.add(wait.run_id);
+    }
+    const updatedAt = this.#now();
+    for (const runId of woken) this.#wakeRun.run(now, updatedAt, runId);
+    return [...woken];
+  }
+
+  /** The run's state for a write; throws `unknown-run` when it is unknown or expired. */
+  #requireLive(runId: string): RunState {
+    const run = this.#selectRunState.get(runId);
+    if (run === undefined || this.#isExpired(run.finished_at)) throw new StoreRefusedError("unknown-run", runId);
+    return run;
+  }
+
+  #isExpired(finishedAt: number | null): boolean {
+    return finishedAt !== null && finishedAt <= this.#now() - this.#retention;
+  }
+
+  /** Deletes the rows of runs that finished `retention` ago or earlier. */
+  #sweepExpired(): void {
+    const now = this.#now();
+    this.#lastSweep = now;
+    const cutoff = now - this.#retention;
+    this.#database.transaction(() => {
+      for (const statement of this.#sweep) statement.run(cutoff);
+    })();
+  }
+
+  #notify(runId: string): void {
+    const listeners = this.#listeners.get(runId);
+    if (listeners === undefined) return;
+    for (const listener of [...listeners]) {
+      try {
+        listener();
+      } catch (error) {
+        // The write is done; a listener's failure must not turn it into a rejection. Report it.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}
+
+function validateOptions(options: SqliteRunStoreOptions): SqliteRunStoreOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new DurableError("INVALID_OPTIONS", 'SqliteRunStore: pass options, e.g. new SqliteRunStore({ path: "./data/durastream.db" }).');
+  }
+  const { path, retention, now } = options;
+  if (typeof path !== "string" || path.trim() === "") {
+    throw new DurableError(
+      "INVALID_OPTIONS",
+      `SqliteRunStore: "path" must be the database file's path, e.g. { path: "./data/durastream.db" }; got ${describe(path)}.`,
+    );
+  }
+  if (retention !== undefined && (typeof retention !== "number" || !Number.isFinite(retention) || retention < 0)) {
+    throw new DurableError(
+      "INVALID_OPTIONS",
+      `SqliteRunStore: "retention" must be milliseconds >= 0 (how long finished runs are kept, default 24 hours), e.g. { retention: 60 * 60_000 }; got ${describe(retention)}.`,
+    );
+  }
+  if (now !== undefined && typeof now !== "function") {
+    throw new DurableError("INVALID_OPTIONS", `SqliteRunStore: "now" must be a function returning epoch-milliseconds, e.g. { now: () => Date.now() }; got ${describe(now)}.`);
+  }
+  return options;
+}
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : typeof value === "function" ? "a function" : String(value);
+}
