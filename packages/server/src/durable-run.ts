@@ -108,6 +108,8 @@ export class DurableRun implements RunScopeOwner {
   #frameCount: number;
   #logBytes: number;
   #suspend: ((end: ExecutionEnd) => void) | null = null;
+  /** Why the run switched to the background, once it has. */
+  #switchedFor: RedirectReason | null = null;
 
   constructor(record: RunRecord, settings: RunSettings, journal: readonly StepRecord[], interruptedAttempts: ReadonlyMap<string, number>) {
     this.runId = record.runId;
@@ -135,8 +137,15 @@ export class DurableRun implements RunScopeOwner {
     return this.#state === "executing";
   }
 
-  /** Calls `listener` when the run suspends, so live connections can redirect. Returns the remover. */
+  /**
+   * Calls `listener` when the run suspends (at once if it has already), so live connections can
+   * redirect. Returns the remover.
+   */
   onSwitch(listener: (reason: RedirectReason) => void): () => void {
+    if (this.#switchedFor !== null) {
+      listener(this.#switchedFor);
+      return () => {};
+    }
     this.#switchListeners.add(listener);
     return () => this.#switchListeners.delete(listener);
   }
@@ -426,8 +435,10 @@ export class DurableRun implements RunScopeOwner {
     }
     this.#state = "suspended";
     this.#controller.abort(new DurableError("RUN_CANCELLED", "The run was suspended; it goes on in a later execution."));
+    this.#switchedFor = reason;
     this.#suspend?.({ kind: "suspended", wakeAt, reason });
     for (const listener of this.#switchListeners) listener(reason);
+    this.#switchListeners.clear();
   }
 
   async #finish(outcome: RunOutcome, keepBody: boolean): Promise<void> {
