@@ -99,6 +99,7 @@ export class DurableRun implements RunScopeOwner {
   readonly #switchListeners = new Set<(reason: RedirectReason) => void>();
   #state: "executing" | "suspending" | "suspended" | "over" | "lost" = "executing";
   #nextPosition = 0;
+  #hashes: Promise<unknown> = Promise.resolve();
   #activeSteps = 0;
   #blockCheckScheduled = false;
   /** Outside-step pushes made by this execution, and how many of them the log already has committed. */
@@ -380,7 +381,10 @@ export class DurableRun implements RunScopeOwner {
     this.#activeSteps += 1;
     let hashedStepId: string;
     try {
-      hashedStepId = await hashStepId(id, repeat);
+      // Hashes resolve in call order, so parallel steps start in the order the handler called them.
+      const hashed = this.#hashes.then(() => hashStepId(id, repeat));
+      this.#hashes = hashed.catch(() => {});
+      hashedStepId = await hashed;
     } finally {
       this.#activeSteps -= 1;
     }
