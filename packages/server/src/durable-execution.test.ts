@@ -75,6 +75,20 @@ describe("suspension and replay", () => {
     expect(calls).toEqual({ before: 1, after: 1, handler: 2 });
   });
 
+  it("sleepUntil waits until the given time, suspending the run when that is far", async () => {
+    const { endpoint, proxy, timers } = setup(async () => {
+      await step.sleepUntil("until", new Date(7_200_000));
+      return Response.json(timers.now());
+    });
+    const live = await collectFrames(await endpoint(sseRequest()));
+    expect(live.at(-1)).toMatchObject({ type: "redirect", reason: "sleep" });
+    const rest = follow(proxy, (live.at(-1) as RedirectFrame).url, lastOffset(live));
+    await passTime(timers, 7_200_000);
+    const result = (await rest).at(-1);
+    expect(result?.type === "result" && Number(result.response.body)).toBeGreaterThanOrEqual(7_200_000);
+    expect(() => step.sleepUntil("bad", "not a date")).toThrow(/is not a time/);
+  });
+
   it("a retry whose backoff exceeds maxInlineWait suspends the run (reason retry) and the next attempt runs after it", async () => {
     const attempts: number[] = [];
     const { endpoint, proxy, timers } = setup(
