@@ -1,48 +1,38 @@
-import { PROTOCOL_VERSION, ProtocolError, type DataFrame, type MetadataFrame, type ResultFrame } from "@durastream/protocol";
+import { PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DurableClientError } from "./errors.js";
+import { describe, expect, it } from "vitest";
 import { fetchWithStream } from "./fetch-with-stream.js";
 import {
   ORIGIN,
+  commitFrame,
   controlledStream,
-  createTestServer,
+  dataFrame,
   deferred,
+  expectClientError,
   expectDoneOnceAndLast,
+  metadataFrame,
   recorder,
   rejectionOf,
+  resultFrame,
   sse,
   sseResponse,
   streamResponse,
+  useTestServer,
 } from "./test-helpers.js";
 
-const server = createTestServer();
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useTestServer();
 
 const URL_ = `${ORIGIN}/api/chat`;
-const metadata: MetadataFrame = { type: "metadata", runId: "01JERRORS", protocolVersion: PROTOCOL_VERSION, resumeUrl: null };
-const data = (offset: string, value: unknown): DataFrame => ({ type: "data", offset, hashedStepId: null, data: value });
-const result: ResultFrame = {
-  type: "result",
-  offset: "1-9",
-  status: "succeeded",
-  response: { status: 200, statusText: "OK", headers: [], body: "done", bodyEncoding: "text" },
-};
+const metadata = metadataFrame("01JERRORS", null);
+const result = resultFrame("1-9", "done", { headers: [] });
 
 function serve(text: string): void {
   server.use(http.get(URL_, () => sseResponse(text)));
 }
 
-function expectClientError(error: unknown, code: string): asserts error is DurableClientError {
-  expect(DurableClientError.isInstance(error)).toBe(true);
-  expect((error as DurableClientError).code).toBe(code);
-}
-
 describe("fetchWithStream stream failures", () => {
   it("rejects with STREAM_ENDED when the stream closes without a result, after onStreamError", async () => {
-    serve(sse(metadata, data("1-1", "partial")));
+    serve(sse(metadata, dataFrame("1-1", "partial")));
 
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(URL_, callbacks));
@@ -80,7 +70,7 @@ describe("fetchWithStream stream failures", () => {
   it("rejects with PROTOCOL on a malformed frame, cancels the body and delivers nothing after it", async () => {
     const body = controlledStream();
     server.use(http.get(URL_, () => streamResponse(body.stream)));
-    body.send(sse(metadata, data("1-1", "fine")) + "event: data\nid: 1-2\ndata: {not json\n\n" + sse(data("1-3", "after")));
+    body.send(sse(metadata, dataFrame("1-1", "fine")) + "event: data\nid: 1-2\ndata: {not json\n\n" + sse(dataFrame("1-3", "after")));
 
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(URL_, callbacks));
@@ -107,7 +97,7 @@ describe("fetchWithStream stream failures", () => {
   });
 
   it("rejects with PROTOCOL when a log frame comes before the connection's metadata", async () => {
-    serve(sse(data("1-1", "too early"), metadata, result));
+    serve(sse(dataFrame("1-1", "too early"), metadata, result));
 
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(URL_, callbacks));
@@ -143,7 +133,7 @@ describe("fetchWithStream stream failures", () => {
     const body = controlledStream();
     const firstChunk = deferred();
     server.use(http.get(URL_, () => streamResponse(body.stream)));
-    body.send(sse(metadata, data("1-1", "before the drop")));
+    body.send(sse(metadata, dataFrame("1-1", "before the drop")));
 
     const { events, callbacks } = recorder();
     const pending = rejectionOf(
@@ -171,7 +161,7 @@ describe("fetchWithStream abort", () => {
     const body = controlledStream();
     const firstChunk = deferred();
     server.use(http.get(URL_, () => streamResponse(body.stream)));
-    body.send(sse(metadata, data("1-1", "first")));
+    body.send(sse(metadata, dataFrame("1-1", "first")));
     const controller = new AbortController();
 
     const { events, callbacks } = recorder();
@@ -198,7 +188,7 @@ describe("fetchWithStream abort", () => {
   });
 
   it("stops delivering at once when a callback aborts, even within one received chunk", async () => {
-    const text = sse(metadata, data("1-1", "one"), data("1-2", "two"), result);
+    const text = sse(metadata, dataFrame("1-1", "one"), dataFrame("1-2", "two"), result);
     server.use(http.get(URL_, () => streamResponse(new Blob([text]).stream())));
     const controller = new AbortController();
 
@@ -262,7 +252,7 @@ describe("fetchWithStream callbacks that throw", () => {
     const body = controlledStream();
     server.use(http.get(URL_, () => streamResponse(body.stream)));
     // Everything in one go: the frames after the throwing one are already received, yet not delivered.
-    body.send(sse(metadata, data("1-1", "boom"), data("1-2", "never"), { type: "commit", offset: "1-3", hashedStepId: null }));
+    body.send(sse(metadata, dataFrame("1-1", "boom"), dataFrame("1-2", "never"), commitFrame("1-3")));
     const thrown = new RangeError("render failed");
 
     const { events, callbacks } = recorder();

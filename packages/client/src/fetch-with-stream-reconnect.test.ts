@@ -1,70 +1,41 @@
-import { PROTOCOL_VERSION, ProtocolError, type DataFrame, type MetadataFrame, type ResultFrame } from "@durastream/protocol";
+import { PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { DurableClientError } from "./errors.js";
-import type { FetchFunction, ReconnectOptions } from "./fetch-with-stream-options.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { FetchFunction } from "./fetch-with-stream-options.js";
 import { fetchWithStream } from "./fetch-with-stream.js";
 import {
+  NO_WAIT,
   ORIGIN,
+  commitFrame,
   controlledStream,
-  createTestServer,
+  dataFrame,
   deferred,
+  durableRun,
+  expectClientError,
   expectDoneOnceAndLast,
   inSequence,
   recorder,
   rejectionOf,
-  see,
+  resultFrame,
+  servePosts,
   sse,
   sseResponse,
   streamResponse,
-  type SeenRequest,
+  useTestServer,
 } from "./test-helpers.js";
 
-const server = createTestServer();
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+const server = useTestServer();
 afterEach(() => {
-  server.resetHandlers();
   vi.useRealTimers();
   vi.restoreAllMocks();
 });
-afterAll(() => server.close());
 
 const RUN_ID = "01JRECONNECT00000000000000";
 const ENDPOINT = `${ORIGIN}/api/chat`;
-const WAIT_PATH = `/api/durable/${RUN_ID}`;
-const RESUME_URL = `${ORIGIN}${WAIT_PATH}?token=t0k`;
-const metadata: MetadataFrame = {
-  type: "metadata",
-  runId: RUN_ID,
-  protocolVersion: PROTOCOL_VERSION,
-  resumeUrl: `${WAIT_PATH}?token=t0k`,
-};
-const data = (offset: string, value: unknown): DataFrame => ({ type: "data", offset, hashedStepId: null, data: value });
-const commit = (offset: string) => ({ type: "commit", offset, hashedStepId: null }) as const;
-const result = (offset: string, body: string): ResultFrame => ({
-  type: "result",
-  offset,
-  status: "succeeded",
-  response: { status: 200, statusText: "OK", headers: [["content-type", "application/json"]], body, bodyEncoding: "text" },
-});
-const NO_WAIT: ReconnectOptions = { delay: () => 0 };
-
-function expectClientError(error: unknown, code: string): asserts error is DurableClientError {
-  expect(DurableClientError.isInstance(error)).toBe(true);
-  expect((error as DurableClientError).code).toBe(code);
-}
+const { waitPath: WAIT_PATH, resumeUrl: RESUME_URL, metadata } = durableRun(RUN_ID);
 
 /** The endpoint: answers every POST with `respond()` and counts them. */
-function serveEndpoint(respond: () => Response): { readonly posts: SeenRequest[] } {
-  const posts: SeenRequest[] = [];
-  server.use(
-    http.post(ENDPOINT, ({ request }) => {
-      posts.push(see(request));
-      return respond();
-    }),
-  );
-  return { posts };
-}
+const serveEndpoint = (respond: () => Response) => servePosts(server, ENDPOINT, respond);
 
 /** The data and commit frames the recorder saw, in order, as `name:offset`. */
 function logFrames(events: readonly (readonly [string, unknown?])[]): string[] {
@@ -83,15 +54,15 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
         sse(
           metadata,
           // The wait endpoint replays a frame the client already has (overlap): it must not be delivered again.
-          commit("1-3"),
-          data("1-4", " world"),
-          commit("1-5"),
-          result("1-6", '"Hello world"'),
+          commitFrame("1-3"),
+          dataFrame("1-4", " world"),
+          commitFrame("1-5"),
+          resultFrame("1-6", '"Hello world"'),
         ),
       ),
     );
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
-    body.send(sse(metadata, data("1-1", "Hel"), data("1-2", "lo"), commit("1-3")));
+    body.send(sse(metadata, dataFrame("1-1", "Hel"), dataFrame("1-2", "lo"), commitFrame("1-3")));
 
     const { events, callbacks } = recorder();
     const pending = fetchWithStream(ENDPOINT, {
@@ -125,8 +96,8 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("reconnects when the stream ends without a result", async () => {
-    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
-    const wait = inSequence(() => sseResponse(sse(metadata, data("1-2", "b"), commit("1-3"), result("1-4", "2"))));
+    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
+    const wait = inSequence(() => sseResponse(sse(metadata, dataFrame("1-2", "b"), commitFrame("1-3"), resultFrame("1-4", "2"))));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
@@ -143,13 +114,13 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("follows the resume URL of the latest metadata, and counts attempts from 1 again after new frames", async () => {
-    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
+    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
     const newerResumeUrl = `${WAIT_PATH}?token=newer`;
     const wait = inSequence(
       () => HttpResponse.error(),
       // Delivers a new frame (progress), names a newer resume URL, then ends early again.
-      () => sseResponse(sse({ ...metadata, resumeUrl: newerResumeUrl }, data("1-1", "a"), data("1-2", "b"))),
-      () => sseResponse(sse(metadata, data("1-3", "c"), result("1-4", "3"))),
+      () => sseResponse(sse({ ...metadata, resumeUrl: newerResumeUrl }, dataFrame("1-1", "a"), dataFrame("1-2", "b"))),
+      () => sseResponse(sse(metadata, dataFrame("1-3", "c"), resultFrame("1-4", "3"))),
     );
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
@@ -173,8 +144,8 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("does not count a connection that only replays frames the client has as progress", async () => {
-    serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"), data("1-2", "b"))));
-    const replayOnly = (): Response => sseResponse(sse(metadata, data("1-1", "a"), data("1-2", "b")));
+    serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"), dataFrame("1-2", "b"))));
+    const replayOnly = (): Response => sseResponse(sse(metadata, dataFrame("1-1", "a"), dataFrame("1-2", "b")));
     const wait = inSequence(replayOnly, replayOnly);
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
@@ -201,12 +172,12 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     const fakeFetch: FetchFunction = async (url, init) => {
       fetchTimes.push(Date.now());
       if (init?.method === "POST") {
-        return new Response(sse(metadata, data("1-1", "a")), { headers: { "content-type": "text/event-stream" } });
+        return new Response(sse(metadata, dataFrame("1-1", "a")), { headers: { "content-type": "text/event-stream" } });
       }
       expect(url).toBe(RESUME_URL);
       reconnects += 1;
       if (reconnects <= 4) throw new TypeError("fetch failed");
-      return new Response(sse(metadata, data("1-2", "b"), result("1-3", '"ok"')), {
+      return new Response(sse(metadata, dataFrame("1-2", "b"), resultFrame("1-3", '"ok"')), {
         headers: { "content-type": "text/event-stream" },
       });
     };
@@ -250,7 +221,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     const fakeFetch: FetchFunction = async () => {
       requests += 1;
       if (requests > 1) throw new TypeError("fetch failed");
-      return new Response(sse(metadata, data("1-1", "a")), { headers: { "content-type": "text/event-stream" } });
+      return new Response(sse(metadata, dataFrame("1-1", "a")), { headers: { "content-type": "text/event-stream" } });
     };
     const attempts: { attempt: number; delay: number }[] = [];
     let settled = false;
@@ -277,11 +248,11 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("retries a wait endpoint answering 503 or 429", async () => {
-    serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
+    serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
     const wait = inSequence(
       () => new HttpResponse("busy", { status: 503, headers: { "content-type": "text/plain" } }),
       () => new HttpResponse("slow down", { status: 429, headers: { "retry-after": "1" } }),
-      () => sseResponse(sse(metadata, result("1-2", "1"))),
+      () => sseResponse(sse(metadata, resultFrame("1-2", "1"))),
     );
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
@@ -304,7 +275,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("fails at once with HTTP 404 when the wait endpoint does not know the run (or the token)", async () => {
-    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
+    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
     const wait = inSequence(() => HttpResponse.json({ error: "unknown run" }, { status: 404 }));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
@@ -321,7 +292,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("gives up with the last error when the retries are used up: onStreamError and onDone once", async () => {
-    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"), data("1-2", "b"))));
+    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"), dataFrame("1-2", "b"))));
     const wait = inSequence(
       () => HttpResponse.error(),
       () => HttpResponse.error(),
@@ -356,7 +327,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     const body = controlledStream();
     const delivered = deferred();
     const endpoint = serveEndpoint(() => streamResponse(body.stream));
-    body.send(sse({ ...metadata, resumeUrl: null }, data("1-1", "a")));
+    body.send(sse({ ...metadata, resumeUrl: null }, dataFrame("1-1", "a")));
 
     const { events, callbacks } = recorder();
     const pending = rejectionOf(
@@ -381,7 +352,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("does not reconnect with reconnect: false", async () => {
-    serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
+    serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
 
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(ENDPOINT, { ...callbacks, reconnect: false, fetchOpts: { method: "POST" } }));
@@ -404,9 +375,9 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("fails with PROTOCOL, without retrying, when the resume URL answers with another run", async () => {
-    serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
+    serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
     const wait = inSequence(() =>
-      sseResponse(sse({ ...metadata, runId: "01JSOMEOTHERRUN00000000000" }, data("1-1", "other"), result("1-2", "0"))),
+      sseResponse(sse({ ...metadata, runId: "01JSOMEOTHERRUN00000000000" }, dataFrame("1-1", "other"), resultFrame("1-2", "0"))),
     );
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
@@ -432,10 +403,10 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
 
   it("reconnects to the resume URL when a redirected connection drops, keeping the redirect count", async () => {
     const endpoint = serveEndpoint(() =>
-      sseResponse(sse(metadata, data("1-1", "a"), { type: "redirect", url: "/api/wait-here", reason: "sleep" })),
+      sseResponse(sse(metadata, dataFrame("1-1", "a"), { type: "redirect", url: "/api/wait-here", reason: "sleep" })),
     );
-    const redirected = inSequence(() => sseResponse(sse(metadata, data("1-2", "b"))));
-    const wait = inSequence(() => sseResponse(sse(metadata, data("1-2", "b"), data("1-3", "c"), result("1-4", "4"))));
+    const redirected = inSequence(() => sseResponse(sse(metadata, dataFrame("1-2", "b"))));
+    const wait = inSequence(() => sseResponse(sse(metadata, dataFrame("1-2", "b"), dataFrame("1-3", "c"), resultFrame("1-4", "4"))));
     server.use(http.get(`${ORIGIN}/api/wait-here`, redirected.resolver), http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
@@ -458,7 +429,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
 
 describe("fetchWithStream abort while reconnecting", () => {
   it("rejects with the signal's reason at once during a reconnect wait, and fetches nothing more", async () => {
-    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
+    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
     const wait = inSequence();
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
     const controller = new AbortController();
@@ -493,7 +464,7 @@ describe("fetchWithStream abort while reconnecting", () => {
     const controller = new AbortController();
     const waiting = deferred();
     const fakeFetch: FetchFunction = async () =>
-      new Response(sse(metadata, data("1-1", "a")), { headers: { "content-type": "text/event-stream" } });
+      new Response(sse(metadata, dataFrame("1-1", "a")), { headers: { "content-type": "text/event-stream" } });
 
     const pending = rejectionOf(
       fetchWithStream(ENDPOINT, {
@@ -511,10 +482,10 @@ describe("fetchWithStream abort while reconnecting", () => {
   });
 
   it("aborts a reconnected connection in progress and cancels its body", async () => {
-    serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
+    serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
     const body = controlledStream();
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => streamResponse(body.stream)));
-    body.send(sse(metadata, data("1-2", "b")));
+    body.send(sse(metadata, dataFrame("1-2", "b")));
     const controller = new AbortController();
 
     const { events, callbacks } = recorder();
@@ -536,7 +507,7 @@ describe("fetchWithStream abort while reconnecting", () => {
   });
 
   it("rejects with the error onReconnect throws, without reconnecting", async () => {
-    serveEndpoint(() => sseResponse(sse(metadata, data("1-1", "a"))));
+    serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
     const wait = inSequence();
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
     const thrown = new Error("no reconnects please");

@@ -1,43 +1,31 @@
-import { PROTOCOL_VERSION, hashStepId, type MetadataFrame, type ResultFrame } from "@durastream/protocol";
+import { PROTOCOL_VERSION, hashStepId, type ResultFrame } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DurableClientError } from "./errors.js";
 import type { FetchFunction } from "./fetch-with-stream-options.js";
 import { fetchWithStream } from "./fetch-with-stream.js";
-import { ORIGIN, createTestServer, expectDoneOnceAndLast, recorder, rejectionOf, sse, sseResponse } from "./test-helpers.js";
+import {
+  ORIGIN,
+  commitFrame,
+  dataFrame,
+  expectDoneOnceAndLast,
+  metadataFrame,
+  recorder,
+  rejectionOf,
+  resultFrame,
+  see,
+  sse,
+  sseResponse,
+  useTestServer,
+  type SeenRequest,
+} from "./test-helpers.js";
 
-const server = createTestServer();
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useTestServer();
 
 const STEP = await hashStepId("generate");
 const RUN_ID = "01JREDIRECT0000000000000000";
-const metadata: MetadataFrame = { type: "metadata", runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: null };
-const result = (offset: string, body: string): ResultFrame => ({
-  type: "result",
-  offset,
-  status: "succeeded",
-  response: { status: 200, statusText: "OK", headers: [], body, bodyEncoding: "text" },
-});
-
-interface SeenRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly accept: string | null;
-  readonly lastEventId: string | null;
-  readonly custom: string | null;
-}
-
-function see(request: Request): SeenRequest {
-  return {
-    method: request.method,
-    url: request.url,
-    accept: request.headers.get("accept"),
-    lastEventId: request.headers.get("last-event-id"),
-    custom: request.headers.get("x-custom"),
-  };
-}
+const metadata = metadataFrame(RUN_ID, null);
+const result = (offset: string, body: string): ResultFrame => resultFrame(offset, body, { headers: [] });
 
 describe("fetchWithStream redirects", () => {
   it("follows a redirect with Last-Event-ID and skips the frames it already delivered", async () => {
@@ -48,11 +36,11 @@ describe("fetchWithStream redirects", () => {
         return sseResponse(
           sse(
             metadata,
-            { type: "data", offset: "1-1", hashedStepId: STEP, data: "Hel" },
-            { type: "data", offset: "1-2", hashedStepId: STEP, data: "lo" },
+            dataFrame("1-1", "Hel", STEP),
+            dataFrame("1-2", "lo", STEP),
             { type: "redirect", url: `/api/durable/${RUN_ID}?token=abc`, reason: "retry" },
             // Nothing after a redirect frame belongs to this connection.
-            { type: "data", offset: "1-3", hashedStepId: STEP, data: "never delivered" },
+            dataFrame("1-3", "never delivered", STEP),
           ),
         );
       }),
@@ -62,13 +50,13 @@ describe("fetchWithStream redirects", () => {
           sse(
             metadata,
             // A wait endpoint that replays a little too much: the client must drop these.
-            { type: "data", offset: "1-1", hashedStepId: STEP, data: "Hel" },
-            { type: "data", offset: "1-2", hashedStepId: STEP, data: "lo" },
-            { type: "data", offset: "1-3", hashedStepId: STEP, data: " world" },
-            { type: "commit", offset: "1-4", hashedStepId: STEP },
+            dataFrame("1-1", "Hel", STEP),
+            dataFrame("1-2", "lo", STEP),
+            dataFrame("1-3", " world", STEP),
+            commitFrame("1-4", STEP),
             // Another process took the run over: a new epoch sorts after everything before it.
-            { type: "data", offset: "2-1", hashedStepId: null, data: "!" },
-            { type: "commit", offset: "2-2", hashedStepId: null },
+            dataFrame("2-1", "!"),
+            commitFrame("2-2"),
             result("2-3", '"Hello world!"'),
           ),
         );
@@ -134,14 +122,14 @@ describe("fetchWithStream redirects", () => {
         return sseResponse(
           sse(
             metadata,
-            { type: "data", offset: "1-1", hashedStepId: null, data: "woke" },
+            dataFrame("1-1", "woke"),
             { type: "redirect", url: `${ORIGIN}/api/wait/2`, reason: "wait-for-event" },
           ),
         );
       }),
       http.get(`${ORIGIN}/api/wait/2`, ({ request }) => {
         seen.push(see(request));
-        return sseResponse(sse(metadata, { type: "data", offset: "1-1", hashedStepId: null, data: "woke" }, result("1-2", "2")));
+        return sseResponse(sse(metadata, dataFrame("1-1", "woke"), result("1-2", "2")));
       }),
     );
 
@@ -163,7 +151,7 @@ describe("fetchWithStream redirects", () => {
         sseResponse(
           sse(
             metadata,
-            { type: "data", offset: "1-5", hashedStepId: null, data: "old run" },
+            dataFrame("1-5", "old run"),
             { type: "redirect", url: "/api/second", reason: "shutdown" },
           ),
         ),
@@ -172,7 +160,7 @@ describe("fetchWithStream redirects", () => {
         sseResponse(
           sse(
             { ...metadata, runId: "01JOTHERRUN000000000000000" },
-            { type: "data", offset: "1-1", hashedStepId: null, data: "new run" },
+            dataFrame("1-1", "new run"),
             result("1-2", "0"),
           ),
         ),
@@ -200,7 +188,7 @@ describe("fetchWithStream redirects", () => {
         connections += 1;
         if (connections === 6) return sseResponse(sse(metadata, result(`1-${connections}`, "0")));
         return sseResponse(
-          sse(metadata, { type: "data", offset: `1-${connections}`, hashedStepId: null, data: connections }, { type: "redirect", url: "/api/long", reason: "max-duration" }),
+          sse(metadata, dataFrame(`1-${connections}`, connections), { type: "redirect", url: "/api/long", reason: "max-duration" }),
         );
       }),
     );

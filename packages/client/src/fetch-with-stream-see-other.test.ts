@@ -1,48 +1,32 @@
-import { PROTOCOL_VERSION, type DataFrame, type MetadataFrame, type ResultFrame } from "@durastream/protocol";
+import { PROTOCOL_VERSION } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ReconnectOptions } from "./fetch-with-stream-options.js";
+import { describe, expect, it } from "vitest";
 import { fetchWithStream } from "./fetch-with-stream.js";
-import { ORIGIN, createTestServer, inSequence, recorder, see, sse, sseResponse, type SeenRequest } from "./test-helpers.js";
+import {
+  NO_WAIT,
+  ORIGIN,
+  commitFrame,
+  dataFrame,
+  durableRun,
+  inSequence,
+  recorder,
+  resultFrame,
+  servePosts,
+  sse,
+  sseResponse,
+  useTestServer,
+} from "./test-helpers.js";
 
 // An endpoint may answer a request with `303 See Other` to the run's wait URL (the protocol's path
 // for clients that do not ask for SSE, and a server's choice in general). fetch follows it; when
 // the wait URL serves the stream, it is read like any other.
 
-const server = createTestServer();
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useTestServer();
 
 const RUN_ID = "01JSEEOTHER000000000000000";
 const ENDPOINT = `${ORIGIN}/api/chat`;
-const WAIT_PATH = `/api/durable/${RUN_ID}`;
-const RESUME_URL = `${ORIGIN}${WAIT_PATH}?token=t0k`;
-const metadata: MetadataFrame = {
-  type: "metadata",
-  runId: RUN_ID,
-  protocolVersion: PROTOCOL_VERSION,
-  resumeUrl: `${WAIT_PATH}?token=t0k`,
-};
-const data = (offset: string, value: unknown): DataFrame => ({ type: "data", offset, hashedStepId: null, data: value });
-const result = (offset: string, body: string): ResultFrame => ({
-  type: "result",
-  offset,
-  status: "succeeded",
-  response: { status: 200, statusText: "OK", headers: [["content-type", "application/json"]], body, bodyEncoding: "text" },
-});
-const NO_WAIT: ReconnectOptions = { delay: () => 0 };
-
-function serveEndpoint(respond: () => Response): { readonly posts: SeenRequest[] } {
-  const posts: SeenRequest[] = [];
-  server.use(
-    http.post(ENDPOINT, ({ request }) => {
-      posts.push(see(request));
-      return respond();
-    }),
-  );
-  return { posts };
-}
+const { waitPath: WAIT_PATH, resumeUrl: RESUME_URL, metadata } = durableRun(RUN_ID);
+const serveEndpoint = (respond: () => Response) => servePosts(server, ENDPOINT, respond);
 
 describe("fetchWithStream and HTTP 303", () => {
   it("reads the stream a 303 from the endpoint leads to, resolving its relative URLs against the final URL", async () => {
@@ -51,7 +35,7 @@ describe("fetchWithStream and HTTP 303", () => {
     );
     const wait = inSequence(() =>
       sseResponse(
-        sse({ ...metadata, resumeUrl: `${RUN_ID}?token=t0k` }, data("1-1", "from the wait URL"), { type: "commit", offset: "1-2", hashedStepId: null }, result("1-3", '"waited"')),
+        sse({ ...metadata, resumeUrl: `${RUN_ID}?token=t0k` }, dataFrame("1-1", "from the wait URL"), commitFrame("1-2"), resultFrame("1-3", '"waited"')),
       ),
     );
     server.use(http.get(`${ORIGIN}/api/wait/${RUN_ID}`, wait.resolver));
@@ -84,8 +68,8 @@ describe("fetchWithStream and HTTP 303", () => {
   it("reconnects after a drop on a stream reached through a 303", async () => {
     serveEndpoint(() => new HttpResponse(null, { status: 303, headers: { location: WAIT_PATH } }));
     const wait = inSequence(
-      () => sseResponse(sse(metadata, data("1-1", "a"))),
-      () => sseResponse(sse(metadata, data("1-2", "b"), result("1-3", "5"))),
+      () => sseResponse(sse(metadata, dataFrame("1-1", "a"))),
+      () => sseResponse(sse(metadata, dataFrame("1-2", "b"), resultFrame("1-3", "5"))),
     );
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 

@@ -1,58 +1,39 @@
-import { PROTOCOL_VERSION, hashStepId, type MetadataFrame, type ResultFrame } from "@durastream/protocol";
+import { PROTOCOL_VERSION, hashStepId } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { fetchWithStream } from "./fetch-with-stream.js";
 import {
   ORIGIN,
-  createTestServer,
+  commitFrame,
+  dataFrame,
+  durableRun,
   expectDoneOnceAndLast,
   recorder,
+  resultFrame,
   splitAwkwardly,
   sse,
   sseResponse,
+  useTestServer,
 } from "./test-helpers.js";
 
-const server = createTestServer();
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useTestServer();
 
 const STEP_A = await hashStepId("generate");
 const STEP_B = await hashStepId("summarize");
 const RUN_ID = "01JABCDEFGHJKMNPQRSTVWXYZ0";
 
-const metadata: MetadataFrame = {
-  type: "metadata",
-  runId: RUN_ID,
-  protocolVersion: PROTOCOL_VERSION,
-  resumeUrl: `/api/durable/${RUN_ID}?token=t0k`,
-};
-
-function textResult(offset: string, body: string): ResultFrame {
-  return {
-    type: "result",
-    offset,
-    status: "succeeded",
-    response: {
-      status: 200,
-      statusText: "OK",
-      headers: [["content-type", "application/json"]],
-      body,
-      bodyEncoding: "text",
-    },
-  };
-}
+const { metadata } = durableRun(RUN_ID);
 
 describe("fetchWithStream on a Durastream stream", () => {
   it("calls the callbacks in frame order with their arguments, across awkward chunk splits", async () => {
     const text = sse(
       metadata,
-      { type: "data", offset: "1-1", hashedStepId: STEP_A, data: "Grüße, " },
-      { type: "data", offset: "1-2", hashedStepId: STEP_A, data: { token: "🦆 quack", index: 2 } },
-      { type: "commit", offset: "1-3", hashedStepId: STEP_A },
-      { type: "data", offset: "1-4", hashedStepId: null, data: "outside ✓" },
-      { type: "commit", offset: "1-5", hashedStepId: null },
-      textResult("1-6", '{"answer":"Grüße 🦆"}'),
+      dataFrame("1-1", "Grüße, ", STEP_A),
+      dataFrame("1-2", { token: "🦆 quack", index: 2 }, STEP_A),
+      commitFrame("1-3", STEP_A),
+      dataFrame("1-4", "outside ✓"),
+      commitFrame("1-5"),
+      resultFrame("1-6", '{"answer":"Grüße 🦆"}'),
     );
     // The fixture really cuts through multibyte characters.
     expect(splitAwkwardly(text).some((chunk) => !isCompleteUtf8(chunk))).toBe(true);
@@ -88,10 +69,10 @@ describe("fetchWithStream on a Durastream stream", () => {
         sseResponse(
           sse(
             metadata,
-            { type: "data", offset: "1-1", hashedStepId: STEP_A, data: "a1" },
-            { type: "data", offset: "1-2", hashedStepId: STEP_B, data: "b1" },
-            { type: "data", offset: "1-3", hashedStepId: STEP_A, data: "a2" },
-            { type: "commit", offset: "1-4", hashedStepId: STEP_B },
+            dataFrame("1-1", "a1", STEP_A),
+            dataFrame("1-2", "b1", STEP_B),
+            dataFrame("1-3", "a2", STEP_A),
+            commitFrame("1-4", STEP_B),
             {
               type: "rollback",
               offset: "1-5",
@@ -100,7 +81,7 @@ describe("fetchWithStream on a Durastream stream", () => {
               willRetry: true,
               error: { name: "TypeError", message: "socket hang up" },
             },
-            { type: "data", offset: "1-6", hashedStepId: STEP_A, data: "a1 again" },
+            dataFrame("1-6", "a1 again", STEP_A),
             {
               type: "rollback",
               offset: "1-7",
@@ -109,7 +90,7 @@ describe("fetchWithStream on a Durastream stream", () => {
               willRetry: false,
               error: { name: "NonRetriableError", message: "quota exceeded" },
             },
-            textResult("1-8", "{}"),
+            resultFrame("1-8", "{}"),
           ),
         ),
       ),
@@ -153,11 +134,9 @@ describe("fetchWithStream on a Durastream stream", () => {
     server.use(
       http.get(`${ORIGIN}/api/binary`, () =>
         sseResponse(
-          sse(metadata, {
-            type: "result",
-            offset: "1-1",
-            status: "succeeded",
-            response: {
+          sse(
+            metadata,
+            resultFrame("1-1", btoa(String.fromCharCode(...bytes)), {
               status: 202,
               statusText: "Accepted",
               headers: [
@@ -166,10 +145,9 @@ describe("fetchWithStream on a Durastream stream", () => {
                 ["set-cookie", "a=1; Path=/"],
                 ["set-cookie", "b=2; HttpOnly"],
               ],
-              body: btoa(String.fromCharCode(...bytes)),
               bodyEncoding: "base64",
-            },
-          }),
+            }),
+          ),
         ),
       ),
     );
@@ -190,18 +168,15 @@ describe("fetchWithStream on a Durastream stream", () => {
     server.use(
       http.get(`${ORIGIN}/api/fails`, () =>
         sseResponse(
-          sse(metadata, {
-            type: "result",
-            offset: "1-1",
-            status: "failed",
-            response: {
-              status: 500,
-              statusText: "Internal Server Error",
-              headers: [["content-type", "text/plain; charset=utf-8"]],
-              body: "Step failed: quota exceeded ✗",
-              bodyEncoding: "text",
-            },
-          }),
+          sse(
+            metadata,
+            resultFrame(
+              "1-1",
+              "Step failed: quota exceeded ✗",
+              { status: 500, statusText: "Internal Server Error", headers: [["content-type", "text/plain; charset=utf-8"]] },
+              "failed",
+            ),
+          ),
         ),
       ),
     );
@@ -217,7 +192,7 @@ describe("fetchWithStream on a Durastream stream", () => {
   it("accepts a content type in any case and with parameters", async () => {
     server.use(
       http.get(`${ORIGIN}/api/charset`, () =>
-        sseResponse(sse(metadata, textResult("1-1", '"ok"')), { "content-type": "Text/Event-Stream; charset=UTF-8" }),
+        sseResponse(sse(metadata, resultFrame("1-1", '"ok"')), { "content-type": "Text/Event-Stream; charset=UTF-8" }),
       ),
     );
 
@@ -231,8 +206,8 @@ describe("fetchWithStream on a Durastream stream", () => {
   it("decodes CRLF line endings", async () => {
     const text = sse(
       metadata,
-      { type: "data", offset: "1-1", hashedStepId: null, data: "crlf" },
-      textResult("1-2", "1"),
+      dataFrame("1-1", "crlf"),
+      resultFrame("1-2", "1"),
     ).replaceAll("\n", "\r\n");
     server.use(http.get(`${ORIGIN}/api/crlf`, () => sseResponse(text)));
 
@@ -247,9 +222,9 @@ describe("fetchWithStream on a Durastream stream", () => {
       sse(metadata) +
       ": keep-alive\n\n" +
       'event: from-the-future\nid: 1-1\ndata: {"x":1}\n\n' +
-      sse({ type: "data", offset: "1-2", hashedStepId: null, data: "still here" }) +
+      sse(dataFrame("1-2", "still here")) +
       "shiny: new-field\n\n" +
-      sse({ type: "commit", offset: "1-3", hashedStepId: null }, textResult("1-4", "1"));
+      sse(commitFrame("1-3"), resultFrame("1-4", "1"));
     server.use(http.get(`${ORIGIN}/api/future`, () => sseResponse(text)));
 
     const { events, callbacks } = recorder();
@@ -269,7 +244,7 @@ describe("fetchWithStream on a Durastream stream", () => {
   it("works without any callbacks", async () => {
     server.use(
       http.get(`${ORIGIN}/api/quiet`, () =>
-        sseResponse(sse(metadata, { type: "data", offset: "1-1", hashedStepId: null, data: "x" }, textResult("1-2", "7"))),
+        sseResponse(sse(metadata, dataFrame("1-1", "x"), resultFrame("1-2", "7"))),
       ),
     );
 

@@ -1,53 +1,36 @@
-import { PROTOCOL_VERSION, ProtocolError, type DataFrame, type MetadataFrame, type ResultFrame } from "@durastream/protocol";
+import { PROTOCOL_VERSION, ProtocolError, type ResultFrame } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DurableClientError } from "./errors.js";
-import type { ReconnectOptions } from "./fetch-with-stream-options.js";
+import { describe, expect, it } from "vitest";
 import { resumeStream } from "./resume-stream.js";
 import {
+  NO_WAIT,
   ORIGIN,
+  commitFrame,
   controlledStream,
-  createTestServer,
+  dataFrame,
   deferred,
+  durableRun,
+  expectClientError,
   expectDoneOnceAndLast,
   inSequence,
   recorder,
   rejectionOf,
+  resultFrame,
   sse,
   sseResponse,
   streamResponse,
+  useTestServer,
 } from "./test-helpers.js";
 
-const server = createTestServer();
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useTestServer();
 
 const RUN_ID = "01JRESUME00000000000000000";
-const WAIT_PATH = `/api/durable/${RUN_ID}`;
-const RESUME_URL = `${ORIGIN}${WAIT_PATH}?token=t0k`;
-const metadata: MetadataFrame = {
-  type: "metadata",
-  runId: RUN_ID,
-  protocolVersion: PROTOCOL_VERSION,
-  resumeUrl: `${WAIT_PATH}?token=t0k`,
-};
-const data = (offset: string, value: unknown): DataFrame => ({ type: "data", offset, hashedStepId: null, data: value });
-const commit = (offset: string) => ({ type: "commit", offset, hashedStepId: null }) as const;
-const result = (offset: string, body: string): ResultFrame => ({
-  type: "result",
-  offset,
-  status: "succeeded",
-  response: { status: 201, statusText: "Created", headers: [["x-run", "done"]], body, bodyEncoding: "text" },
-});
-const NO_WAIT: ReconnectOptions = { delay: () => 0 };
+const { waitPath: WAIT_PATH, resumeUrl: RESUME_URL, metadata } = durableRun(RUN_ID);
+/** The run's result: `201 Created` with an `x-run` header. */
+const result = (offset: string, body: string): ResultFrame =>
+  resultFrame(offset, body, { status: 201, statusText: "Created", headers: [["x-run", "done"]] });
 /** The whole log of the run these tests attach to. */
-const LOG = [data("1-1", "Hel"), data("1-2", "lo"), commit("1-3"), data("1-4", " world"), commit("1-5"), result("1-6", "Hello world")];
-
-function expectClientError(error: unknown, code: string): asserts error is DurableClientError {
-  expect(DurableClientError.isInstance(error)).toBe(true);
-  expect((error as DurableClientError).code).toBe(code);
-}
+const LOG = [dataFrame("1-1", "Hel"), dataFrame("1-2", "lo"), commitFrame("1-3"), dataFrame("1-4", " world"), commitFrame("1-5"), result("1-6", "Hello world")];
 
 describe("resumeStream", () => {
   it("attaches after lastEventId: sends it, skips earlier frames even when replayed, and resolves with the result", async () => {
@@ -92,10 +75,10 @@ describe("resumeStream", () => {
     const delivered = deferred();
     const wait = inSequence(
       () => streamResponse(body.stream),
-      () => sseResponse(sse(metadata, data("1-4", " world"), commit("1-5"), result("1-6", "Hello world"))),
+      () => sseResponse(sse(metadata, dataFrame("1-4", " world"), commitFrame("1-5"), result("1-6", "Hello world"))),
     );
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
-    body.send(sse(metadata, data("1-2", "lo"), commit("1-3"), data("1-4", " world")));
+    body.send(sse(metadata, dataFrame("1-2", "lo"), commitFrame("1-3"), dataFrame("1-4", " world")));
 
     const { events, callbacks } = recorder();
     const pending = resumeStream(RESUME_URL, {
@@ -176,7 +159,7 @@ describe("resumeStream", () => {
 
   it("fails with PROTOCOL when a reconnect lands on another run than the first connection", async () => {
     const wait = inSequence(
-      () => sseResponse(sse(metadata, data("1-4", " world"))),
+      () => sseResponse(sse(metadata, dataFrame("1-4", " world"))),
       () => sseResponse(sse({ ...metadata, runId: "01JANOTHERRUN0000000000000" }, result("1-1", "other"))),
     );
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
@@ -193,7 +176,7 @@ describe("resumeStream", () => {
   it("rejects with the signal's reason on abort, without onStreamError", async () => {
     const body = controlledStream();
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => streamResponse(body.stream)));
-    body.send(sse(metadata, data("1-4", " world")));
+    body.send(sse(metadata, dataFrame("1-4", " world")));
     const controller = new AbortController();
 
     const { events, callbacks } = recorder();

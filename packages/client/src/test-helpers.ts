@@ -1,12 +1,24 @@
 /**
- * Test helpers shared by the client's tests (not exported from the package): msw servers that
- * serve SSE text split into awkward chunks, and a recorder for `fetchWithStream` callbacks.
+ * Test helpers shared by the client's tests (not exported from the package): frame builders, msw
+ * servers that serve SSE text split into awkward chunks, and a recorder for `fetchWithStream`
+ * callbacks.
  */
-import { encodeFrame, type Frame } from "@durastream/protocol";
-import { HttpResponse } from "msw";
+import {
+  PROTOCOL_VERSION,
+  encodeFrame,
+  type CommitFrame,
+  type DataFrame,
+  type Frame,
+  type HashedStepId,
+  type MetadataFrame,
+  type ResponseSnapshot,
+  type ResultFrame,
+} from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
 import { setupServer, type SetupServer } from "msw/node";
-import { expect } from "vitest";
-import type { FetchWithStreamOptions } from "./fetch-with-stream-options.js";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
+import { DurableClientError } from "./errors.js";
+import type { FetchWithStreamOptions, ReconnectOptions } from "./fetch-with-stream-options.js";
 
 /** Base URL of every mocked endpoint. */
 export const ORIGIN = "http://durastream.test";
@@ -52,6 +64,118 @@ export function createTestServer(): SetupServer {
     void response.body?.cancel().catch(() => {});
   });
   return server;
+}
+
+/**
+ * The msw server of one test file, listening for the whole file (unhandled requests fail the test)
+ * and with the handlers a test added removed after it.
+ *
+ * @example
+ * ```ts
+ * const server = useTestServer();
+ * server.use(http.get(`${ORIGIN}/chat`, () => sseResponse(sse(metadata, result))));
+ * ```
+ */
+export function useTestServer(): SetupServer {
+  const server = createTestServer();
+  beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+  afterEach(() => server.resetHandlers());
+  afterAll(() => server.close());
+  return server;
+}
+
+/** Reconnect options that retry at once, so tests do not wait out the backoff. */
+export const NO_WAIT: ReconnectOptions = { delay: () => 0 };
+
+/**
+ * The metadata frame that opens a connection to run `runId`.
+ *
+ * @example
+ * ```ts
+ * metadataFrame("01JRUN", `/api/durable/01JRUN?token=t0k`);
+ * ```
+ */
+export function metadataFrame(runId: string, resumeUrl: string | null): MetadataFrame {
+  return { type: "metadata", runId, protocolVersion: PROTOCOL_VERSION, resumeUrl };
+}
+
+/** A run served at its wait endpoint, and the metadata frame that names it as the resume URL. */
+export interface DurableRun {
+  /** Path of the run's wait endpoint, `/api/durable/:runId`. */
+  readonly waitPath: string;
+  /** The resume URL the metadata names, resolved against `ORIGIN`. */
+  readonly resumeUrl: string;
+  /** Metadata whose resume URL is the (relative) wait path with the token `t0k`. */
+  readonly metadata: MetadataFrame;
+}
+
+/**
+ * The wait endpoint and metadata frame of run `runId`.
+ *
+ * @example
+ * ```ts
+ * const { waitPath: WAIT_PATH, resumeUrl: RESUME_URL, metadata } = durableRun(RUN_ID);
+ * server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => sseResponse(sse(metadata, result))));
+ * ```
+ */
+export function durableRun(runId: string): DurableRun {
+  const waitPath = `/api/durable/${runId}`;
+  return { waitPath, resumeUrl: `${ORIGIN}${waitPath}?token=t0k`, metadata: metadataFrame(runId, `${waitPath}?token=t0k`) };
+}
+
+/**
+ * A data frame, outside any step unless `hashedStepId` is given.
+ *
+ * @example
+ * ```ts
+ * dataFrame("1-1", "Hel"); dataFrame("1-2", { token: "lo" }, STEP);
+ * ```
+ */
+export function dataFrame(offset: string, value: unknown, hashedStepId: HashedStepId = null): DataFrame {
+  return { type: "data", offset, hashedStepId, data: value };
+}
+
+/**
+ * A commit frame, outside any step unless `hashedStepId` is given.
+ *
+ * @example
+ * ```ts
+ * commitFrame("1-3"); commitFrame("1-3", STEP);
+ * ```
+ */
+export function commitFrame(offset: string, hashedStepId: HashedStepId = null): CommitFrame {
+  return { type: "commit", offset, hashedStepId };
+}
+
+/**
+ * A result frame: by default a succeeded run whose response is a `200 OK` JSON text body;
+ * `response` overrides fields of the response snapshot, `outcome` the run's status.
+ *
+ * @example
+ * ```ts
+ * resultFrame("1-6", '"Hello world"');
+ * resultFrame("1-1", "Step failed", { status: 500, statusText: "Internal Server Error" }, "failed");
+ * ```
+ */
+export function resultFrame(
+  offset: string,
+  body: string,
+  response: Partial<ResponseSnapshot> = {},
+  outcome: ResultFrame["status"] = "succeeded",
+): ResultFrame {
+  return {
+    type: "result",
+    offset,
+    status: outcome,
+    response: {
+      status: 200,
+      statusText: "OK",
+      headers: [["content-type", "application/json"]],
+      body,
+      bodyEncoding: "text",
+      ...response,
+    },
+  };
 }
 
 /**
@@ -236,6 +360,20 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   throw new Error("Expected the promise to reject, but it resolved.");
 }
 
+/**
+ * Asserts `error` is a `DurableClientError` with `code`, and narrows its type.
+ *
+ * @example
+ * ```ts
+ * expectClientError(error, "NETWORK");
+ * expect(error.url).toBe(URL_);
+ * ```
+ */
+export function expectClientError(error: unknown, code: string): asserts error is DurableClientError {
+  expect(DurableClientError.isInstance(error)).toBe(true);
+  expect((error as DurableClientError).code).toBe(code);
+}
+
 /** What a mocked server saw of one request. */
 export interface SeenRequest {
   readonly method: string;
@@ -288,4 +426,24 @@ export function inSequence(...responders: ((request: Request) => Response)[]): {
       return responder(request);
     },
   };
+}
+
+/**
+ * Serves POSTs to `url` with `respond()` and records each request.
+ *
+ * @example
+ * ```ts
+ * const endpoint = servePosts(server, ENDPOINT, () => sseResponse(sse(metadata, data("1-1", "a"))));
+ * expect(endpoint.posts).toHaveLength(1);
+ * ```
+ */
+export function servePosts(server: SetupServer, url: string, respond: () => Response): { readonly posts: SeenRequest[] } {
+  const posts: SeenRequest[] = [];
+  server.use(
+    http.post(url, ({ request }) => {
+      posts.push(see(request));
+      return respond();
+    }),
+  );
+  return { posts };
 }
