@@ -397,6 +397,22 @@ describe("takeover", () => {
   });
 });
 
+describe("scheduler", () => {
+  it("does not spin on a due run it cannot resume (its endpoint is not registered here)", async () => {
+    const store = new MemoryRunStore();
+    const request = { method: "GET", url: "http://h.test/", headers: [], body: null, bodyEncoding: "text" as const };
+    await store.createRun({ runId: "orphan", endpointId: "elsewhere", createdAt: 0, request, owner: "gone", leaseExpiresAt: 0 });
+    await store.appendFrames("orphan", 1, [], { suspend: { wakeAt: 0 } });
+    const timers = createManualTimers();
+    setup(async () => new Response("x"), { store, timers, pollInterval: 5_000 });
+    await passTime(timers, 20_000);
+    // One poll per interval: no zero-delay timers piling up.
+    expect(timers.scheduled.filter((milliseconds) => milliseconds === 0)).toEqual([]);
+    expect(timers.scheduled.length).toBeLessThan(10);
+    expect((await store.getRun("orphan"))?.status).toBe("suspended");
+  });
+});
+
 describe("requests and limits", () => {
   it("answers 413 for a body over maxBodyBytes, with a message that says what to do", async () => {
     const { endpoint } = setup(async () => new Response("x"), { maxBodyBytes: 10 });

@@ -177,7 +177,9 @@ export class Executor {
     const { store, timers, pollInterval } = this.#settings;
     const now = timers.now();
     const nextWake = await store.nextWakeAt();
-    const due = Math.min(nextWake ?? Number.POSITIVE_INFINITY, now + pollInterval);
+    // A wake time already past belongs to a run this process cannot resume now (its endpoint is not
+    // registered here, or another process holds it): look again at the next poll, not in a busy loop.
+    const due = nextWake !== null && nextWake > now ? Math.min(nextWake, now + pollInterval) : now + pollInterval;
     if (this.#timer !== undefined && this.#timerDue <= due) return;
     if (this.#timer !== undefined) timers.clearTimeout(this.#timer);
     this.#timerDue = due;
