@@ -1,4 +1,4 @@
-import type { HashedStepId, ProtocolError, RedirectReason, WireError } from "@durastream/protocol";
+import type { HashedStepId, ProtocolError, RedirectReason, ResponseSnapshot, WireError } from "@durastream/protocol";
 import type { DurableClientError } from "./errors.js";
 
 /**
@@ -116,6 +116,28 @@ export interface StepRollback {
    * The frame's position in the run's log. The offset of the last frame you applied and the run's
    * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { lastEventId: offset })`.
    */
+  readonly offset: string;
+}
+
+/**
+ * The run is over: its outcome and final response, from the result frame that ends the log.
+ * `fetchWithStream` resolves with the response rebuilt from `response`; this tells, in addition,
+ * whether the run succeeded or the handler threw (`failed`, with a `500` response), which the
+ * status code alone cannot (a handler may return a `500` itself).
+ *
+ * @example
+ * ```ts
+ * const onResult = ({ status, offset }: StreamResult) => {
+ *   if (status === "failed") showError(`The run failed (at ${offset}).`);
+ * };
+ * ```
+ */
+export interface StreamResult {
+  /** `succeeded`, or `failed` when the handler threw. */
+  readonly status: "succeeded" | "failed";
+  /** The handler's final response, captured exactly (see `responseFromSnapshot`). */
+  readonly response: ResponseSnapshot;
+  /** The result frame's position in the run's log. */
   readonly offset: string;
 }
 
@@ -242,6 +264,8 @@ export interface FetchWithStreamOptions {
   onCommit?: (commit: StepCommit) => void;
   /** Called when a step attempt fails; discard that step's uncommitted chunks. */
   onRollback?: (rollback: StepRollback) => void;
+  /** Called with the run's result frame, after every other frame and before the promise resolves. */
+  onResult?: (result: StreamResult) => void;
   /** Called before following a redirect frame to its URL. */
   onRedirect?: (redirect: StreamRedirect) => void;
   /** Called when a connection failed, before waiting to reconnect to the resume URL. */

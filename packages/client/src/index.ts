@@ -12,6 +12,26 @@ export type {
   StreamChunk,
   StreamMetadata,
   StreamRedirect,
+  StreamResult,
 } from "./fetch-with-stream-options.js";
+export { createDurableStream } from "./durable-stream.js";
+export type { ChunkList } from "./chunk-list.js";
+export type {
+  DurableStream,
+  DurableStreamOptions,
+  DurableStreamPosition,
+  DurableStreamResult,
+  DurableStreamSnapshot,
+  DurableStreamStatus,
+  DurableStreamStorage,
+  UncommittedStep,
+} from "./durable-stream-types.js";
 export { DurableClientError, type DurableClientErrorCode, type DurableClientErrorOptions } from "./errors.js";
-export { ProtocolError, type HashedStepId, type ProtocolErrorCode, type RedirectReason, type WireError } from "@durastream/protocol";
+export {
+  ProtocolError,
+  type HashedStepId,
+  type ProtocolErrorCode,
+  type RedirectReason,
+  type ResponseSnapshot,
+  type WireError,
+} from "@durastream/protocol";

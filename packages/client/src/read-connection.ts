@@ -92,7 +92,7 @@ export async function readConnection(
   }
   if (body === null) throw streamEnded(url, cursor);
 
-  const { onMetadata, onData, onCommit, onRollback, onWarning } = options;
+  const { onMetadata, onData, onCommit, onRollback, onResult, onWarning } = options;
   let sawMetadata = false;
   // Set while the connection replays frames the client already has; cleared at the first new one.
   let resumeAfter: Offset | undefined = cursor.lastOffset === undefined ? undefined : parseOffset(cursor.lastOffset);
@@ -168,6 +168,7 @@ export async function readConnection(
         invokeCallback(onRollback, frame);
         return;
       case "result":
+        invokeCallback(onResult, frame);
         end = { type: "result", frame };
         return;
     }

@@ -11,14 +11,18 @@ import {
   type Frame,
   type HashedStepId,
   type MetadataFrame,
+  type RedirectFrame,
+  type RedirectReason,
   type ResponseSnapshot,
   type ResultFrame,
+  type RollbackFrame,
 } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
 import { setupServer, type SetupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { DurableClientError } from "./errors.js";
-import type { FetchWithStreamOptions, ReconnectOptions } from "./fetch-with-stream-options.js";
+import type { DurableStream, DurableStreamSnapshot, DurableStreamStatus, DurableStreamStorage } from "./durable-stream-types.js";
+import type { FetchFunction, FetchWithStreamOptions, ReconnectOptions } from "./fetch-with-stream-options.js";
 
 /** Base URL of every mocked endpoint. */
 export const ORIGIN = "http://durastream.test";
@@ -145,6 +149,41 @@ export function dataFrame(offset: string, value: unknown, hashedStepId: HashedSt
  */
 export function commitFrame(offset: string, hashedStepId: HashedStepId = null): CommitFrame {
   return { type: "commit", offset, hashedStepId };
+}
+
+/**
+ * A rollback frame: attempt 1 of `hashedStepId` failed with `Error: boom` and will be retried.
+ *
+ * @example
+ * ```ts
+ * rollbackFrame("1-4", STEP); rollbackFrame("1-9", STEP, { attempt: 3, willRetry: false });
+ * ```
+ */
+export function rollbackFrame(
+  offset: string,
+  hashedStepId: HashedStepId,
+  details: Partial<Pick<RollbackFrame, "attempt" | "willRetry" | "error">> = {},
+): RollbackFrame {
+  return {
+    type: "rollback",
+    offset,
+    hashedStepId,
+    attempt: details.attempt ?? 1,
+    willRetry: details.willRetry ?? true,
+    error: details.error ?? { name: "Error", message: "boom" },
+  };
+}
+
+/**
+ * A redirect frame to `url` (reason `sleep` unless given).
+ *
+ * @example
+ * ```ts
+ * redirectFrame(`/api/durable/${RUN_ID}?token=t0k`, "retry");
+ * ```
+ */
+export function redirectFrame(url: string, reason: RedirectReason = "sleep"): RedirectFrame {
+  return { type: "redirect", url, reason };
 }
 
 /**
@@ -446,4 +485,137 @@ export function servePosts(server: SetupServer, url: string, respond: () => Resp
     }),
   );
   return { posts };
+}
+
+/** A `DurableStreamStorage` in memory that records every write. */
+export interface MemoryStorage extends DurableStreamStorage {
+  /** The stored values. */
+  readonly items: Map<string, string>;
+  /** Every `setItem` call, in order, with the value parsed as JSON. */
+  readonly saves: { readonly key: string; readonly value: unknown }[];
+  /** Every `removeItem` call's key, in order. */
+  readonly removals: string[];
+}
+
+/**
+ * Creates a `MemoryStorage`, optionally with initial values (stringified as JSON).
+ *
+ * @example
+ * ```ts
+ * const storage = memoryStorage({ chat: { runId, resumeUrl, lastEventId: "1-3", committed: ["Hi"] } });
+ * createDurableStream({ url, persistKey: "chat", storage });
+ * ```
+ */
+export function memoryStorage(initial: Record<string, unknown> = {}): MemoryStorage {
+  const items = new Map(Object.entries(initial).map(([key, value]) => [key, JSON.stringify(value)] as const));
+  const saves: { key: string; value: unknown }[] = [];
+  const removals: string[] = [];
+  return {
+    items,
+    saves,
+    removals,
+    getItem: (key) => items.get(key) ?? null,
+    setItem: (key, value) => {
+      saves.push({ key, value: JSON.parse(value) as unknown });
+      items.set(key, value);
+    },
+    removeItem: (key) => {
+      removals.push(key);
+      items.delete(key);
+    },
+  };
+}
+
+/**
+ * Resolves with the first snapshot of `stream` that satisfies `predicate` (checked at once, then at
+ * every notification).
+ *
+ * @example
+ * ```ts
+ * await snapshotWhere(stream, ({ committed }) => committed.length === 2);
+ * ```
+ */
+export function snapshotWhere<T, R>(
+  stream: DurableStream<T, R>,
+  predicate: (snapshot: DurableStreamSnapshot<T, R>) => boolean,
+): Promise<DurableStreamSnapshot<T, R>> {
+  return new Promise((resolve) => {
+    const check = (): boolean => {
+      const snapshot = stream.getSnapshot();
+      if (!predicate(snapshot)) return false;
+      resolve(snapshot);
+      return true;
+    };
+    if (check()) return;
+    const unsubscribe = stream.subscribe(() => {
+      if (check()) unsubscribe();
+    });
+  });
+}
+
+/**
+ * Resolves once `stream` reaches `status`.
+ *
+ * @example
+ * ```ts
+ * await statusReached(stream, "waiting");
+ * ```
+ */
+export function statusReached<T, R>(stream: DurableStream<T, R>, status: DurableStreamStatus): Promise<DurableStreamSnapshot<T, R>> {
+  return snapshotWhere(stream, (snapshot) => snapshot.status === status);
+}
+
+/**
+ * Records the status of every snapshot a subscriber sees (repeats collapsed).
+ *
+ * @example
+ * ```ts
+ * const statuses = recordStatuses(stream);
+ * await stream.start();
+ * expect(statuses).toEqual(["connecting", "streaming", "succeeded"]);
+ * ```
+ */
+export function recordStatuses(stream: DurableStream<unknown, unknown>): DurableStreamStatus[] {
+  const statuses: DurableStreamStatus[] = [];
+  stream.subscribe(() => {
+    const { status } = stream.getSnapshot();
+    if (statuses.at(-1) !== status) statuses.push(status);
+  });
+  return statuses;
+}
+
+/**
+ * A `fetch` that needs no server: answers every request with an SSE response whose body streams
+ * `frames`, encoded, `framesPerChunk` frames per chunk, and records the requests.
+ *
+ * @example
+ * ```ts
+ * const scripted = scriptedFetch([metadata, dataFrame("1-1", "a"), commitFrame("1-2"), resultFrame("1-3", '"a"')]);
+ * createDurableStream({ url: ENDPOINT, fetch: scripted.fetch });
+ * ```
+ */
+export function scriptedFetch(
+  frames: readonly Frame[],
+  framesPerChunk = 64,
+): { readonly fetch: FetchFunction; readonly requests: { readonly url: string; readonly init: RequestInit | undefined }[] } {
+  const requests: { url: string; init: RequestInit | undefined }[] = [];
+  return {
+    requests,
+    fetch: async (url, init) => {
+      requests.push({ url, init });
+      let index = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (index >= frames.length) {
+            controller.close();
+            return;
+          }
+          let text = "";
+          for (const end = Math.min(frames.length, index + framesPerChunk); index < end; index += 1) text += encodeFrame(frames[index]!);
+          controller.enqueue(encoder.encode(text));
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    },
+  };
 }
