@@ -1,6 +1,8 @@
 // `pnpm bench`: runs every benchmark, prints a table and writes bench/results.md.
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
+import { measureStoreThroughput } from "./client-state.js";
+import { measureHookRenders } from "./hook-renders.js";
 import { measureReplay, measureRollbackLatency } from "./replay.js";
 import { measureThroughput } from "./throughput.js";
 
@@ -27,6 +29,17 @@ console.log(`replay: ${Math.round(replay.framesPerSecond).toLocaleString("en")} 
 const rollback = await measureRollbackLatency(200);
 console.log(`step failure → rollback frame at the client: p50 ${rollback.p50.toFixed(2)} ms, p99 ${rollback.p99.toFixed(2)} ms (${rollback.samples} failures)`);
 
+const STORE_CHUNKS = 100_000;
+const storeRates: number[] = [];
+for (let round = 0; round < ROUNDS; round += 1) storeRates.push((await measureStoreThroughput(STORE_CHUNKS)).chunksPerSecond);
+const storeRate = [...storeRates].sort((a, b) => a - b)[Math.floor(storeRates.length / 2)]!;
+console.log(`\nClient state: ${Math.round(storeRate).toLocaleString("en")} chunks/s through createDurableStream with a subscriber (${STORE_CHUNKS.toLocaleString("en")} chunks, median of ${ROUNDS})`);
+const throttled = await measureHookRenders(50, 3);
+const unthrottled = await measureHookRenders(0, 3);
+for (const figure of [throttled, unthrottled]) {
+  console.log(`useDurableStream, throttleMs ${figure.throttleMs}: ${figure.rendersPerSecond.toFixed(1)} renders/s under ${Math.round(figure.chunksPerSecond)} chunks/s`);
+}
+
 const markdown = [
   "# Benchmark results",
   "",
@@ -46,6 +59,15 @@ const markdown = [
   `| replay of a ${REPLAY_FRAMES.toLocaleString("en")}-frame log to a reconnecting client (resumeStream, median of ${ROUNDS}) | ${Math.round(replay.framesPerSecond).toLocaleString("en")} frames/s |`,
   `| step failure → rollback frame at the client, p50 (${rollback.samples} failures) | ${rollback.p50.toFixed(2)} ms |`,
   `| step failure → rollback frame at the client, p99 | ${rollback.p99.toFixed(2)} ms |`,
+  "",
+  "## Client",
+  "",
+  "| measure | value |",
+  "| --- | ---: |",
+  `| createDurableStream: chunks applied per second with a subscriber reading every snapshot (${STORE_CHUNKS.toLocaleString("en")} chunks, median of ${ROUNDS}) | ${Math.round(storeRate).toLocaleString("en")} chunks/s |`,
+  ...[throttled, unthrottled].map(
+    (figure) => `| useDurableStream renders per second, throttleMs ${figure.throttleMs}, under ${Math.round(figure.chunksPerSecond)} chunks/s (happy-dom, 3 s) | ${figure.rendersPerSecond.toFixed(1)} |`,
+  ),
   "",
 ].join("\n");
 await writeFile(new URL("./results.md", import.meta.url), markdown);
