@@ -16,7 +16,9 @@ export default class SummaryReporter implements Reporter {
         else if (state === "failed") failed += 1;
         else skipped += 1;
       }
-      if (testModule.state() === "failed" && [...testModule.children.allTests()].length === 0) failed += 1;
+      // A file that failed outside its tests (import error, a throwing beforeAll) counts as a failure
+      // even when vitest reports its tests as skipped.
+      if (testModule.state() === "failed" && ![...testModule.children.allTests()].some((test) => test.result().state === "failed")) failed += 1;
     }
     failed += unhandledErrors.length;
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
