@@ -151,6 +151,20 @@ export interface DurableStreamOptions {
   persistKey?: string;
   /** Where to persist; defaults to `globalThis.sessionStorage` when it exists (browsers), else nothing. */
   storage?: DurableStreamStorage;
+  /** Called for every metadata frame, after the state took it in (same arguments as `fetchWithStream`'s). */
+  onMetadata?: FetchWithStreamOptions["onMetadata"];
+  /** Called for every chunk, after the state took it in. */
+  onData?: FetchWithStreamOptions["onData"];
+  /** Called when a step commits, after its chunks moved to `committed`. */
+  onCommit?: FetchWithStreamOptions["onCommit"];
+  /** Called when a step attempt is rolled back, after its uncommitted chunks were dropped. */
+  onRollback?: FetchWithStreamOptions["onRollback"];
+  /** Called when the stream is redirected to the wait endpoint. */
+  onRedirect?: FetchWithStreamOptions["onRedirect"];
+  /** Called before each reconnect attempt. */
+  onReconnect?: FetchWithStreamOptions["onReconnect"];
+  /** Called once when the run's stream ends (succeeded, failed or aborted), with the final snapshot. */
+  onFinish?: (snapshot: DurableStreamSnapshot<unknown, unknown>) => void;
 }
 
 /**

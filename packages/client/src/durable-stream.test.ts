@@ -95,6 +95,31 @@ describe("createDurableStream: the committed view", () => {
     expect(endpoint.posts).toHaveLength(1);
   });
 
+  it("calls the option callbacks after the state took each frame in, and onFinish with the final snapshot", async () => {
+    servePosts(server, ENDPOINT, () =>
+      sseResponse(sse(metadata, dataFrame("1-1", "A ", STEP_A), rollbackFrame("1-2", STEP_A), dataFrame("1-3", "a ", STEP_A), commitFrame("1-4", STEP_A), resultFrame("1-5", "{}"))),
+    );
+    const seen: string[] = [];
+    const stream = createDurableStream<string>({
+      url: ENDPOINT,
+      fetchOpts: { method: "POST" },
+      onMetadata: ({ runId }) => seen.push(`metadata ${runId === RUN_ID}`),
+      onData: ({ data }) => seen.push(`data ${String(data)} uncommitted=${stream.getSnapshot().uncommittedText}`),
+      onRollback: ({ attempt }) => seen.push(`rollback ${attempt} uncommitted=${stream.getSnapshot().uncommittedText}`),
+      onCommit: () => seen.push(`commit committed=${stream.getSnapshot().committedText}`),
+      onFinish: (snapshot) => seen.push(`finish ${snapshot.status} ${snapshot.committedText}`),
+    });
+    await stream.start();
+    expect(seen).toEqual([
+      "metadata true",
+      "data A  uncommitted=A ",
+      "rollback 1 uncommitted=",
+      "data a  uncommitted=a ",
+      "commit committed=a ",
+      "finish succeeded a ",
+    ]);
+  });
+
   it("hands out snapshots that are stable until a change and never change afterwards", async () => {
     const body = controlledStream();
     servePosts(server, ENDPOINT, () => streamResponse(body.stream));

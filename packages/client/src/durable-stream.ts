@@ -192,37 +192,43 @@ export function createDurableStream<T = unknown, R = unknown>(initialOptions: Du
         if (status === "connecting" || status === "reconnecting") status = run.waiting ? "waiting" : "streaming";
         run.persistence?.saver.schedule();
         changed();
+        options.onMetadata?.(metadata);
       },
-      onData: ({ hashedStepId, data, offset }) => {
+      onData: (chunk) => {
         if (active !== run) return;
-        view.data(hashedStepId, data as T);
-        applied(offset);
+        view.data(chunk.hashedStepId, chunk.data as T);
+        applied(chunk.offset);
         changed();
+        options.onData?.(chunk);
       },
-      onCommit: ({ hashedStepId, offset }) => {
+      onCommit: (commit) => {
         if (active !== run) return;
-        view.commit(hashedStepId);
-        applied(offset);
-        settledStep(offset);
+        view.commit(commit.hashedStepId);
+        applied(commit.offset);
+        settledStep(commit.offset);
         changed();
+        options.onCommit?.(commit);
       },
-      onRollback: ({ hashedStepId, offset }) => {
+      onRollback: (rollback) => {
         if (active !== run) return;
-        view.rollback(hashedStepId);
-        applied(offset);
-        settledStep(offset);
+        view.rollback(rollback.hashedStepId);
+        applied(rollback.offset);
+        settledStep(rollback.offset);
         changed();
+        options.onRollback?.(rollback);
       },
-      onRedirect: () => {
+      onRedirect: (redirect) => {
         if (active !== run) return;
         run.waiting = true;
         status = "waiting";
         changed();
+        options.onRedirect?.(redirect);
       },
-      onReconnect: () => {
+      onReconnect: (attempt) => {
         if (active !== run) return;
         status = "reconnecting";
         changed();
+        options.onReconnect?.(attempt);
       },
       onResult: (frame) => {
         // Applied when the response is read (see `settle`): status, result and offset change together.
@@ -260,6 +266,7 @@ export function createDurableStream<T = unknown, R = unknown>(initialOptions: Du
     error = failure;
     if (run.result !== undefined) lastEventId = run.result.offset;
     changed();
+    options.onFinish?.((snapshot ??= buildSnapshot()) as DurableStreamSnapshot<unknown, unknown>);
   };
 
   const settle = async (run: ActiveRun<T>, stream: Promise<Response>): Promise<void> => {
