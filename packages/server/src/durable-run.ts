@@ -100,6 +100,7 @@ export class DurableRun implements RunScopeOwner {
   #state: "executing" | "suspending" | "suspended" | "over" | "lost" = "executing";
   #nextPosition = 0;
   #hashes: Promise<unknown> = Promise.resolve();
+  #stopWatching: (() => void) | null = null;
   #activeSteps = 0;
   #blockCheckScheduled = false;
   /** Outside-step pushes made by this execution, and how many of them the log already has committed. */
@@ -188,6 +189,8 @@ export class DurableRun implements RunScopeOwner {
     if (end.kind === "finished") {
       if (this.#state !== "executing") return this.#state === "lost" ? { kind: "lost" } : await stopped;
       this.#state = "over";
+      this.#stopWatching?.();
+      this.#stopWatching = null;
       this.finished = this.#finish(end.outcome, keepBody);
     }
     return end;
@@ -363,7 +366,24 @@ export class DurableRun implements RunScopeOwner {
     const deadline = entry.wakeAt ?? 0;
     return new Promise<ReceivedEvent | null>((resolve) => {
       this.#blocking.set(hashedStepId, { wakeAt: deadline, reason: "wait-for-event", resolve });
+      this.#watchDeliveries();
       this.#scheduleBlockCheck();
+    });
+  }
+
+  /**
+   * While an event wait is pending in this execution, listens to the run's notifications: the store
+   * notifies them when `durable.send` (on any instance) delivers an event to this run.
+   */
+  #watchDeliveries(): void {
+    if (this.#stopWatching !== null) return;
+    this.#stopWatching = this.#settings.store.subscribe(this.runId, () => {
+      if (![...this.#blocking.values()].some((wait) => wait.resolve !== undefined) || this.#state !== "executing") {
+        this.#stopWatching?.();
+        this.#stopWatching = null;
+        return;
+      }
+      void this.refreshWaits().catch(() => {});
     });
   }
 
@@ -439,6 +459,8 @@ export class DurableRun implements RunScopeOwner {
     }
     this.#state = "suspended";
     this.#controller.abort(new DurableError("RUN_CANCELLED", "The run was suspended; it goes on in a later execution."));
+    this.#stopWatching?.();
+    this.#stopWatching = null;
     this.#switchedFor = reason;
     this.#suspend?.({ kind: "suspended", wakeAt, reason });
     for (const listener of this.#switchListeners) listener(reason);

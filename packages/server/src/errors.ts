@@ -16,7 +16,8 @@ export type DurableErrorCode =
   | "NON_DETERMINISTIC"
   | "BODY_TOO_LARGE"
   | "NO_SECRET"
-  | "NOT_IN_ENDPOINT";
+  | "NOT_IN_ENDPOINT"
+  | "STORE_UNAVAILABLE";
 
 /**
  * The one error base class of `@durastream/server`; `code` tells the kinds apart.

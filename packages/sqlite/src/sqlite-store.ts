@@ -404,7 +404,9 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
-    return this.#deliverTransaction(event, now);
+    const woken = this.#deliverTransaction(event, now);
+    for (const runId of woken) this.#notify(runId);
+    return woken;
   }
 
   /**

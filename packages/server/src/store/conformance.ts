@@ -766,6 +766,20 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
         expect((await store.claimRun(runId, "owner-2", clock + LEASE, clock))?.epoch).toBe(2);
       });
 
+      it("notifies the subscribers of each woken run, and only of those", async () => {
+        const woken = await waitingRun("order/paid", undefined, clock + 60_000);
+        const other = await waitingRun("order/shipped", undefined, clock + 60_000);
+        let wokenCalls = 0;
+        let otherCalls = 0;
+        const stopWoken = store.subscribe(woken.runId, () => (wokenCalls += 1));
+        const stopOther = store.subscribe(other.runId, () => (otherCalls += 1));
+        await store.deliverEvent({ name: "order/paid" }, clock);
+        await vi.waitFor(() => expect(wokenCalls).toBeGreaterThan(0), { timeout: 2_000, interval: 5 });
+        expect(otherCalls).toBe(0);
+        stopWoken();
+        stopOther();
+      });
+
       it("matches on the event name and on every path of match, with deep equality", async () => {
         const deep = await waitingRun("order/paid", { "data.order.id": "o1", "data.items": [{ sku: "a", qty: 2 }] }, clock + 60_000);
         const plain = await waitingRun("order/paid", undefined, clock + 60_000);

@@ -213,6 +213,7 @@ export class MemoryRunStore implements RunStore {
       if (delivered) {
         run.record = { ...run.record, wakeAt: now, updatedAt: now };
         woken.push(runId);
+        for (const listener of run.listeners) listener();
       }
     }
     return woken;

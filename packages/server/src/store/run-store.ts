@@ -191,8 +191,9 @@ export interface RunStore {
    * Delivers an event to every `waiting` step whose `event` is `event.name`, whose `match` holds,
    * and whose deadline has not passed: each such entry becomes `succeeded` with the event (as
    * JSON `{ name, data }`, with `data: null` when the event has none) as output, its wait is removed, and its run's `wakeAt` becomes `now`
-   * (also while the run is `running`: a suspension that follows then wakes at once). Resolves with
-   * the ids of the runs woken.
+   * (also while the run is `running`: a suspension that follows then wakes at once). Subscribers of
+   * each woken run are notified (as after an append), so an executor waiting in-process on another
+   * instance learns of the delivery. Resolves with the ids of the runs woken.
    */
   deliverEvent(event: DurableEvent, now: number): Promise<string[]>;
 }
