@@ -6,18 +6,39 @@ import { measureHookRenders } from "./hook-renders.js";
 import { measureReplay, measureRollbackLatency } from "./replay.js";
 import { measureThroughput } from "./throughput.js";
 
+async function redisAnswers(): Promise<boolean> {
+  const { createClient } = await import("redis");
+  const client = createClient({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379", socket: { connectTimeout: 1000, reconnectStrategy: false } });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    await client.quit();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? "unknown CPU"}), Node ${process.version}, ${os.platform()} ${os.arch()}`;
 
 console.log(`Single-stream throughput: ${CHUNKS.toLocaleString("en")} chunks, median of ${ROUNDS} rounds, over loopback`);
-const [raw, durable] = await measureThroughput(CHUNKS, ROUNDS);
-const ratio = durable!.framesPerSecond / raw!.framesPerSecond;
+const redis = await redisAnswers();
+if (!redis) console.log("(Redis does not answer at REDIS_URL or 127.0.0.1:6379: the Redis rows are left out)");
+const results = await measureThroughput(CHUNKS, ROUNDS, { redis });
+const raw = results[0]!;
 const rows = [
   ["benchmark", "frames/s", "vs. raw"],
-  [raw!.name, Math.round(raw!.framesPerSecond).toLocaleString("en"), "1.00"],
-  [durable!.name, Math.round(durable!.framesPerSecond).toLocaleString("en"), ratio.toFixed(2)],
+  ...results.map((result) => [result.name, Math.round(result.framesPerSecond).toLocaleString("en"), (result.framesPerSecond / raw.framesPerSecond).toFixed(2)]),
 ];
+const byName = (prefix: string) => results.find((result) => result.name.startsWith(prefix));
+const redisStore = byName("Durastream (Redis");
+const resumable = byName("Vercel resumable-stream");
+if (redisStore !== undefined && resumable !== undefined) {
+  rows.push(["Durastream (Redis store) vs. resumable-stream", "", (redisStore.framesPerSecond / resumable.framesPerSecond).toFixed(2)]);
+}
 const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
 for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  "));
 console.log(`machine: ${machine}`);

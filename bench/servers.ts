@@ -69,10 +69,79 @@ function durableServer(): http.Server {
   });
 }
 
+/** The same frames through Vercel's resumable-stream on Redis (node-redis clients), as its README shows. */
+async function resumableServer(): Promise<http.Server> {
+  const { createClient } = await import("redis");
+  const { createResumableStreamContext } = await import("resumable-stream");
+  const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  const publisher = createClient({ url });
+  const subscriber = createClient({ url });
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  const context = createResumableStreamContext({ waitUntil: null, publisher, subscriber, keyPrefix: `bench-${process.pid}` });
+  const hashed = await hashStepId("generate");
+  let streams = 0;
+  return createEndpointServer(async (request) => {
+    const count = chunkCount(request);
+    const makeStream = () => {
+      const source = tokens(count);
+      let sequence = 0;
+      let stage: "metadata" | "data" | "end" = "metadata";
+      return new ReadableStream<string>({
+        async pull(controller) {
+          if (stage === "metadata") {
+            stage = "data";
+            controller.enqueue(encodeFrame({ type: "metadata", runId: "resumable", protocolVersion: PROTOCOL_VERSION, resumeUrl: null }));
+            return;
+          }
+          if (stage === "end") return;
+          const next = await source.next();
+          if (next.done !== true) {
+            controller.enqueue(`event: data\nid: 1-${++sequence}\ndata: ${encodeDataPayload(hashed, JSON.stringify(next.value))}\n\n`);
+            return;
+          }
+          stage = "end";
+          controller.enqueue(encodeFrame({ type: "commit", offset: `1-${++sequence}`, hashedStepId: hashed }));
+          controller.enqueue(
+            encodeFrame({
+              type: "result",
+              offset: `1-${++sequence}`,
+              status: "succeeded",
+              response: { status: 200, statusText: "", headers: [["content-type", "application/json"]], body: '{"ok":true}', bodyEncoding: "text" },
+            }),
+          );
+          controller.close();
+        },
+      });
+    };
+    const stream = await context.resumableStream(`stream-${process.pid}-${++streams}`, makeStream);
+    if (stream === null) return new Response("Stream is already done", { status: 422 });
+    return new Response(stream.pipeThrough(new TextEncoderStream()), { headers: { "content-type": "text/event-stream" } });
+  });
+}
+
+/** A durable endpoint on the Redis store, when @durastream/redis is there and Redis answers. */
+async function durableRedisServer(): Promise<http.Server> {
+  const { RedisRunStore } = await import("@durastream/redis");
+  const store = new RedisRunStore({ prefix: `bench-${process.pid}:` });
+  const durable = createDurable({ store });
+  return createEndpointServer(
+    durable.endpoint(async (request) => {
+      const count = chunkCount(request);
+      await step.run("generate", () => stream.pipe(tokens(count)));
+      return Response.json({ ok: true });
+    }),
+  );
+}
+
 function listen(server: http.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
 }
 
-const ports = { raw: await listen(await rawServer()), durable: await listen(durableServer()) };
+const withRedis = process.env.BENCH_REDIS === "1";
+const ports = {
+  raw: await listen(await rawServer()),
+  durable: await listen(durableServer()),
+  ...(withRedis ? { resumable: await listen(await resumableServer()), durableRedis: await listen(await durableRedisServer()) } : {}),
+};
 process.stdout.write(`${JSON.stringify(ports)}\n`);
 process.on("SIGINT", () => process.exit(0));

@@ -43,13 +43,19 @@ export function median(values: readonly number[]): number {
  * Single-stream throughput: `chunks` small chunks through one stream, the raw endpoint and the
  * durable endpoint measured alternately in the same run, `rounds` times each.
  */
-export async function measureThroughput(chunks: number, rounds: number): Promise<ThroughputResult[]> {
-  const servers = await startServers();
+export async function measureThroughput(chunks: number, rounds: number, options: { redis?: boolean } = {}): Promise<ThroughputResult[]> {
+  const servers = await startServers(options.redis === true);
   try {
     const variants = [
       { name: "hand-written node:http SSE + bare eventsource-parser", url: `http://127.0.0.1:${servers.ports.raw}/?chunks=${chunks}`, read: readRaw },
       { name: "Durastream (memory store) + fetchWithStream", url: `http://127.0.0.1:${servers.ports.durable}/stream?chunks=${chunks}`, read: readDurable },
     ];
+    if (servers.ports.durableRedis !== undefined && servers.ports.resumable !== undefined) {
+      variants.push(
+        { name: "Durastream (Redis store) + fetchWithStream", url: `http://127.0.0.1:${servers.ports.durableRedis}/stream?chunks=${chunks}`, read: readDurable },
+        { name: "Vercel resumable-stream (same Redis) + bare eventsource-parser", url: `http://127.0.0.1:${servers.ports.resumable}/?chunks=${chunks}`, read: readRaw },
+      );
+    }
     const timings = variants.map(() => [] as number[]);
     // Warm-up, then alternate so both see the same machine state.
     for (const variant of variants) await variant.read(variant.url.replace(`chunks=${chunks}`, "chunks=2000"));
@@ -69,17 +75,24 @@ export async function measureThroughput(chunks: number, rounds: number): Promise
 }
 
 /** Starts bench/servers.ts in a child process; resolves with its ports and a stop function. */
-export async function startServers(): Promise<{ ports: { raw: number; durable: number }; stop: () => Promise<void> }> {
+export interface ServerPorts {
+  readonly raw: number;
+  readonly durable: number;
+  readonly resumable?: number;
+  readonly durableRedis?: number;
+}
+
+export async function startServers(redis = false): Promise<{ ports: ServerPorts; stop: () => Promise<void> }> {
   // BENCH_PROFILE=dir writes a V8 CPU profile of the servers to dir (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const serverScript = new URL("./servers.ts", import.meta.url).pathname;
   const child = spawn(process.execPath, [...profile, "--conditions=@durastream/source", "--import", "tsx", serverScript], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
+    env: { ...process.env, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production", BENCH_REDIS: redis ? "1" : "0" },
   });
   const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
   return {
-    ports: JSON.parse(line) as { raw: number; durable: number },
+    ports: JSON.parse(line) as ServerPorts,
     async stop() {
       child.kill("SIGINT"); // servers.ts exits cleanly on SIGINT, so a CPU profile gets written
       await once(child, "exit");

@@ -76,24 +76,31 @@ export function createManualTimers(): ManualTimers {
   };
 }
 
-/** Resolves once `condition()` holds, checking after each turn of the event loop (never the clock). */
-export async function until(condition: () => boolean, what = "condition"): Promise<void> {
+/**
+ * Resolves once `condition()` holds: checks after each turn of the event loop at first, then every
+ * few milliseconds (so work waiting on real I/O, such as Redis replies, can finish), and gives up
+ * after `timeoutMs` with an error naming `what`. A condition to wait for, never a fixed sleep.
+ */
+export async function until(condition: () => boolean, what = "condition", timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
   for (let spins = 0; !condition(); spins += 1) {
-    if (spins > 10_000) throw new Error(`until: ${what} still false after 10000 turns of the event loop`);
-    await new Promise((resolve) => setImmediate(resolve));
+    if (Date.now() - started > timeoutMs) throw new Error(`until: ${what} still false after ${timeoutMs} ms`);
+    await new Promise((resolve) => (spins < 1000 ? setImmediate(resolve) : setTimeout(resolve, 2)));
   }
 }
 
 /**
  * Moves a manual clock forward by `milliseconds` in steps, letting the event loop turn between
- * steps so that timers set by async work (the scheduler re-arming itself) fire too.
+ * steps so that timers set by async work (the scheduler re-arming itself) fire too. With a store
+ * over the network, `ioWait` (real ms per step) lets replies arrive between steps.
  */
-export async function passTime(timers: ManualTimers, milliseconds: number, stepSize = 1000): Promise<void> {
+export async function passTime(timers: ManualTimers, milliseconds: number, stepSize = 1000, ioWait = 0): Promise<void> {
   for (let elapsed = 0; elapsed < milliseconds; ) {
     const step = Math.min(stepSize, milliseconds - elapsed);
     timers.advance(step);
     elapsed += step;
     for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    if (ioWait > 0) await new Promise((resolve) => setTimeout(resolve, ioWait));
   }
   // Timers that async work set for "now" (delay 0) after the last step.
   for (let round = 0; round < 5; round += 1) {

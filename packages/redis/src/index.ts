@@ -1,0 +1,1 @@
+export { RedisRunStore, type RedisRunStoreOptions } from "./redis-store.js";

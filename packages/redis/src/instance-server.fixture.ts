@@ -1,0 +1,112 @@
+// One app instance on the Redis store, run as a child process by multi-instance.test.ts.
+// Usage: node --conditions=@durastream/source --import tsx src/instance-server.fixture.ts
+// Environment: NAME (for log lines), PREFIX (Redis key prefix shared by the instances), PORT (0 =
+// any), HANG=1 (hang inside step "middle" of /story), CLOCK_OFFSET (ms this instance's clock runs
+// ahead: "later", as after a lease expired or a sleep ended), LEASE (lease duration, ms).
+// Prints "listening <port>" and "executing <what>" lines on stdout.
+import type { AddressInfo } from "node:net";
+import { createDurable, step, stream } from "@durastream/server";
+import { createEndpointServer } from "@durastream/server/node";
+import { RedisRunStore } from "./redis-store.js";
+
+const name = process.env.NAME ?? "?";
+const offset = Number(process.env.CLOCK_OFFSET ?? 0);
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+const store = new RedisRunStore({ prefix: process.env.PREFIX ?? "durastream-test:" });
+const durable = createDurable({
+  store,
+  backoff: () => 0,
+  secret: "multi-instance-test-secret",
+  leaseDuration: Number(process.env.LEASE ?? 30_000),
+  maxInlineWait: 1_000,
+  timers: { now: () => Date.now() + offset, setTimeout: (callback, ms) => setTimeout(callback, ms), clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout) },
+});
+
+const story = durable.endpoint(
+  async () => {
+    const intro = await step.run("intro", () => {
+      say(`executing intro on ${name}`);
+      return stream.pipe(async function* () {
+        yield "Once ";
+        yield "upon ";
+      });
+    });
+    const middle = await step.run("middle", async ({ attempt }) => {
+      say(`executing middle attempt ${attempt} on ${name}`);
+      stream.push("a ");
+      stream.push("time");
+      if (process.env.HANG === "1") {
+        say("hanging in middle");
+        await new Promise(() => {});
+      }
+      return "a time";
+    });
+    const end = await step.run("end", () => {
+      say(`executing end on ${name}`);
+      stream.push(", the end.");
+      return "the end";
+    });
+    return Response.json({ intro, middle, end, finishedOn: name });
+  },
+  { id: "story" },
+);
+
+const sleepy = durable.endpoint(
+  async () => {
+    await step.run("before", () => {
+      say(`executing before on ${name}`);
+      stream.push("Good ");
+    });
+    await step.sleep("nap", "1h");
+    await step.run("after", () => {
+      say(`executing after on ${name}`);
+      stream.push("morning");
+    });
+    return Response.json({ wokeOn: name });
+  },
+  { id: "sleepy" },
+);
+
+const waiter = durable.endpoint(
+  async (request) => {
+    const { key } = (await request.json()) as { key: string };
+    const event = await step.waitForEvent("go", { event: "test/go", match: { "data.key": key }, timeout: "1d" });
+    await step.run("after", () => {
+      say(`executing after-event on ${name}`);
+      stream.push(`got ${JSON.stringify(event?.data)}`);
+    });
+    return Response.json({ event, resumedOn: name });
+  },
+  { id: "waiter" },
+);
+
+const short = durable.endpoint(
+  async (request) => {
+    const n = new URL(request.url).searchParams.get("n") ?? "0";
+    await step.run("echo", () => {
+      stream.push(`${n}:a `);
+      stream.push(`${n}:b`);
+    });
+    return Response.json({ n, on: name });
+  },
+  { id: "short" },
+);
+
+const proxy = durable.proxy();
+const server = createEndpointServer(async (request) => {
+  const { pathname } = new URL(request.url);
+  if (pathname.startsWith("/api/durable/")) return proxy(request);
+  if (pathname === "/story") return story(request);
+  if (pathname === "/sleepy") return sleepy(request);
+  if (pathname === "/waiter") return waiter(request);
+  if (pathname === "/short") return short(request);
+  if (pathname === "/send") return Response.json(await durable.send((await request.json()) as { name: string; data: unknown }));
+  return new Response("not found", { status: 404 });
+});
+server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => say(`listening ${(server.address() as AddressInfo).port}`));
+process.on("SIGTERM", () => {
+  durable.close();
+  server.close();
+  void store.close().then(() => process.exit(0));
+});

@@ -1,0 +1,63 @@
+import type { LogEntry, RequestSnapshot, RunRecord, StepRecord } from "@durastream/server";
+import type { ResponseSnapshot } from "@durastream/protocol";
+
+/** A run hash as Redis returns it: field → value; absent fields are null/undefined values. */
+export type RunHash = Record<string, string>;
+
+/** The fields of a run hash (the request and the result are JSON). */
+export function runFromHash(hash: RunHash): RunRecord {
+  const record: RunRecord = {
+    runId: hash.runId!,
+    endpointId: hash.endpointId!,
+    status: hash.status as RunRecord["status"],
+    epoch: Number(hash.epoch),
+    owner: hash.owner ?? null,
+    leaseExpiresAt: Number(hash.leaseExpiresAt),
+    wakeAt: hash.wakeAt === undefined ? null : Number(hash.wakeAt),
+    outsideCommitted: Number(hash.outsideCommitted),
+    frameCount: Number(hash.frameCount),
+    logBytes: Number(hash.logBytes),
+    request: JSON.parse(hash.request!) as RequestSnapshot,
+    createdAt: Number(hash.createdAt),
+    updatedAt: Number(hash.updatedAt),
+  };
+  return hash.result === undefined ? record : { ...record, result: JSON.parse(hash.result) as ResponseSnapshot };
+}
+
+/** A flat `[field, value, field, value, …]` reply (HGETALL inside a script) as a hash. */
+export function hashFromPairs(pairs: readonly string[]): RunHash {
+  const hash: RunHash = {};
+  for (let index = 0; index + 1 < pairs.length; index += 2) hash[pairs[index]!] = pairs[index + 1]!;
+  return hash;
+}
+
+/** Whether a run hash describes a run that finished `retention` ago or earlier (it reads as unknown). */
+export function isExpired(hash: { readonly status?: string | null; readonly finishedAt?: string | null }, now: number, retention: number): boolean {
+  return (
+    (hash.status === "succeeded" || hash.status === "failed") &&
+    hash.finishedAt !== undefined &&
+    hash.finishedAt !== null &&
+    Number(hash.finishedAt) + retention <= now
+  );
+}
+
+/** Journal entries from their JSON, ordered by position. */
+export function stepsFromJson(values: readonly string[]): StepRecord[] {
+  return values.map((value) => JSON.parse(value) as StepRecord).sort((a, b) => a.position - b.position);
+}
+
+/** XRANGE entries `[id, [field, value, …]]` as log entries. */
+export function entriesFromStream(entries: ReadonlyArray<[id: string, fields: string[]]>): LogEntry[] {
+  const result: LogEntry[] = new Array(entries.length);
+  for (let index = 0; index < entries.length; index += 1) {
+    const [offset, fields] = entries[index]!;
+    let type: string | undefined;
+    let payload: string | undefined;
+    for (let field = 0; field + 1 < fields.length; field += 2) {
+      if (fields[field] === "type") type = fields[field + 1];
+      else if (fields[field] === "payload") payload = fields[field + 1];
+    }
+    result[index] = { offset, type: type as LogEntry["type"], payload: payload ?? "" };
+  }
+  return result;
+}

@@ -1,0 +1,397 @@
+import { parseOffset } from "@durastream/protocol";
+import {
+  DurableError,
+  StoreRefusedError,
+  eventMatches,
+  type AppendEffects,
+  type DurableEvent,
+  type FrameToAppend,
+  type LogEntry,
+  type NewRun,
+  type ResumableRun,
+  type RunRecord,
+  type RunStore,
+  type StepRecord,
+  type StoreErrorReason,
+} from "@durastream/server";
+import type { Redis } from "ioredis";
+import { ConnectionGuard } from "./connection-guard.js";
+import { connectionName, createClient, describeClient, describeUrl } from "./connection.js";
+import { eventWaitsKey, runKeys, storeKeys, type StoreKeys } from "./keys.js";
+import { validateOptions, type RedisRunStoreOptions } from "./options.js";
+import { entriesFromStream, hashFromPairs, isExpired, runFromHash, stepsFromJson } from "./records.js";
+import { defineScripts, type ScriptedRedis } from "./scripts.js";
+import { RunSubscriptions } from "./subscriptions.js";
+
+export type { RedisRunStoreOptions } from "./options.js";
+
+const DEFAULT_RETENTION = 24 * 60 * 60_000;
+
+/**
+ * The Redis `RunStore`, for apps that run on several instances: every instance reads and writes
+ * the same runs, step journals and frame logs, so a run started on one instance can be resumed,
+ * tailed, woken by an event or taken over (after its executor died) on any other.
+ *
+ * - Frame logs are Redis Streams whose entry ids are the offsets (`<epoch>-<sequence>`).
+ * - Every write is one Lua script, atomic: frames and their effects (journal entry, suspension,
+ *   final result) become visible together, and a write from an executor that lost its lease (an
+ *   older epoch) changes nothing.
+ * - Suspended runs are scheduled in a sorted set by `wakeAt`, running runs in one by lease expiry.
+ * - Live tails use pub/sub, with one subscriber connection per store instance.
+ * - Finished runs expire (`PEXPIRE`) `retention` after they finished.
+ *
+ * `appendFrames` resolves once Redis acknowledged the write; how durable that is depends on the
+ * server's persistence settings (see the README: AOF with `appendfsync always` or `everysec`).
+ *
+ * @example
+ * ```ts
+ * import { createDurable } from "@durastream/server";
+ * import { RedisRunStore } from "@durastream/redis";
+ *
+ * const store = new RedisRunStore({ url: process.env.REDIS_URL, prefix: "chat-app:" });
+ * const durable = createDurable({ store });
+ * process.on("SIGTERM", () => void store.close());
+ * ```
+ */
+export class RedisRunStore implements RunStore {
+  readonly #client: ScriptedRedis;
+  readonly #ownsClient: boolean;
+  readonly #where: string;
+  readonly #prefix: string;
+  readonly #keys: StoreKeys;
+  readonly #retention: number;
+  readonly #now: () => number;
+  readonly #subscriptions: RunSubscriptions;
+  readonly #tokenPrefix = `${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}:`;
+  #tokenCounter = 0;
+  readonly #guard: ConnectionGuard;
+  #closed = false;
+
+  constructor(options: RedisRunStoreOptions = {}) {
+    const { redis, url, prefix, retention, now } = validateOptions(options);
+    this.#prefix = prefix ?? "durastream:";
+    this.#keys = storeKeys(this.#prefix);
+    this.#retention = retention ?? DEFAULT_RETENTION;
+    this.#now = now ?? Date.now;
+    if (redis !== undefined) {
+      this.#client = defineScripts(redis);
+      this.#ownsClient = false;
+      this.#where = describeClient(redis);
+    } else {
+      const target = url ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+      this.#client = defineScripts(createClient(target, this.#prefix));
+      this.#ownsClient = true;
+      this.#where = describeUrl(target);
+    }
+    const client = this.#client;
+    this.#guard = new ConnectionGuard(client, this.#where);
+    this.#subscriptions = new RunSubscriptions({
+      connect: () =>
+        client.duplicate({
+          autoResubscribe: false,
+          enableOfflineQueue: true,
+          lazyConnect: false,
+          ...(this.#ownsClient ? { connectionName: `${connectionName(this.#prefix)}:subscriber` } : {}),
+        }),
+      channelOf: (runId) => runKeys(this.#prefix, runId).channel,
+      probe: async (runId) => (await client.hmget(runKeys(this.#prefix, runId).run, "frameCount", "status", "wakeAt")).join("|"),
+    });
+  }
+
+  /**
+   * Creates a run: status `running`, epoch 1, owned by `run.owner`. Rejects with a `DurableError`
+   * when a run with this id exists already (an expired one is replaced).
+   *
+   * @example
+   * ```ts
+   * await store.createRun({ runId, endpointId: "POST /api/chat", createdAt: Date.now(), request, owner, leaseExpiresAt: Date.now() + 30_000 });
+   * ```
+   */
+  async createRun(run: NewRun): Promise<RunRecord> {
+    const keys = runKeys(this.#prefix, run.runId);
+    const outcome = await this.#operate(() =>
+      this.#client.durastreamCreate(
+        keys.run, keys.log, keys.steps, keys.waits, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases,
+        this.#prefix, run.runId, this.#token(), this.#now(), this.#retention,
+        run.endpointId, run.owner, run.leaseExpiresAt, JSON.stringify(run.request), run.createdAt,
+      ),
+    );
+    if (outcome === "exists") {
+      throw new DurableError("INVALID_OPTIONS", `RedisRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
+    }
+    return {
+      runId: run.runId,
+      endpointId: run.endpointId,
+      status: "running",
+      epoch: 1,
+      owner: run.owner,
+      leaseExpiresAt: run.leaseExpiresAt,
+      wakeAt: null,
+      outsideCommitted: 0,
+      frameCount: 0,
+      logBytes: 0,
+      request: run.request,
+      createdAt: run.createdAt,
+      updatedAt: run.createdAt,
+    };
+  }
+
+  /**
+   * The run, or undefined when unknown or expired.
+   *
+   * @example
+   * ```ts
+   * const run = await store.getRun(runId);
+   * if (run?.status === "suspended") console.log("wakes at", new Date(run.wakeAt!));
+   * ```
+   */
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const hash = await this.#operate(() => this.#client.hgetall(runKeys(this.#prefix, runId).run));
+    if (hash.status === undefined || isExpired(hash, this.#now(), this.#retention)) return undefined;
+    return runFromHash(hash);
+  }
+
+  /**
+   * The run's journal, ordered by position; empty when the run is unknown or expired.
+   *
+   * @example
+   * ```ts
+   * for (const step of await store.listSteps(runId)) console.log(step.stepId, step.status);
+   * ```
+   */
+  async listSteps(runId: string): Promise<StepRecord[]> {
+    const keys = runKeys(this.#prefix, runId);
+    const [state, steps] = await this.#operate(async () => {
+      const replies = await this.#client.multi().hmget(keys.run, "status", "finishedAt").hvals(keys.steps).exec();
+      return [resultOf<(string | null)[]>(replies, 0), resultOf<string[]>(replies, 1)] as const;
+    });
+    if (state[0] === null || isExpired({ status: state[0], finishedAt: state[1] }, this.#now(), this.#retention)) return [];
+    return stepsFromJson(steps);
+  }
+
+  /**
+   * Appends frames and effects in one atomic script; resolves with the last offset ("" when no
+   * frames) once Redis acknowledged the write. Rejects with a `StoreRefusedError` (reason `fenced`,
+   * `over` or `unknown-run`) without changing anything.
+   *
+   * @example
+   * ```ts
+   * const offset = await store.appendFrames(runId, epoch, [{ type: "data", payload }], { outsideCommitted: 1 });
+   * ```
+   */
+  async appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
+    const keys = runKeys(this.#prefix, runId);
+    const step = effects?.step;
+    const waits = step?.status === "waiting" && step.event !== undefined;
+    const finish = effects?.finish;
+    const argumentsList: (string | number)[] = [
+      keys.run, keys.log, keys.steps, keys.waits, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases,
+      this.#prefix, runId, this.#token(), this.#now(), this.#retention, String(epoch),
+      effects?.outsideCommitted ?? "",
+      step?.hashedStepId ?? "", step === undefined ? "" : JSON.stringify(step), waits ? "1" : "0", waits ? step.event! : "",
+      effects?.suspend?.wakeAt ?? "",
+      finish?.status ?? "", finish === undefined ? "" : JSON.stringify(finish.response),
+      0, frames.length,
+    ];
+    let bytes = 0;
+    for (const frame of frames) {
+      bytes += frame.payload.length;
+      argumentsList.push(frame.type, frame.payload);
+    }
+    argumentsList[22] = bytes; // ARGV[15], after the 8 keys
+    const [status, value] = await this.#operate(() => this.#client.durastreamAppend(...argumentsList));
+    if (status === "refused") throw new StoreRefusedError(value as StoreErrorReason, runId);
+    this.#subscriptions.notify(runId);
+    return value;
+  }
+
+  /**
+   * Up to `limit` frames strictly after the offset `after` (from the start when undefined), in
+   * order; rejects with a `StoreRefusedError` (`unknown-run`) when the run is unknown or expired.
+   *
+   * @example
+   * ```ts
+   * const entries = await store.readFrames(runId, request.headers.get("last-event-id") ?? undefined, 500);
+   * ```
+   */
+  async readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
+    const keys = runKeys(this.#prefix, runId);
+    let start = "-";
+    if (after !== undefined) {
+      const { epoch, sequence } = parseOffset(after);
+      start = `(${epoch}-${sequence}`;
+    }
+    const count = Math.floor(limit);
+    const [state, entries] = await this.#operate(async () => {
+      const transaction = this.#client.multi().hmget(keys.run, "status", "finishedAt");
+      if (count > 0) transaction.xrange(keys.log, start, "+", "COUNT", count);
+      const replies = await transaction.exec();
+      return [resultOf<(string | null)[]>(replies, 0), count > 0 ? resultOf<[string, string[]][]>(replies, 1) : []] as const;
+    });
+    if (state[0] === null || isExpired({ status: state[0], finishedAt: state[1] }, this.#now(), this.#retention)) {
+      throw new StoreRefusedError("unknown-run", runId);
+    }
+    return entriesFromStream(entries);
+  }
+
+  /**
+   * Calls `listener` after frames are appended to the run's log through any instance on the same
+   * Redis and prefix (pub/sub; one subscriber connection per store); returns the unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const unsubscribe = store.subscribe(runId, () => void pump());
+   * ```
+   */
+  subscribe(runId: string, listener: () => void): () => void {
+    return this.#subscriptions.subscribe(runId, listener);
+  }
+
+  /**
+   * Takes a run over for `owner` when it is suspended and due, or running with an expired lease.
+   * Resolves with the claimed record (epoch + 1), or undefined.
+   *
+   * @example
+   * ```ts
+   * const claimed = await store.claimRun(runId, processId, Date.now() + 30_000, Date.now());
+   * ```
+   */
+  async claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
+    const keys = runKeys(this.#prefix, runId);
+    const pairs = await this.#operate(() =>
+      this.#client.durastreamClaim(keys.run, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases, runId, this.#token(), now, owner, leaseExpiresAt, this.#now()),
+    );
+    if (pairs.length === 0) return undefined;
+    const record = runFromHash(hashFromPairs(pairs));
+    // A resent claim that had gone through returns the current record: still ours, unless the run
+    // was taken over again since.
+    return record.owner === owner && record.status === "running" ? record : undefined;
+  }
+
+  /**
+   * Extends the lease of the run's executor; false when `owner`/`epoch` no longer hold it.
+   *
+   * @example
+   * ```ts
+   * if (!(await store.renewLease(runId, processId, epoch, Date.now() + 30_000))) abortExecution();
+   * ```
+   */
+  async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
+    const key = runKeys(this.#prefix, runId).run;
+    return (await this.#operate(() => this.#client.durastreamRenew(key, this.#keys.leases, runId, owner, String(epoch), leaseExpiresAt))) === 1;
+  }
+
+  /**
+   * Runs `claimRun` would accept at `now`, oldest first, at most `limit`.
+   *
+   * @example
+   * ```ts
+   * for (const { runId } of await store.listResumableRuns(Date.now(), 10)) await resume(runId);
+   * ```
+   */
+  async listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
+    const found = await this.#operate(() => this.#client.durastreamResumable(this.#keys.due, this.#keys.leases, this.#prefix, now));
+    const runs: { runId: string; endpointId: string; createdAt: number }[] = [];
+    for (let index = 0; index + 2 < found.length; index += 3) {
+      runs.push({ runId: found[index]!, createdAt: Number(found[index + 1]), endpointId: found[index + 2]! });
+    }
+    runs.sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
+    return runs.slice(0, Math.max(0, limit)).map(({ runId, endpointId }) => ({ runId, endpointId }));
+  }
+
+  /**
+   * The earliest `wakeAt` among suspended runs, or null.
+   *
+   * @example
+   * ```ts
+   * const wakeAt = await store.nextWakeAt();
+   * if (wakeAt !== null) scheduleWake(wakeAt - Date.now());
+   * ```
+   */
+  async nextWakeAt(): Promise<number | null> {
+    const first = await this.#operate(() => this.#client.zrange(this.#keys.due, "0", "0", "WITHSCORES"));
+    return first.length < 2 ? null : Number(first[1]);
+  }
+
+  /**
+   * Delivers an event to the matching waits and resolves with the ids of the runs woken. The
+   * candidate waits are read first; each delivery is then a compare-and-set of its journal entry,
+   * so a wait that changed in between (rewritten, delivered by another instance) is left alone.
+   *
+   * @example
+   * ```ts
+   * const woken = await store.deliverEvent({ name: "order/paid", data: { orderId: "o1" } }, Date.now());
+   * ```
+   */
+  async deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
+    const found = await this.#operate(() => this.#client.durastreamWaits(eventWaitsKey(this.#prefix, event.name), this.#prefix, event.name));
+    const output = JSON.stringify({ name: event.name, data: event.data ?? null });
+    const deliveries: Promise<string | undefined>[] = [];
+    for (let index = 0; index + 2 < found.length; index += 3) {
+      const runId = found[index]!;
+      const hashedStepId = found[index + 1]!;
+      const json = found[index + 2]!;
+      const step = JSON.parse(json) as StepRecord;
+      if (step.status !== "waiting" || step.event !== event.name) continue;
+      // At the deadline the wait's timeout is due (claimRun takes the run): the event is too late.
+      if (step.wakeAt !== undefined && step.wakeAt <= now) continue;
+      if (!eventMatches(step.match, event)) continue;
+      const keys = runKeys(this.#prefix, runId);
+      const replacement = JSON.stringify({ ...step, status: "succeeded", output });
+      deliveries.push(
+        this.#operate(() =>
+          this.#client.durastreamDeliver(
+            keys.run, keys.steps, keys.waits, keys.applied, keys.appliedBefore, this.#keys.due,
+            this.#prefix, runId, this.#token(), now, hashedStepId, json, replacement, event.name, step.wakeAt ?? "", this.#now(),
+          ),
+        ).then((delivered) => (delivered === 1 ? runId : undefined)),
+      );
+    }
+    const woken = [...new Set((await Promise.all(deliveries)).filter((runId) => runId !== undefined))];
+    for (const runId of woken) this.#subscriptions.notify(runId);
+    return woken;
+  }
+
+  /**
+   * Closes the store's connections: its own command connection (not a client passed as `redis`)
+   * and its subscriber connection. Listeners are forgotten; the store cannot be used afterwards.
+   * Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * process.on("SIGTERM", () => void store.close());
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#guard.close();
+    this.#subscriptions.close();
+    if (!this.#ownsClient) return;
+    const client = this.#client;
+    if (client.status === "ready") {
+      await client.quit().catch(() => client.disconnect());
+    } else {
+      client.disconnect();
+    }
+  }
+
+  /** A token unique to one write call (see scripts.ts: a resent write is applied once). */
+  #token(): string {
+    this.#tokenCounter += 1;
+    return this.#tokenPrefix + this.#tokenCounter.toString(36);
+  }
+
+  /** Runs a Redis operation under the connection guard (errors become `STORE_UNAVAILABLE`). */
+  #operate<T>(operation: () => Promise<T>): Promise<T> {
+    return this.#guard.run(operation);
+  }
+}
+
+/** The reply of command `index` of a MULTI, or its error thrown. */
+function resultOf<T>(replies: [error: Error | null, result: unknown][] | null, index: number): T {
+  if (replies === null) throw new Error("the transaction was aborted");
+  const [error, result] = replies[index]!;
+  if (error !== null) throw error;
+  return result as T;
+}

@@ -1,0 +1,310 @@
+import type { Redis } from "ioredis";
+
+// One Lua script per write, run with EVALSHA (ioredis `defineCommand` loads it with EVAL on first
+// use on a connection, and again after NOSCRIPT). A script runs atomically: no other command sees
+// a half-done write. Redis does not roll a script back when it fails halfway, so every script
+// checks everything first and writes only once it knows it will succeed.
+//
+// Idempotence: each write carries a token (unique per call). A script that applies a write
+// records its token and result in the run's `applied` hashes (the latest APPLIED_KEPT or more),
+// and a script that finds its token there returns the recorded result without writing again. ioredis resends the
+// commands that were in flight when a connection dropped; a resent write whose first execution
+// went through (only the reply was lost) thus resolves with its first result instead of being
+// applied twice. (The stream ids are computed here from the run's frame count, so a resent append
+// would get fresh ids: the token is what recognizes it. XADD's refusal of an id that is not above
+// the log's last one guards the log's order, and a fenced writer never gets that far.)
+//
+// Per-event keys (`event-waits:<name>`) and per-run keys of other runs are built inside the scripts
+// from the prefix, so the store needs a standalone Redis (or one shard), not Redis Cluster.
+
+/** How many applied-write tokens a run keeps: more than the writes one run has in flight at once. */
+const APPLIED_KEPT = 64;
+
+const COMMON = `
+-- The tokens of applied writes live in two hashes (token -> result): the current one and the one
+-- before it. When the current one holds APPLIED_KEPT tokens it replaces the previous one, so the
+-- latest APPLIED_KEPT to 2 * APPLIED_KEPT tokens are kept, each found in O(1).
+local function applied_result(applied, applied_before, token)
+  local result = redis.call('HGET', applied, token)
+  if result then return result end
+  result = redis.call('HGET', applied_before, token)
+  if result then return result end
+  return nil
+end
+
+local function remember(applied, applied_before, token, result)
+  redis.call('HSET', applied, token, result)
+  if redis.call('HLEN', applied) >= ${APPLIED_KEPT} then redis.call('RENAME', applied, applied_before) end
+end
+
+-- Why a write to a run in this state is refused, or nil.
+local function refusal(status, finished_at, now, retention)
+  if not status then return 'unknown-run' end
+  if status == 'succeeded' or status == 'failed' then
+    if finished_at and tonumber(finished_at) + retention <= now then return 'unknown-run' end
+    return 'over'
+  end
+  return nil
+end
+
+-- Removes the run from the event's set unless another of its steps still waits for that event.
+local function unindex_wait(waits, prefix, run_id, event)
+  for _, other in ipairs(redis.call('HVALS', waits)) do
+    if other == event then return end
+  end
+  redis.call('SREM', prefix .. 'event-waits:' .. event, run_id)
+end
+
+local function drop_waits(waits, prefix, run_id)
+  for _, event in ipairs(redis.call('HVALS', waits)) do
+    redis.call('SREM', prefix .. 'event-waits:' .. event, run_id)
+  end
+  redis.call('DEL', waits)
+end
+`;
+
+/**
+ * appendFrames.
+ * KEYS: run, log, steps, waits, applied, appliedBefore, due, leases.
+ * ARGV: 1 prefix, 2 runId, 3 token, 4 now, 5 retention, 6 epoch, 7 outsideCommitted or "",
+ * 8 hashedStepId or "", 9 step JSON, 10 "1" when the step registers a wait, 11 its event,
+ * 12 suspend wakeAt or "", 13 finish status or "", 14 result JSON, 15 added payload length,
+ * 16 frame count, then type and payload of each frame.
+ * Returns {"ok", lastOffset} or {"refused", reason}.
+ */
+const APPEND = `${COMMON}
+local run, log, steps, waits, applied, applied_before, due, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local prefix, run_id, token, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local prior = applied_result(applied, applied_before, token)
+if prior then return {'ok', prior} end
+
+local state = redis.call('HMGET', run, 'status', 'epoch', 'frameCount', 'finishedAt', 'wakeAt')
+local refused = refusal(state[1], state[4], tonumber(now), tonumber(ARGV[5]))
+if refused then return {'refused', refused} end
+if state[2] ~= ARGV[6] then return {'refused', 'fenced'} end
+
+local count = tonumber(ARGV[16])
+local sequence = tonumber(state[3])
+local offset = ''
+for i = 1, count do
+  sequence = sequence + 1
+  offset = ARGV[6] .. '-' .. string.format('%d', sequence)
+  redis.call('XADD', log, offset, 'type', ARGV[15 + 2 * i], 'payload', ARGV[16 + 2 * i])
+end
+if count > 0 then
+  redis.call('HSET', run, 'frameCount', string.format('%d', sequence))
+  redis.call('HINCRBY', run, 'logBytes', ARGV[15])
+end
+redis.call('HSET', run, 'updatedAt', now)
+
+if ARGV[8] ~= '' then
+  local previous = redis.call('HGET', waits, ARGV[8])
+  redis.call('HSET', steps, ARGV[8], ARGV[9])
+  if previous then
+    redis.call('HDEL', waits, ARGV[8])
+    unindex_wait(waits, prefix, run_id, previous)
+  end
+  if ARGV[10] == '1' then
+    redis.call('HSET', waits, ARGV[8], ARGV[11])
+    redis.call('SADD', prefix .. 'event-waits:' .. ARGV[11], run_id)
+  end
+end
+
+if ARGV[7] ~= '' then redis.call('HSET', run, 'outsideCommitted', ARGV[7]) end
+
+if ARGV[12] ~= '' then
+  -- The min rule: an event delivered while the run was running set wakeAt; it must wake at once.
+  local wake_at = ARGV[12]
+  if state[5] and tonumber(state[5]) < tonumber(wake_at) then wake_at = state[5] end
+  redis.call('HSET', run, 'status', 'suspended', 'wakeAt', wake_at)
+  redis.call('HDEL', run, 'owner')
+  redis.call('ZADD', due, wake_at, run_id)
+  redis.call('ZREM', leases, run_id)
+end
+
+remember(applied, applied_before, token, offset)
+
+if ARGV[13] ~= '' then
+  redis.call('HSET', run, 'status', ARGV[13], 'result', ARGV[14], 'finishedAt', now)
+  redis.call('HDEL', run, 'owner', 'wakeAt')
+  redis.call('ZREM', due, run_id)
+  redis.call('ZREM', leases, run_id)
+  drop_waits(waits, prefix, run_id)
+  local retention = math.ceil(tonumber(ARGV[5]))
+  for _, key in ipairs({run, log, steps, applied, applied_before}) do redis.call('PEXPIRE', key, retention) end
+end
+
+redis.call('PUBLISH', prefix .. 'notify:' .. run_id, offset)
+return {'ok', offset}
+`;
+
+/**
+ * createRun.
+ * KEYS: run, log, steps, waits, applied, appliedBefore, due, leases.
+ * ARGV: 1 prefix, 2 runId, 3 token, 4 now, 5 retention, 6 endpointId, 7 owner, 8 leaseExpiresAt,
+ * 9 request JSON, 10 createdAt.
+ * Returns "created" or "exists".
+ */
+const CREATE = `${COMMON}
+local run, log, steps, waits, applied, applied_before, due, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local prefix, run_id, token = ARGV[1], ARGV[2], ARGV[3]
+if applied_result(applied, applied_before, token) then return 'created' end
+
+local state = redis.call('HMGET', run, 'status', 'finishedAt')
+if state[1] and refusal(state[1], state[2], tonumber(ARGV[4]), tonumber(ARGV[5])) ~= 'unknown-run' then return 'exists' end
+
+-- Clear what an expired run (or keys that outlived their run hash) left under this id.
+drop_waits(waits, prefix, run_id)
+redis.call('DEL', run, log, steps, applied, applied_before)
+redis.call('ZREM', due, run_id)
+
+redis.call('HSET', run,
+  'runId', run_id, 'endpointId', ARGV[6], 'status', 'running', 'epoch', '1', 'owner', ARGV[7],
+  'leaseExpiresAt', ARGV[8], 'outsideCommitted', '0', 'frameCount', '0', 'logBytes', '0',
+  'request', ARGV[9], 'createdAt', ARGV[10], 'updatedAt', ARGV[10])
+redis.call('ZADD', leases, ARGV[8], run_id)
+remember(applied, applied_before, token, '')
+return 'created'
+`;
+
+/**
+ * claimRun.
+ * KEYS: run, applied, appliedBefore, due, leases.
+ * ARGV: 1 runId, 2 token, 3 now (of the claim), 4 owner, 5 leaseExpiresAt, 6 updatedAt.
+ * Returns the run hash as a flat array, or an empty array when the run is not claimable.
+ */
+const CLAIM = `${COMMON}
+local run, applied, applied_before, due, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local run_id, token, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if applied_result(applied, applied_before, token) then return redis.call('HGETALL', run) end
+
+local state = redis.call('HMGET', run, 'status', 'wakeAt', 'leaseExpiresAt')
+local claimable = (state[1] == 'suspended' and state[2] and tonumber(state[2]) <= now)
+  or (state[1] == 'running' and tonumber(state[3]) < now)
+if not claimable then return {} end
+
+redis.call('HINCRBY', run, 'epoch', 1)
+redis.call('HSET', run, 'status', 'running', 'owner', ARGV[4], 'leaseExpiresAt', ARGV[5], 'updatedAt', ARGV[6])
+redis.call('HDEL', run, 'wakeAt')
+redis.call('ZREM', due, run_id)
+redis.call('ZADD', leases, ARGV[5], run_id)
+remember(applied, applied_before, token, '')
+return redis.call('HGETALL', run)
+`;
+
+/**
+ * renewLease (idempotent as it is: no token).
+ * KEYS: run, leases. ARGV: 1 runId, 2 owner, 3 epoch, 4 leaseExpiresAt.
+ * Returns 1 when renewed, else 0.
+ */
+const RENEW = `
+local state = redis.call('HMGET', KEYS[1], 'status', 'owner', 'epoch')
+if state[1] ~= 'running' or state[2] ~= ARGV[2] or state[3] ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'leaseExpiresAt', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return 1
+`;
+
+/**
+ * The waits deliverEvent considers (read only).
+ * KEYS: the event's set of waiting runs. ARGV: 1 prefix, 2 event name.
+ * Returns runId, hashedStepId, step JSON, … for every step of those runs that waits for the event.
+ */
+const WAITS = `
+local prefix, name = ARGV[1], ARGV[2]
+local found = {}
+for _, run_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local waits = redis.call('HGETALL', prefix .. 'run-waits:' .. run_id)
+  for i = 1, #waits, 2 do
+    if waits[i + 1] == name then
+      local step = redis.call('HGET', prefix .. 'steps:' .. run_id, waits[i])
+      if step then
+        found[#found + 1] = run_id
+        found[#found + 1] = waits[i]
+        found[#found + 1] = step
+      end
+    end
+  end
+end
+return found
+`;
+
+/**
+ * deliverEvent, for one (run, step): compare-and-set of the journal entry.
+ * KEYS: run, steps, waits, applied, appliedBefore, due.
+ * ARGV: 1 prefix, 2 runId, 3 token, 4 now (of the delivery), 5 hashedStepId, 6 the entry as read,
+ * 7 the entry to write, 8 event name, 9 the wait's deadline or "", 10 updatedAt.
+ * Returns 1 when delivered, 0 when the entry changed (or the run is over, or the deadline passed).
+ */
+const DELIVER = `${COMMON}
+local run, steps, waits, applied, applied_before, due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local prefix, run_id, token, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if applied_result(applied, applied_before, token) then return 1 end
+
+local status = redis.call('HGET', run, 'status')
+if status ~= 'running' and status ~= 'suspended' then return 0 end
+if redis.call('HGET', steps, ARGV[5]) ~= ARGV[6] then return 0 end
+if redis.call('HGET', waits, ARGV[5]) ~= ARGV[8] then return 0 end
+if ARGV[9] ~= '' and tonumber(ARGV[9]) <= tonumber(now) then return 0 end
+
+redis.call('HSET', steps, ARGV[5], ARGV[7])
+redis.call('HDEL', waits, ARGV[5])
+unindex_wait(waits, prefix, run_id, ARGV[8])
+redis.call('HSET', run, 'wakeAt', now, 'updatedAt', ARGV[10])
+if status == 'suspended' then redis.call('ZADD', due, now, run_id) end
+remember(applied, applied_before, token, '')
+redis.call('PUBLISH', prefix .. 'notify:' .. run_id, '')
+return 1
+`;
+
+/**
+ * listResumableRuns (read only): due suspended runs and running runs whose lease expired.
+ * KEYS: due, leases. ARGV: 1 prefix, 2 now.
+ * Returns runId, createdAt, endpointId, … in no particular order.
+ */
+const RESUMABLE = `
+local prefix, now = ARGV[1], ARGV[2]
+local found = {}
+local function add(run_id, status)
+  local state = redis.call('HMGET', prefix .. 'run:' .. run_id, 'status', 'createdAt', 'endpointId')
+  if state[1] == status then
+    found[#found + 1] = run_id
+    found[#found + 1] = state[2]
+    found[#found + 1] = state[3]
+  end
+end
+for _, run_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do add(run_id, 'suspended') end
+for _, run_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)) do add(run_id, 'running') end
+return found
+`;
+
+type Argument = string | number;
+
+/** The scripts, as methods `defineScripts` adds to a client. */
+export interface ScriptCommands {
+  durastreamAppend(...keysAndArguments: Argument[]): Promise<[status: "ok" | "refused", value: string]>;
+  durastreamCreate(...keysAndArguments: Argument[]): Promise<"created" | "exists">;
+  durastreamClaim(...keysAndArguments: Argument[]): Promise<string[]>;
+  durastreamRenew(...keysAndArguments: Argument[]): Promise<number>;
+  durastreamWaits(...keysAndArguments: Argument[]): Promise<string[]>;
+  durastreamDeliver(...keysAndArguments: Argument[]): Promise<number>;
+  durastreamResumable(...keysAndArguments: Argument[]): Promise<string[]>;
+}
+
+/** A client with the store's scripts defined. */
+export type ScriptedRedis = Redis & ScriptCommands;
+
+/**
+ * Defines the store's scripts on `client` (as `durastream*` methods; defining them again, e.g. for
+ * a second store on the same client, is harmless).
+ */
+export function defineScripts(client: Redis): ScriptedRedis {
+  client.defineCommand("durastreamAppend", { numberOfKeys: 8, lua: APPEND });
+  client.defineCommand("durastreamCreate", { numberOfKeys: 8, lua: CREATE });
+  client.defineCommand("durastreamClaim", { numberOfKeys: 5, lua: CLAIM });
+  client.defineCommand("durastreamRenew", { numberOfKeys: 2, lua: RENEW });
+  client.defineCommand("durastreamWaits", { numberOfKeys: 1, lua: WAITS, readOnly: true });
+  client.defineCommand("durastreamDeliver", { numberOfKeys: 6, lua: DELIVER });
+  client.defineCommand("durastreamResumable", { numberOfKeys: 2, lua: RESUMABLE, readOnly: true });
+  return client as ScriptedRedis;
+}
