@@ -1,0 +1,11 @@
+// The playground page: mounts <App /> (app.tsx). Built by server.ts with Vite.
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { App } from "./app.js";
+import "./styles.css";
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
