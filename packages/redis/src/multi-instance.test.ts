@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { DurableClientError, fetchWithStream, resumeStream, type FetchWithStreamOptions } from "@durastream/client";
 import { createDurable, step, stream, type DurableHandler } from "@durastream/server";
-import { collectFrames, createManualTimers, passTime, sseRequest, until } from "@durastream/server/testing";
+import { advanceUntil, collectFrames, createManualTimers, sseRequest, until } from "@durastream/server/testing";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { RedisRunStore } from "./redis-store.js";
@@ -225,8 +225,8 @@ describe.skipIf(url === undefined)("fencing", () => {
     const liveA = a.endpoint(handler, { id: endpointId })(sseRequest()).then(collectFrames);
     await until(() => attempts === 1);
     b.endpoint(handler, { id: endpointId });
-    await passTime(moving, 31_000, 1_000, 2);
-    await until(() => attempts === 2, "B to take the run over");
+    // B polls every second; once its clock is past A's lease (30 s), it claims the run.
+    await advanceUntil(moving, () => attempts === 2, { what: "B to take the run over", maxAdvance: 120_000 });
     releaseA();
     const frames = await liveA;
     expect(frames.filter((frame) => frame.type === "data").map((frame) => (frame as { data: string }).data)).toEqual(["attempt 1", "attempt 2"]);

@@ -7,7 +7,7 @@ import { createDurable, type Durable, type DurableOptions, type EndpointOptions 
 import type { DurableHandler } from "./durable-run.js";
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
-import { collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
+import { advanceUntil, collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
 
 const opened: Durable[] = [];
 afterEach(() => {
@@ -379,8 +379,7 @@ describe("takeover", () => {
     await until(() => attemptsSeen === 1);
     const b = setup(handler, { store, timers: moving, leaseDuration: 30_000, pollInterval: 1_000 });
     // B polls every second; once its clock is past A's lease, it claims the run.
-    await passTime(moving, 31_000);
-    await until(() => attemptsSeen === 2, "B to re-run the step");
+    await advanceUntil(moving, () => attemptsSeen === 2, { what: "B to re-run the step", maxAdvance: 120_000 });
     releaseA(); // A wakes up and tries to commit: fenced
     const [live] = await Promise.all([liveA]);
     const hash = await hashStepId("generate");

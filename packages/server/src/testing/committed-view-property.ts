@@ -200,7 +200,9 @@ export function defineCommittedViewProperty(
 
             const log = await collectFrames(await proxy(new Request(resumeUrl!, { headers: { accept: "text/event-stream" } })));
             const final = committedFromLog(log);
-            for (const snapshot of snapshots) expect(final.slice(0, snapshot.length)).toEqual(snapshot);
+            const describeLog = () =>
+              log.map((frame) => `${frame.type}${"offset" in frame ? ` ${frame.offset}` : ""}${frame.type === "data" ? ` ${String(frame.data)}` : ""}`).join(", ");
+            for (const snapshot of snapshots) expect(final.slice(0, snapshot.length), `log: ${describeLog()}`).toEqual(snapshot);
             expect(committed).toEqual(final);
             expect([...final].sort()).toEqual(expectedChunks(program).sort());
           } finally {

@@ -108,3 +108,23 @@ export async function passTime(timers: ManualTimers, milliseconds: number, stepS
     for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/**
+ * Moves a manual clock forward `stepSize` at a time until `condition()` holds, letting async work
+ * (including real I/O, `ioWait` ms per step) run between steps. Fails once the clock has moved
+ * `maxAdvance` without the condition holding. For "after enough time has passed, X happens" with a
+ * scheduler that re-arms its timers asynchronously.
+ */
+export async function advanceUntil(
+  timers: ManualTimers,
+  condition: () => boolean,
+  options: { what?: string; stepSize?: number; maxAdvance?: number; ioWait?: number } = {},
+): Promise<void> {
+  const { what = "condition", stepSize = 1000, maxAdvance = 10 * 60_000, ioWait = 2 } = options;
+  for (let advanced = 0; !condition(); advanced += stepSize) {
+    if (advanced > maxAdvance) throw new Error(`advanceUntil: ${what} still false after moving the clock ${maxAdvance} ms`);
+    timers.advance(stepSize);
+    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    if (ioWait > 0) await new Promise((resolve) => setTimeout(resolve, ioWait));
+  }
+}

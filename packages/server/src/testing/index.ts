@@ -1,4 +1,4 @@
 // @durastream/server/testing: tools for testing durable endpoints and stores (uses vitest and fast-check).
 export { defineRunStoreConformance, type RunStoreConformanceContext, type RunStoreFactory, type RunStoreUnderTest } from "../store/conformance.js";
 export { defineCommittedViewProperty } from "./committed-view-property.js";
-export { collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./helpers.js";
+export { advanceUntil, collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./helpers.js";
