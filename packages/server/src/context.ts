@@ -150,8 +150,16 @@ export interface RunScope {
   readonly step: StepScope | null;
 }
 
-/** @internal */
-export const runScopeStorage = new AsyncLocalStorage<RunScope>();
+const storageKey = Symbol.for("durastream.server.run-scope");
+
+/**
+ * @internal The AsyncLocalStorage behind `step` and `stream`. Kept on `globalThis` under a
+ * `Symbol.for` key, so that two copies of this package in one process (bundlers that compile each
+ * route separately, e.g. `next dev`) share one scope: `step`/`stream` imported from one copy work
+ * inside an endpoint created by the other.
+ */
+export const runScopeStorage: AsyncLocalStorage<RunScope> = ((globalThis as Record<symbol, unknown>)[storageKey] ??=
+  new AsyncLocalStorage<RunScope>()) as AsyncLocalStorage<RunScope>;
 
 /**
  * Checkpointed steps of the current durable endpoint, found through AsyncLocalStorage, so it can

@@ -1,0 +1,18 @@
+import { describe, expect, it, vi } from "vitest";
+import { createDurable } from "./create-durable.js";
+import { collectFrames, sseRequest } from "./testing/helpers.js";
+
+describe("two copies of the package in one process", () => {
+  it("share the run scope: stream and step from another copy work inside this copy's endpoint", async () => {
+    vi.resetModules();
+    const otherCopy = (await import("./context.js?copy")) as typeof import("./context.js");
+    const durable = createDurable();
+    const handler = durable.endpoint(async () => {
+      await otherCopy.step.run("from-the-other-copy", () => otherCopy.stream.push("still streamed"));
+      return new Response("ok");
+    });
+    const frames = await collectFrames(await handler(sseRequest()));
+    expect(frames.filter((frame) => frame.type === "data").map((frame) => (frame as { data: unknown }).data)).toEqual(["still streamed"]);
+    durable.close();
+  });
+});
