@@ -5,7 +5,8 @@ import { collectFrames, sseRequest } from "./testing/helpers.js";
 describe("two copies of the package in one process", () => {
   it("share the run scope: stream and step from another copy work inside this copy's endpoint", async () => {
     vi.resetModules();
-    const otherCopy = (await import("./context.js?copy")) as typeof import("./context.js");
+    const copyPath: string = "./context.js?copy"; // a second module instance, as a second bundle would have
+    const otherCopy = (await import(/* @vite-ignore */ copyPath)) as typeof import("./context.js");
     const durable = createDurable();
     const handler = durable.endpoint(async () => {
       await otherCopy.step.run("from-the-other-copy", () => otherCopy.stream.push("still streamed"));
