@@ -119,6 +119,23 @@ async function resumableServer(): Promise<http.Server> {
   });
 }
 
+/** A durable endpoint on the durable single-machine store (SQLite, WAL, synchronous=FULL) in a temp file. */
+async function durableSqliteServer(): Promise<http.Server> {
+  const { SqliteRunStore } = await import("@durastream/sqlite");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const store = new SqliteRunStore({ path: join(mkdtempSync(join(tmpdir(), "durastream-bench-")), "runs.sqlite") });
+  const durable = createDurable({ store });
+  return createEndpointServer(
+    durable.endpoint(async (request) => {
+      const count = chunkCount(request);
+      await step.run("generate", () => stream.pipe(tokens(count)));
+      return Response.json({ ok: true });
+    }),
+  );
+}
+
 /** A durable endpoint on the Redis store, when @durastream/redis is there and Redis answers. */
 async function durableRedisServer(): Promise<http.Server> {
   const { RedisRunStore } = await import("@durastream/redis");
@@ -141,6 +158,7 @@ const withRedis = process.env.BENCH_REDIS === "1";
 const ports = {
   raw: await listen(await rawServer()),
   durable: await listen(durableServer()),
+  durableSqlite: await listen(await durableSqliteServer()),
   ...(withRedis ? { resumable: await listen(await resumableServer()), durableRedis: await listen(await durableRedisServer()) } : {}),
 };
 process.stdout.write(`${JSON.stringify(ports)}\n`);

@@ -49,6 +49,7 @@ export async function measureThroughput(chunks: number, rounds: number, options:
     const variants = [
       { name: "hand-written node:http SSE + bare eventsource-parser", url: `http://127.0.0.1:${servers.ports.raw}/?chunks=${chunks}`, read: readRaw },
       { name: "Durastream (memory store) + fetchWithStream", url: `http://127.0.0.1:${servers.ports.durable}/stream?chunks=${chunks}`, read: readDurable },
+      { name: "Durastream (SQLite file store) + fetchWithStream", url: `http://127.0.0.1:${servers.ports.durableSqlite}/stream?chunks=${chunks}`, read: readDurable },
     ];
     if (servers.ports.durableRedis !== undefined && servers.ports.resumable !== undefined) {
       variants.push(
@@ -78,6 +79,7 @@ export async function measureThroughput(chunks: number, rounds: number, options:
 export interface ServerPorts {
   readonly raw: number;
   readonly durable: number;
+  readonly durableSqlite: number;
   readonly resumable?: number;
   readonly durableRedis?: number;
 }

@@ -1,0 +1,109 @@
+// Client-side parse rate: `fetchWithStream` against a bare eventsource-parser loop over the same
+// pre-encoded SSE body, served from memory by a scripted `fetch` (no sockets, no server), so the
+// figure is the cost of parsing and delivering frames on the client alone.
+import { fetchWithStream, type FetchFunction } from "@durastream/client";
+import { PROTOCOL_VERSION, encodeFrame, hashStepId, type Frame } from "@durastream/protocol";
+import { createParser } from "eventsource-parser";
+import { median } from "./throughput.js";
+
+/** Bytes per body chunk, about what one network read carries on a fast stream. */
+const READ_SIZE = 16 * 1024;
+/** Alternating rounds of both readers before measuring, so both run JIT-compiled code. */
+const WARM_UP_ROUNDS = 2;
+
+export interface ClientParseResult {
+  /** Median frames per second of the bare eventsource-parser loop. */
+  readonly bareFramesPerSecond: number;
+  /** Median frames per second of `fetchWithStream`. */
+  readonly fetchWithStreamFramesPerSecond: number;
+  /** `fetchWithStreamFramesPerSecond / bareFramesPerSecond`. */
+  readonly ratio: number;
+}
+
+/** Reads a body with a bare eventsource-parser loop (bytes decoded in stream mode), counting events. */
+async function readBare(fetch: FetchFunction): Promise<number> {
+  let frames = 0;
+  const parser = createParser({ onEvent: () => (frames += 1) });
+  const decoder = new TextDecoder();
+  const response = await fetch("http://bench.local/stream", { headers: { accept: "text/event-stream" } });
+  const reader = response.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parser.feed(decoder.decode(value, { stream: true }));
+  }
+  parser.feed(decoder.decode());
+  return frames;
+}
+
+/** Reads a body with `fetchWithStream`, counting every frame callback. */
+async function readDurable(fetch: FetchFunction): Promise<number> {
+  let frames = 0;
+  await fetchWithStream("http://bench.local/stream", {
+    fetch,
+    reconnect: false,
+    onMetadata: () => (frames += 1),
+    onData: () => (frames += 1),
+    onCommit: () => (frames += 1),
+    onResult: () => (frames += 1),
+  });
+  return frames;
+}
+
+/**
+ * Client-side parse rate: `frames` data frames (after a metadata frame, then a commit and the
+ * result) read by `fetchWithStream` and by a bare eventsource-parser loop from the same bytes in
+ * memory, alternately, `rounds` times each after a warm-up; medians of frames per second.
+ */
+export async function measureClientParse(frames: number, rounds: number): Promise<ClientParseResult> {
+  const body = await encodeBody(frames);
+  const fetch: FetchFunction = async () =>
+    new Response(readableOf(body), { headers: { "content-type": "text/event-stream; charset=utf-8" } });
+  const expected = frames + 3;
+  const readers = [readBare, readDurable];
+  const rates: [number[], number[]] = [[], []];
+  for (let round = 0; round < WARM_UP_ROUNDS + rounds; round += 1) {
+    // Swap which reader goes first every round, so neither always runs right after the other's garbage.
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    for (const index of order) {
+      const started = performance.now();
+      const read = await readers[index]!(fetch);
+      const seconds = (performance.now() - started) / 1000;
+      if (read !== expected) throw new Error(`client parse (${readers[index]!.name}): read ${read} frames, expected ${expected}`);
+      if (round >= WARM_UP_ROUNDS) rates[index as 0 | 1].push(read / seconds);
+    }
+  }
+  const bareFramesPerSecond = median(rates[0]);
+  const fetchWithStreamFramesPerSecond = median(rates[1]);
+  return { bareFramesPerSecond, fetchWithStreamFramesPerSecond, ratio: fetchWithStreamFramesPerSecond / bareFramesPerSecond };
+}
+
+/** The whole stream encoded up front and cut into `READ_SIZE` chunks (anywhere, as reads are). */
+async function encodeBody(count: number): Promise<Uint8Array[]> {
+  const step = await hashStepId("generate");
+  const frames: Frame[] = [{ type: "metadata", runId: "01JBENCHCLIENTPARSE0000000", protocolVersion: PROTOCOL_VERSION, resumeUrl: null }];
+  let sequence = 0;
+  for (let index = 0; index < count; index += 1) frames.push({ type: "data", offset: `1-${++sequence}`, hashedStepId: step, data: "tok" });
+  frames.push({ type: "commit", offset: `1-${++sequence}`, hashedStepId: step });
+  frames.push({
+    type: "result",
+    offset: `1-${++sequence}`,
+    status: "succeeded",
+    response: { status: 200, statusText: "", headers: [["content-type", "application/json"]], body: '{"ok":true}', bodyEncoding: "text" },
+  });
+  const bytes = new TextEncoder().encode(frames.map((frame) => encodeFrame(frame)).join(""));
+  const parts: Uint8Array[] = [];
+  for (let start = 0; start < bytes.length; start += READ_SIZE) parts.push(bytes.slice(start, start + READ_SIZE));
+  return parts;
+}
+
+function readableOf(parts: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  let index = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const part = parts[index++];
+      if (part === undefined) controller.close();
+      else controller.enqueue(part);
+    },
+  });
+}

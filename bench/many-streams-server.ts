@@ -1,0 +1,185 @@
+// Servers for the many-streams benchmark (bench/many-streams.ts), run in a child process.
+// Usage: node --expose-gc --conditions=@durastream/source --import tsx bench/many-streams-server.ts
+// Environment: BENCH_TICK_MS (default 50), the interval of the one shared ticker.
+// Prints one JSON line {"raw": port, "durable": port, "control": port} once all three listen.
+//
+// One ticker pushes a chunk to every active stream on each tick: the raw endpoint writes an SSE
+// data frame straight to the socket, the durable endpoint's step pipes an async iterable the ticker
+// feeds. Every chunk's data is the moment it was produced, `performance.timeOrigin +
+// performance.now()` in ms, as a string. The control server answers:
+//   GET  /clock             {"now": ms}                                   (clock offset estimate)
+//   GET  /stats[?gc=1]      cpu (µs, user + system), memory, chunks produced, active streams
+//   POST /stop?variant=raw|durable   ends every active stream of that endpoint cleanly
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { encodeDataPayload, encodeFrame, hashStepId, PROTOCOL_VERSION } from "@durastream/protocol";
+import { createDurable, step, stream } from "@durastream/server";
+import { createEndpointServer } from "@durastream/server/node";
+
+const TICK_MS = Number(process.env.BENCH_TICK_MS ?? 50);
+const STEP_ID = "ticks";
+
+const stamp = (): number => performance.timeOrigin + performance.now();
+
+/** An async iterable the ticker pushes into; one per durable stream. */
+class Feed implements AsyncIterableIterator<string> {
+  #queue: string[] = [];
+  #waiting: ((result: IteratorResult<string>) => void) | null = null;
+  #ended = false;
+
+  push(text: string): void {
+    if (this.#ended) return;
+    const waiting = this.#waiting;
+    if (waiting !== null) {
+      this.#waiting = null;
+      waiting({ done: false, value: text });
+    } else {
+      this.#queue.push(text);
+    }
+  }
+
+  /** Ends the iterable once the queued chunks are read. */
+  end(): void {
+    this.#ended = true;
+    feeds.delete(this);
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    waiting?.({ done: true, value: undefined });
+  }
+
+  next(): Promise<IteratorResult<string>> {
+    const text = this.#queue.shift();
+    if (text !== undefined) return Promise.resolve({ done: false, value: text });
+    if (this.#ended) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve) => (this.#waiting = resolve));
+  }
+
+  /** Called when the pipe stops early (run cancelled). */
+  return(): Promise<IteratorResult<string>> {
+    this.#queue.length = 0;
+    this.end();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+interface RawStream {
+  readonly response: http.ServerResponse;
+  sequence: number;
+}
+
+const rawStreams = new Set<RawStream>();
+const feeds = new Set<Feed>();
+const produced = { raw: 0, durable: 0 };
+
+const hashed = await hashStepId(STEP_ID);
+
+/** The physical limit: a hand-written SSE endpoint writing the same frames straight to the socket. */
+function rawServer(): http.Server {
+  return http.createServer((request, response) => {
+    response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
+    response.write(encodeFrame({ type: "metadata", runId: "raw", protocolVersion: PROTOCOL_VERSION, resumeUrl: null }));
+    const entry: RawStream = { response, sequence: 0 };
+    rawStreams.add(entry);
+    response.on("close", () => rawStreams.delete(entry));
+  });
+}
+
+function endRaw(entry: RawStream): void {
+  rawStreams.delete(entry);
+  const { response } = entry;
+  response.write(encodeFrame({ type: "commit", offset: `1-${++entry.sequence}`, hashedStepId: hashed }));
+  response.end(
+    encodeFrame({
+      type: "result",
+      offset: `1-${++entry.sequence}`,
+      status: "succeeded",
+      response: { status: 200, statusText: "", headers: [["content-type", "application/json"]], body: '{"ok":true}', bodyEncoding: "text" },
+    }),
+  );
+}
+
+function durableServer(): http.Server {
+  const durable = createDurable({ backoff: () => 0 });
+  const endpoint = durable.endpoint(
+    async () => {
+      await step.run(STEP_ID, () =>
+        stream.pipe(() => {
+          const feed = new Feed();
+          feeds.add(feed);
+          return feed;
+        }),
+      );
+      return Response.json({ ok: true });
+    },
+    { id: "many-streams" },
+  );
+  const proxy = durable.proxy();
+  return createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request)));
+}
+
+/** One shared ticker for every stream of both endpoints, on a fixed schedule (it skips ticks it is too late for). */
+function startTicker(): void {
+  let next = performance.now() + TICK_MS;
+  const tick = () => {
+    for (const entry of rawStreams) {
+      const data = JSON.stringify(String(stamp()));
+      entry.response.write(`event: data\nid: 1-${++entry.sequence}\ndata: ${encodeDataPayload(hashed, data)}\n\n`);
+      produced.raw += 1;
+    }
+    for (const feed of feeds) {
+      feed.push(String(stamp()));
+      produced.durable += 1;
+    }
+    const now = performance.now();
+    next += TICK_MS;
+    if (next < now) next = now + TICK_MS; // more than a whole tick late: the ticks in between are skipped
+    setTimeout(tick, next - now);
+  };
+  setTimeout(tick, TICK_MS);
+}
+
+function json(response: http.ServerResponse, body: unknown): void {
+  response.writeHead(200, { "content-type": "application/json" });
+  response.end(JSON.stringify(body));
+}
+
+function controlServer(): http.Server {
+  return http.createServer((request, response) => {
+    const url = new URL(request.url ?? "/", "http://localhost");
+    if (url.pathname === "/clock") return json(response, { now: stamp() });
+    if (url.pathname === "/stats") {
+      if (url.searchParams.get("gc") === "1") (globalThis as { gc?: () => void }).gc?.();
+      const cpu = process.cpuUsage();
+      const memory = process.memoryUsage();
+      return json(response, {
+        now: stamp(),
+        cpu: cpu.user + cpu.system,
+        rss: memory.rss,
+        heapUsed: memory.heapUsed,
+        produced,
+        active: { raw: rawStreams.size, durable: feeds.size },
+      });
+    }
+    if (url.pathname === "/stop" && request.method === "POST") {
+      const variant = url.searchParams.get("variant");
+      const stopped = variant === "raw" ? rawStreams.size : variant === "durable" ? feeds.size : 0;
+      if (variant === "raw") for (const entry of [...rawStreams]) endRaw(entry);
+      if (variant === "durable") for (const feed of [...feeds]) feed.end();
+      return json(response, { stopped });
+    }
+    response.writeHead(404).end();
+  });
+}
+
+function listen(server: http.Server): Promise<number> {
+  return new Promise((resolve) => server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => resolve((server.address() as AddressInfo).port)));
+}
+
+const ports = { raw: await listen(rawServer()), durable: await listen(durableServer()), control: await listen(controlServer()) };
+startTicker();
+process.stdout.write(`${JSON.stringify(ports)}\n`);
+process.on("SIGINT", () => process.exit(0)); // exit cleanly so a CPU profile (--cpu-prof) gets written
