@@ -9,7 +9,7 @@ import {
   type ResponseSnapshot,
   type WireError,
 } from "./frames.js";
-import { parseOffset } from "./offset.js";
+import { isOffset, parseOffset } from "./offset.js";
 
 /** Callbacks of a frame decoder. */
 export interface FrameDecoderCallbacks {
@@ -212,7 +212,7 @@ function requireOffset(event: string, id: string | undefined, raw: string): stri
   if (id === undefined || id === "") {
     throw invalid(event, "it has no offset (SSE id field); every log frame must carry one", raw);
   }
-  parseOffset(id);
+  if (!isOffset(id)) parseOffset(id); // throws the INVALID_OFFSET error
   return id;
 }
 

@@ -20,7 +20,7 @@ export {
   type RollbackFrame,
   type WireError,
 } from "./frames.js";
-export { START_OFFSET, compareOffsets, formatOffset, parseOffset, type Offset } from "./offset.js";
+export { START_OFFSET, compareOffsets, formatOffset, isOffset, parseOffset, type Offset } from "./offset.js";
 export { hashStepId } from "./step-id.js";
 export {
   KEEP_ALIVE_COMMENT,

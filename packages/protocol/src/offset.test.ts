@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "./errors.js";
-import { START_OFFSET, compareOffsets, formatOffset, parseOffset, type Offset } from "./offset.js";
+import { START_OFFSET, compareOffsets, formatOffset, isOffset, parseOffset, type Offset } from "./offset.js";
 
 describe("formatOffset", () => {
   it('writes "<epoch>-<sequence>" in decimal', () => {
@@ -105,5 +105,19 @@ describe("compareOffsets", () => {
         expect(Math.sign(compareOffsets(b, a))).toBe(expected === 0 ? 0 : -expected);
       }),
     );
+  });
+});
+
+describe("isOffset", () => {
+  it("agrees with parseOffset on valid and invalid offsets", () => {
+    for (const text of ["1-42", "0-0", "123456789012345-1", "1-123456789012345", "1-", "-1", "1--2", "a-1", "1-1a", "1234567890123456-1", "1-1234567890123456", "", "1", "1-2-3", " 1-2"]) {
+      let parses = true;
+      try {
+        parseOffset(text);
+      } catch {
+        parses = false;
+      }
+      expect(isOffset(text), text).toBe(parses);
+    }
   });
 });

@@ -58,3 +58,24 @@ export function parseOffset(text: string): Offset {
 export function compareOffsets(a: Offset, b: Offset): number {
   return a.epoch !== b.epoch ? a.epoch - b.epoch : a.sequence - b.sequence;
 }
+
+/**
+ * Whether `text` is a well-formed offset (`"<epoch>-<sequence>"`, 1 to 15 digits each), checked
+ * without allocating: the decoder calls it for every frame.
+ *
+ * @example
+ * ```ts
+ * isOffset("1-42"); // true
+ * isOffset("1-x");  // false
+ * ```
+ */
+export function isOffset(text: string): boolean {
+  const dash = text.indexOf("-");
+  if (dash < 1 || dash > 15 || text.length - dash - 1 < 1 || text.length - dash - 1 > 15) return false;
+  for (let index = 0; index < text.length; index += 1) {
+    if (index === dash) continue;
+    const code = text.charCodeAt(index);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
+}
