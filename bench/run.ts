@@ -1,6 +1,8 @@
 // `pnpm bench`: runs every benchmark, prints a table and writes bench/results.md.
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
+import { renderChart } from "./chart.js";
+import { measureClientParse } from "./client-parse.js";
 import { measureStoreThroughput } from "./client-state.js";
 import { measureHookRenders } from "./hook-renders.js";
 import { measureReplay, measureRollbackLatency } from "./replay.js";
@@ -50,6 +52,11 @@ console.log(`replay: ${Math.round(replay.framesPerSecond).toLocaleString("en")} 
 const rollback = await measureRollbackLatency(200);
 console.log(`step failure → rollback frame at the client: p50 ${rollback.p50.toFixed(2)} ms, p99 ${rollback.p99.toFixed(2)} ms (${rollback.samples} failures)`);
 
+const parse = await measureClientParse(100_000, ROUNDS);
+console.log(
+  `\nClient parse rate (in memory, 100,000 frames): bare eventsource-parser loop ${Math.round(parse.bareFramesPerSecond).toLocaleString("en")} frames/s, fetchWithStream ${Math.round(parse.fetchWithStreamFramesPerSecond).toLocaleString("en")} frames/s (${parse.ratio.toFixed(2)})`,
+);
+
 const STORE_CHUNKS = 100_000;
 const storeRates: number[] = [];
 for (let round = 0; round < ROUNDS; round += 1) storeRates.push((await measureStoreThroughput(STORE_CHUNKS)).chunksPerSecond);
@@ -85,6 +92,8 @@ const markdown = [
   "",
   "| measure | value |",
   "| --- | ---: |",
+  `| parse rate in memory, 100,000 frames: bare eventsource-parser loop (events counted, no JSON) | ${Math.round(parse.bareFramesPerSecond).toLocaleString("en")} frames/s |`,
+  `| parse rate in memory: fetchWithStream (typed, validated frames and callbacks) | ${Math.round(parse.fetchWithStreamFramesPerSecond).toLocaleString("en")} frames/s (${parse.ratio.toFixed(2)} of the bare loop) |`,
   `| createDurableStream: chunks applied per second with a subscriber reading every snapshot (${STORE_CHUNKS.toLocaleString("en")} chunks, median of ${ROUNDS}) | ${Math.round(storeRate).toLocaleString("en")} chunks/s |`,
   ...[throttled, unthrottled].map(
     (figure) => `| useDurableStream renders per second, throttleMs ${figure.throttleMs}, under ${Math.round(figure.chunksPerSecond)} chunks/s (happy-dom, 3 s) | ${figure.rendersPerSecond.toFixed(1)} |`,
@@ -92,4 +101,11 @@ const markdown = [
   "",
 ].join("\n");
 await writeFile(new URL("./results.md", import.meta.url), markdown);
-console.log("wrote bench/results.md");
+await writeFile(
+  new URL("./throughput.svg", import.meta.url),
+  renderChart(
+    results.map((result, index) => ({ label: result.name, value: Math.round(result.framesPerSecond), baseline: index === 0 })),
+    { title: `Single-stream throughput, ${CHUNKS.toLocaleString("en")} chunks (${machine})`, unit: "frames/s" },
+  ),
+);
+console.log("wrote bench/results.md and bench/throughput.svg");
