@@ -12,6 +12,8 @@
 // loopback), the server's CPU time (`process.cpuUsage()`), and the chunks delivered. At its end,
 // with every stream still open, the server's RSS again (after a GC in both readings).
 // A machine that cannot keep up shows as fewer chunks delivered than expected, not as a failure.
+// The server's one ticker produces a chunk for every stream at once, so each tick is a burst of N
+// chunks: a chunk's latency includes its place in that burst, on the server and in the clients.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
@@ -34,6 +36,8 @@ export interface ManyStreamsVariant {
   readonly name: string;
   /** Streams that had delivered a chunk before the window opened (all of them, unless the machine could not open them in time). */
   readonly streamsStarted: number;
+  /** Seconds from opening the first stream until every stream had delivered a chunk. */
+  readonly openSeconds: number;
   /** Streams that delivered at least one chunk inside the window. */
   readonly streamsDelivering: number;
   /** Length of the window, seconds. */
@@ -52,10 +56,21 @@ export interface ManyStreamsVariant {
   readonly cpuPerChunkMicros: number;
   /** Server CPU over the window as a share of one core. */
   readonly serverCpuShare: number;
+  /** CPU of this (client) process over the window as a share of one core: near 1 means the clients, not the server, set the latency. */
+  readonly clientCpuShare: number;
   /** (server RSS with every stream open − RSS with none) / streams, KB. */
   readonly memoryPerStreamKB: number;
-  /** The same for the V8 heap in use, KB. */
+  /**
+   * The same just after every stream delivered its first chunk: the cost of an open stream before
+   * its output accumulates (the memory store keeps every frame of a run, so the durable figure
+   * above grows with how long the streams have run: warm-up plus window).
+   */
+  readonly memoryPerStreamOpenedKB: number;
+  /** The same as memoryPerStreamKB and memoryPerStreamOpenedKB for the V8 heap in use, KB. */
   readonly heapPerStreamKB: number;
+  readonly heapPerStreamOpenedKB: number;
+  /** Server clock minus bench clock as estimated over loopback, ms; already subtracted from the latencies. */
+  readonly clockOffsetMs: number;
   /** Streams that failed (network or protocol errors); 0 when all went well. */
   readonly errors: number;
 }
@@ -90,8 +105,6 @@ interface Child {
 type Kind = "raw" | "durable";
 
 const now = (): number => performance.timeOrigin + performance.now();
-export const debugSlow: number[][] = [];
-const debug = (...args: unknown[]) => process.env.MS_DEBUG && console.error(`[${(performance.now() / 1000).toFixed(2)}]`, ...args);
 
 async function startChild(tickMs: number): Promise<Child> {
   // BENCH_PROFILE=dir writes a V8 CPU profile of the server process to dir (open it in Chrome DevTools).
@@ -101,7 +114,11 @@ async function startChild(tickMs: number): Promise<Child> {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, BENCH_TICK_MS: String(tickMs), DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
   });
-  const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+  const exited = once(child, "exit");
+  const [line] = (await Promise.race([
+    once(createInterface({ input: child.stdout! }), "line"),
+    exited.then(([code]) => Promise.reject(new Error(`bench/many-streams-server.ts exited with ${String(code)} before listening`))),
+  ])) as [string];
   const ports = JSON.parse(line) as Child["ports"];
   const control = `http://127.0.0.1:${ports.control}`;
   const get = async <T>(path: string, method = "GET"): Promise<T> => (await (await fetch(`${control}${path}`, { method })).json()) as T;
@@ -120,8 +137,9 @@ async function startChild(tickMs: number): Promise<Child> {
     stats: (gc = false) => get<ServerStats>(`/stats${gc ? "?gc=1" : ""}`),
     stop: async (variant) => void (await get(`/stop?variant=${variant}`, "POST")),
     async exit() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGINT"); // the server exits cleanly on SIGINT, so a CPU profile gets written
-      await once(child, "exit");
+      await exited;
     },
   };
 }
@@ -158,7 +176,6 @@ class Collector {
       this.latencies = grown;
     }
     this.latencies[this.count++] = received - (produced - this.clockOffset);
-    if (process.env.MS_DEBUG && received - (produced - this.clockOffset) > 5) debugSlow.push([Math.round(received % 100000), index, +(received - (produced - this.clockOffset)).toFixed(1)]);
     this.delivering[index] = 1;
   }
 }
@@ -185,21 +202,28 @@ async function readDurable(url: string, index: number, collector: Collector, sig
   await response.text();
 }
 
+/** The clients of one run of streams: one promise and one AbortController per stream. */
+interface Readers {
+  readonly done: Promise<void>[];
+  readonly controllers: AbortController[];
+}
+
 /** Opens `streams` streams, a few at a time so the listen backlog is not flooded. */
-function openStreams(kind: Kind, url: string, streams: number, collector: Collector, signal: AbortSignal): Promise<Promise<void>[]> {
+async function openStreams(kind: Kind, url: string, streams: number, collector: Collector): Promise<Readers> {
   const read = kind === "raw" ? readRaw : readDurable;
-  const readers: Promise<void>[] = [];
-  return (async () => {
-    for (let index = 0; index < streams; index += 1) {
-      readers.push(
-        read(url, index, collector, signal).catch(() => {
-          if (!signal.aborted) collector.errors += 1;
-        }),
-      );
-      if (index % 50 === 49) await sleep(5);
-    }
-    return readers;
-  })();
+  const readers: Readers = { done: [], controllers: [] };
+  for (let index = 0; index < streams; index += 1) {
+    // A signal per stream: fetch (undici) caps the listeners on a signal it is given at 1,500.
+    const controller = new AbortController();
+    readers.controllers.push(controller);
+    readers.done.push(
+      read(url, index, collector, controller.signal).catch(() => {
+        if (!controller.signal.aborted) collector.errors += 1;
+      }),
+    );
+    if (index % 50 === 49) await sleep(5);
+  }
+  return readers;
 }
 
 /** Waits until `condition` holds or `timeoutMs` passes; resolves with whether it held. */
@@ -213,16 +237,13 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<boole
 }
 
 /** Ends every stream of `kind` on the server and waits for the clients to finish (aborting stragglers). */
-async function closeStreams(child: Child, kind: Kind, readers: Promise<void>[], controller: AbortController): Promise<void> {
-  const t0 = performance.now();
+async function closeStreams(child: Child, kind: Kind, readers: Readers): Promise<void> {
   await child.stop(kind);
-  if (process.env.MS_DEBUG) console.error("stop answered", performance.now() - t0);
   let settled = false;
-  const all = Promise.all(readers).then(() => (settled = true));
+  const all = Promise.all(readers.done).then(() => (settled = true));
   await Promise.race([all, sleep(30_000, undefined, { ref: false })]);
-  if (process.env.MS_DEBUG) console.error("closed", settled, performance.now() - t0);
   if (!settled) {
-    controller.abort();
+    for (const controller of readers.controllers) controller.abort();
     await all;
   }
 }
@@ -241,45 +262,47 @@ async function measureVariant(kind: Kind, options: Required<ManyStreamsOptions>)
 
     // Warm-up with a few streams, so the code is compiled before the baseline is taken.
     {
-      const controller = new AbortController();
       const few = Math.min(streams, 50);
       const collector = new Collector(few, child.clockOffset);
-      const readers = await openStreams(kind, url, few, collector, controller.signal);
+      const readers = await openStreams(kind, url, few, collector);
       await until(() => collector.started === few, 10_000);
       await sleep(1000);
-      await closeStreams(child, kind, readers, controller);
+      await closeStreams(child, kind, readers);
     }
     await sleep(200);
     const before = await child.stats(true);
 
-    const controller = new AbortController();
     const collector = new Collector(streams, child.clockOffset);
-    const readers = await openStreams(kind, url, streams, collector, controller.signal);
+    const opening = performance.now();
+    const readers = await openStreams(kind, url, streams, collector);
     // Every stream must be flowing before the window opens: this is what shows that the streams
     // really run concurrently (no connection limit queueing them). If some cannot start in time,
     // the window opens anyway and the figures say how many ran.
     await until(() => collector.started === streams, Math.max(30_000, streams * 30));
     const streamsStarted = collector.started;
+    const openSeconds = (performance.now() - opening) / 1000;
+    const opened = await child.stats(true); // the GC pause falls in the warm-up, not in the window
     await sleep(warmupSeconds * 1000);
 
     const start = await child.stats();
+    const clientCpu = process.cpuUsage();
     const windowStart = performance.now();
     collector.recording = true;
     await sleep(seconds * 1000);
     collector.recording = false;
     const windowSeconds = (performance.now() - windowStart) / 1000;
+    const clientCpuUsed = process.cpuUsage(clientCpu);
     const end = await child.stats();
     const active = await child.stats(true);
 
-    await closeStreams(child, kind, readers, controller);
+    await closeStreams(child, kind, readers);
 
-    debug(kind, "slow", debugSlow.length, JSON.stringify(debugSlow.slice(0, 400)));
-    debugSlow.length = 0;
     const latencies = collector.latencies.subarray(0, collector.count).sort();
     const delivered = collector.count;
     return {
       name: kind === "raw" ? "hand-written node:http SSE + bare eventsource-parser" : "Durastream (memory store) + fetchWithStream",
       streamsStarted,
+      openSeconds,
       streamsDelivering: collector.delivering.reduce((sum, flag) => sum + flag, 0),
       windowSeconds,
       chunksExpected: Math.round(streams * chunksPerSecond * windowSeconds),
@@ -290,8 +313,12 @@ async function measureVariant(kind: Kind, options: Required<ManyStreamsOptions>)
       latencyMax: quantile(latencies, 1),
       cpuPerChunkMicros: delivered === 0 ? Number.NaN : (end.cpu - start.cpu) / delivered,
       serverCpuShare: (end.cpu - start.cpu) / 1000 / (end.now - start.now),
+      clientCpuShare: (clientCpuUsed.user + clientCpuUsed.system) / 1e6 / windowSeconds,
       memoryPerStreamKB: (active.rss - before.rss) / 1024 / streams,
+      memoryPerStreamOpenedKB: (opened.rss - before.rss) / 1024 / streams,
       heapPerStreamKB: (active.heapUsed - before.heapUsed) / 1024 / streams,
+      heapPerStreamOpenedKB: (opened.heapUsed - before.heapUsed) / 1024 / streams,
+      clockOffsetMs: child.clockOffset,
       errors: collector.errors,
     };
   } finally {
@@ -328,7 +355,7 @@ export function formatManyStreams(result: ManyStreamsResult): string[] {
       variant.streamsStarted < result.options.streams ? `${variant.streamsStarted} streams started` : "",
       variant.errors > 0 ? `${variant.errors} failed` : "",
     ].filter((note) => note !== "");
-    return `| ${variant.name} | ${fixed(variant.latencyP50, 2)} ms | ${fixed(variant.latencyP99, 2)} ms | ${fixed(variant.cpuPerChunkMicros, 1)} µs | ${fixed(variant.memoryPerStreamKB, 1)} KB | ${variant.chunksDelivered.toLocaleString("en")} / ${variant.chunksExpected.toLocaleString("en")} (${share.toFixed(1)} %${notes.length > 0 ? `; ${notes.join(", ")}` : ""}) |`;
+    return `| ${variant.name} | ${fixed(variant.latencyP50, 2)} ms | ${fixed(variant.latencyP99, 2)} ms | ${fixed(variant.cpuPerChunkMicros, 1)} µs | ${fixed(variant.memoryPerStreamKB, 1)} KB (${fixed(variant.memoryPerStreamOpenedKB, 1)} KB just opened) | ${variant.chunksDelivered.toLocaleString("en")} / ${variant.chunksExpected.toLocaleString("en")} (${share.toFixed(1)} %${notes.length > 0 ? `; ${notes.join(", ")}` : ""}) |`;
   };
   return [
     "| endpoint and client | latency p50 | latency p99 | server CPU per chunk | server memory per stream | chunks delivered / expected |",

@@ -2,6 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import { renderChart } from "./chart.js";
+import { formatManyStreams, measureManyStreams } from "./many-streams.js";
 import { measureClientParse } from "./client-parse.js";
 import { measureStoreThroughput } from "./client-state.js";
 import { measureHookRenders } from "./hook-renders.js";
@@ -52,6 +53,11 @@ console.log(`replay: ${Math.round(replay.framesPerSecond).toLocaleString("en")} 
 const rollback = await measureRollbackLatency(200);
 console.log(`step failure → rollback frame at the client: p50 ${rollback.p50.toFixed(2)} ms, p99 ${rollback.p99.toFixed(2)} ms (${rollback.samples} failures)`);
 
+console.log("\nMany streams: 1,000 concurrent runs, 20 chunks/s each, 10 s, over loopback");
+const many = await measureManyStreams({ streams: 1000, chunksPerSecond: 20, seconds: 10 });
+const manyRows = formatManyStreams(many);
+console.log(manyRows.join("\n"));
+
 const parse = await measureClientParse(100_000, ROUNDS);
 console.log(
   `\nClient parse rate (in memory, 100,000 frames): bare eventsource-parser loop ${Math.round(parse.bareFramesPerSecond).toLocaleString("en")} frames/s, fetchWithStream ${Math.round(parse.fetchWithStreamFramesPerSecond).toLocaleString("en")} frames/s (${parse.ratio.toFixed(2)})`,
@@ -87,6 +93,10 @@ const markdown = [
   `| replay of a ${REPLAY_FRAMES.toLocaleString("en")}-frame log to a reconnecting client (resumeStream, median of ${ROUNDS}) | ${Math.round(replay.framesPerSecond).toLocaleString("en")} frames/s |`,
   `| step failure → rollback frame at the client, p50 (${rollback.samples} failures) | ${rollback.p50.toFixed(2)} ms |`,
   `| step failure → rollback frame at the client, p99 | ${rollback.p99.toFixed(2)} ms |`,
+  "",
+  "## Many streams (1,000 concurrent runs × 20 chunks/s × 10 s, over loopback)",
+  "",
+  ...manyRows,
   "",
   "## Client",
   "",
