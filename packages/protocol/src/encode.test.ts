@@ -6,6 +6,7 @@ import { createFrameDecoder } from "./decode.js";
 import {
   KEEP_ALIVE_COMMENT,
   encodeComment,
+  createDataPayloadEncoder,
   encodeDataPayload,
   encodeEvent,
   encodeFrame,
@@ -297,5 +298,15 @@ describe("round trip (property)", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("createDataPayloadEncoder", () => {
+  it("builds the same payload as encodeDataPayload, for a step and for null", () => {
+    const hash = "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3";
+    for (const json of ['"token"', "42", '{"a":[1,"é"]}', "null"]) {
+      expect(createDataPayloadEncoder(hash)(json)).toBe(encodeDataPayload(hash, json));
+      expect(createDataPayloadEncoder(null)(json)).toBe(encodeDataPayload(null, json));
+    }
   });
 });

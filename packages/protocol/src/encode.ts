@@ -34,6 +34,21 @@ export function encodeDataPayload(hashedStepId: HashedStepId, dataJson: string):
 }
 
 /**
+ * A data-payload encoder for one step: the `{"step":…,"data":` prefix is built once, so the per-chunk
+ * cost is one string concatenation. Same output as `encodeDataPayload`.
+ *
+ * @example
+ * ```ts
+ * const encode = createDataPayloadEncoder(hashedStepId);
+ * encode('"token"'); // '{"step":"<hash>","data":"token"}'
+ * ```
+ */
+export function createDataPayloadEncoder(hashedStepId: HashedStepId): (dataJson: string) => string {
+  const prefix = hashedStepId === null ? '{"step":null,"data":' : `{"step":${JSON.stringify(hashedStepId)},"data":`;
+  return (dataJson) => `${prefix}${dataJson}}`;
+}
+
+/**
  * The JSON payload (the SSE `data:` line) of a frame, without its event name and offset (so the
  * frame may be given without one, as before a store has assigned it).
  *

@@ -24,6 +24,7 @@ export { START_OFFSET, compareOffsets, formatOffset, isOffset, parseOffset, type
 export { hashStepId } from "./step-id.js";
 export {
   KEEP_ALIVE_COMMENT,
+  createDataPayloadEncoder,
   encodeComment,
   encodeDataPayload,
   encodeEvent,

@@ -131,6 +131,8 @@ export interface StreamTools {
 /** The scope of one step attempt: chunks pushed in it carry its hashed id while it is active. */
 export interface StepScope {
   readonly hashedStepId: string;
+  /** Builds this step's data-frame payloads from a chunk's JSON. */
+  readonly encodeData: (dataJson: string) => string;
   /** False once the attempt has settled: later pushes from it are dropped. */
   active: boolean;
 }

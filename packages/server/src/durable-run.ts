@@ -1,5 +1,5 @@
 import {
-  encodeDataPayload,
+  createDataPayloadEncoder,
   encodeFramePayload,
   hashStepId,
   snapshotResponse,
@@ -78,6 +78,7 @@ interface BlockingWait {
 }
 
 const NEVER = new Promise<never>(() => {});
+const encodeOutsideData = createDataPayloadEncoder(null);
 
 /**
  * One execution of a durable handler, live or replayed: runs it inside the AsyncLocalStorage scope
@@ -246,11 +247,12 @@ export class DurableRun implements RunScopeOwner {
     firstAttempt = Math.max(firstAttempt, (this.#interruptedAttempts.get(hashedStepId) ?? 0) + 1);
     const interrupted = this.#interruptedAttempts.get(hashedStepId) ?? 0;
     const signal = this.#controller.signal;
+    const encodeData = createDataPayloadEncoder(hashedStepId);
     this.#activeSteps += 1;
     try {
       for (let attempt = firstAttempt; ; attempt += 1) {
         if (this.#state !== "executing") return NEVER;
-        const scope: StepScope = { hashedStepId, active: true };
+        const scope: StepScope = { hashedStepId, encodeData, active: true };
         let output: string | undefined;
         let failure: { error: unknown } | undefined;
         try {
@@ -513,7 +515,7 @@ export class DurableRun implements RunScopeOwner {
       if (this.#outsidePushed <= this.#outsideCommitted) return;
       this.#uncommittedOutside += 1;
     }
-    const payload = encodeDataPayload(step === null ? null : step.hashedStepId, json);
+    const payload = (step === null ? encodeOutsideData : step.encodeData)(json);
     this.#frameCount += 1;
     this.#logBytes += payload.length;
     if (this.#frameCount > this.#settings.maxFramesPerRun || this.#logBytes > this.#settings.maxLogBytes) {

@@ -68,11 +68,31 @@ export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8
   const stopSwitchListener = options.redirect?.onSwitch?.(switchTo);
   const maxDuration = options.redirect?.maxDuration ?? Number.POSITIVE_INFINITY;
   const durationTimer = Number.isFinite(maxDuration) ? timers.setTimeout(() => switchTo("max-duration"), maxDuration) : undefined;
+  // One keep-alive timer per connection, re-armed lazily: a busy stream does not set and clear a
+  // timer for every batch it sends.
+  let lastSent = timers.now();
+  let keepAliveDue = false;
+  let keepAliveTimer: unknown;
+  const armKeepAlive = (delay: number) => {
+    keepAliveTimer = timers.setTimeout(() => {
+      if (done) return;
+      const idle = timers.now() - lastSent;
+      if (idle >= keepAliveInterval) {
+        keepAliveDue = true;
+        wakeUp();
+        armKeepAlive(keepAliveInterval);
+      } else {
+        armKeepAlive(keepAliveInterval - idle);
+      }
+    }, delay);
+  };
+  armKeepAlive(keepAliveInterval);
   const close = () => {
     done = true;
     unsubscribe();
     stopSwitchListener?.();
     if (durationTimer !== undefined) timers.clearTimeout(durationTimer);
+    timers.clearTimeout(keepAliveTimer);
     wakeUp();
   };
 
@@ -99,6 +119,7 @@ export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8
             }
             cursor = entries[entries.length - 1]!.offset;
             controller.enqueue(encoder.encode(text));
+            lastSent = timers.now();
             if (finished) {
               close();
               controller.close();
@@ -112,22 +133,15 @@ export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8
             controller.close();
             return;
           }
-          const woke = await new Promise<boolean>((resolve) => {
-            const timer = timers.setTimeout(() => {
-              wake = null;
-              resolve(false);
-            }, keepAliveInterval);
-            wake = () => {
-              timers.clearTimeout(timer);
-              resolve(true);
-            };
-          });
-          if (!woke && !done && redirectReason === null) {
+          if (keepAliveDue) {
+            keepAliveDue = false;
             controller.enqueue(encoder.encode(KEEP_ALIVE_COMMENT));
+            lastSent = timers.now();
             return;
           }
+          await new Promise<void>((resolve) => (wake = resolve));
           // Let the rest of this turn's frames arrive, then send them in one chunk.
-          if (redirectReason === null) await nextTurn();
+          if (redirectReason === null && !keepAliveDue && !done) await nextTurn();
         }
       },
       cancel(reason) {

@@ -26,12 +26,52 @@ interface StoredEntry extends LogEntry {
   readonly sequence: number;
 }
 
-interface MemoryRun {
-  record: RunRecord;
-  readonly steps: Map<string, StepRecord>;
-  readonly log: StoredEntry[];
-  sequence: number;
-  readonly listeners: Set<() => void>;
+/**
+ * One run in memory. The record's counters change on every append, so they live in mutable
+ * fields and the immutable `record` handed out is rebuilt only when someone reads it after a change.
+ */
+class MemoryRun {
+  readonly steps = new Map<string, StepRecord>();
+  readonly log: StoredEntry[] = [];
+  readonly listeners = new Set<() => void>();
+  sequence = 0;
+  #base: RunRecord;
+  #frameCount: number;
+  #logBytes: number;
+  #updatedAt: number;
+  #view: RunRecord | null = null;
+
+  constructor(record: RunRecord) {
+    this.#base = record;
+    this.#frameCount = record.frameCount;
+    this.#logBytes = record.logBytes;
+    this.#updatedAt = record.updatedAt;
+  }
+
+  /** The record without fresh counters: cheap, for checks of status, epoch, owner and wake time. */
+  get base(): RunRecord {
+    return this.#base;
+  }
+
+  get record(): RunRecord {
+    return (this.#view ??= { ...this.#base, frameCount: this.#frameCount, logBytes: this.#logBytes, updatedAt: this.#updatedAt });
+  }
+
+  set record(next: RunRecord) {
+    this.#base = next;
+    this.#frameCount = next.frameCount;
+    this.#logBytes = next.logBytes;
+    this.#updatedAt = next.updatedAt;
+    this.#view = null;
+  }
+
+  /** Counts appended frames without copying the record. */
+  appended(frames: number, bytes: number, now: number): void {
+    this.#frameCount += frames;
+    this.#logBytes += bytes;
+    this.#updatedAt = now;
+    this.#view = null;
+  }
 }
 
 /** How often (at most) createRun sweeps expired runs. */
@@ -88,7 +128,7 @@ export class MemoryRunStore implements RunStore {
       createdAt: run.createdAt,
       updatedAt: run.createdAt,
     };
-    this.#runs.set(run.runId, { record, steps: new Map(), log: [], sequence: 0, listeners: new Set() });
+    this.#runs.set(run.runId, new MemoryRun(record));
     return record;
   }
 
@@ -105,7 +145,7 @@ export class MemoryRunStore implements RunStore {
   async appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
     const run = this.#live(runId);
     if (run === undefined) throw new StoreRefusedError("unknown-run", runId);
-    const { record } = run;
+    const record = run.base;
     if (record.status === "succeeded" || record.status === "failed") throw new StoreRefusedError("over", runId);
     if (record.epoch !== epoch) throw new StoreRefusedError("fenced", runId);
     let offset = "";
@@ -116,23 +156,21 @@ export class MemoryRunStore implements RunStore {
       bytes += frame.payload.length;
       run.log.push({ type: frame.type, payload: frame.payload, offset, epoch, sequence });
     }
-    let next: RunRecord = {
-      ...record,
-      frameCount: record.frameCount + frames.length,
-      logBytes: record.logBytes + bytes,
-      updatedAt: this.#now(),
-    };
-    if (effects?.step !== undefined) this.#putStep(run, effects.step);
-    if (effects?.outsideCommitted !== undefined) next = { ...next, outsideCommitted: effects.outsideCommitted };
-    if (effects?.suspend !== undefined) {
-      const wakeAt = record.wakeAt === null ? effects.suspend.wakeAt : Math.min(record.wakeAt, effects.suspend.wakeAt);
-      next = { ...next, status: "suspended", owner: null, wakeAt };
+    run.appended(frames.length, bytes, this.#now());
+    if (effects !== undefined) {
+      if (effects.step !== undefined) this.#putStep(run, effects.step);
+      let next = run.record;
+      if (effects.outsideCommitted !== undefined) next = { ...next, outsideCommitted: effects.outsideCommitted };
+      if (effects.suspend !== undefined) {
+        const wakeAt = record.wakeAt === null ? effects.suspend.wakeAt : Math.min(record.wakeAt, effects.suspend.wakeAt);
+        next = { ...next, status: "suspended", owner: null, wakeAt };
+      }
+      if (effects.finish !== undefined) {
+        next = { ...next, status: effects.finish.status, result: effects.finish.response, owner: null, wakeAt: null };
+        for (const step of run.steps.values()) if (step.status === "waiting") this.#unindexWait(step, runId);
+      }
+      run.record = next;
     }
-    if (effects?.finish !== undefined) {
-      next = { ...next, status: effects.finish.status, result: effects.finish.response, owner: null, wakeAt: null };
-      for (const step of run.steps.values()) if (step.status === "waiting") this.#unindexWait(step, runId);
-    }
-    run.record = next;
     for (const listener of run.listeners) listener();
     return offset;
   }
@@ -241,7 +279,7 @@ export class MemoryRunStore implements RunStore {
   #live(runId: string): MemoryRun | undefined {
     const run = this.#runs.get(runId);
     if (run === undefined) return undefined;
-    if (this.#expired(run.record)) {
+    if (this.#expired(run.base)) {
       this.#runs.delete(runId);
       return undefined;
     }
