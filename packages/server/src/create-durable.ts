@@ -52,8 +52,33 @@ export interface DurableOptions {
   leaseDuration?: number;
   /** How often to look for due runs left by other processes, ms. Default 5 000. */
   pollInterval?: number;
+  /**
+   * Build resume URLs from `X-Forwarded-Host` / `X-Forwarded-Proto` (set by your reverse proxy or
+   * platform) instead of the request's own URL and `Host` header. Only enable it behind a proxy
+   * that sets them. Default false.
+   */
+  trustProxy?: boolean;
   /** Clock and timers; tests inject their own. */
   timers?: Timers;
+}
+
+/**
+ * The origin the client used: the request URL's, with the host the client asked for (`Host`,
+ * which some frameworks — Next.js — do not reflect in `request.url`), or with the forwarded host
+ * and protocol when `trustProxy` is set.
+ */
+function publicOrigin(request: Request, trustProxy: boolean): string {
+  const url = new URL(request.url);
+  const first = (value: string | null) => value?.split(",")[0]?.trim() || null;
+  const host = (trustProxy ? first(request.headers.get("x-forwarded-host")) : null) ?? request.headers.get("host");
+  const protocol = trustProxy ? first(request.headers.get("x-forwarded-proto")) : null;
+  if (protocol === "http" || protocol === "https") url.protocol = `${protocol}:`;
+  if (host !== null && /^[\w.-]+(:\d+)?$|^\[[\d:a-fA-F.]+\](:\d+)?$/.test(host)) {
+    const asked = new URL(`http://${host}`);
+    url.hostname = asked.hostname;
+    url.port = asked.port; // "" when the client named no port: the protocol's default
+  }
+  return url.origin;
 }
 
 /** Options of one endpoint. */
@@ -186,8 +211,9 @@ export function createDurable(options: DurableOptions = {}): Durable {
   /** The same-origin (by default) URL where a run's log can be read again, with a fresh token. */
   const resumeUrl = async (runId: string, request: Request): Promise<string> => {
     const token = await tokens.sign(runId, timers.now() + resumeTokenTtl);
-    if (typeof asyncRedirectUrl === "function") return new URL(await asyncRedirectUrl({ runId, token }), request.url).href;
-    const url = new URL(asyncRedirectUrl ?? `${basePath.replace(/\/+$/, "")}/${runId}`, request.url);
+    const origin = publicOrigin(request, options.trustProxy === true);
+    if (typeof asyncRedirectUrl === "function") return new URL(await asyncRedirectUrl({ runId, token }), origin).href;
+    const url = new URL(asyncRedirectUrl ?? `${basePath.replace(/\/+$/, "")}/${runId}`, origin);
     if (asyncRedirectUrl !== undefined) url.searchParams.set("runId", runId);
     url.searchParams.set("token", token);
     return url.href;
@@ -256,7 +282,16 @@ export function createDurable(options: DurableOptions = {}): Durable {
       };
     },
     proxy(proxyOptions = {}) {
-      return createProxy({ store, timers, tokens, executor, keepAliveInterval, maxConnectionDuration, ...proxyOptions });
+      return createProxy({
+        store,
+        timers,
+        tokens,
+        executor,
+        keepAliveInterval,
+        maxConnectionDuration,
+        originOf: (request) => publicOrigin(request, options.trustProxy === true),
+        ...proxyOptions,
+      });
     },
     async send(event) {
       if (typeof event !== "object" || event === null || typeof event.name !== "string" || event.name === "") {

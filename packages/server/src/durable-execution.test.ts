@@ -345,6 +345,24 @@ describe("the wait endpoint", () => {
     expect(() => durable.proxy({ cors: { origin: "*", credentials: true } })).toThrow(/cannot be combined with credentials/);
   });
 
+  it("builds resume URLs on the host the client used, and on forwarded host and protocol only with trustProxy", async () => {
+    const plain = setup(async () => new Response("x"));
+    const request = (headers: Record<string, string>) => sseRequest("http://localhost:3000/api/chat", { headers });
+    const urlOf = async (durable: typeof plain, headers: Record<string, string>) =>
+      new URL(((await collectFrames(await durable.endpoint(request(headers))))[0] as { resumeUrl: string }).resumeUrl);
+    expect((await urlOf(plain, { host: "app.example:8443" })).origin).toBe("http://app.example:8443");
+    expect((await urlOf(plain, { host: "app.example", "x-forwarded-host": "evil.example", "x-forwarded-proto": "https" })).origin).toBe("http://app.example");
+    expect((await urlOf(plain, { host: "bad host/x" })).origin).toBe("http://localhost:3000");
+    const proxied = setup(async () => new Response("x"), { trustProxy: true });
+    const forwarded = { host: "10.0.0.7:3000", "x-forwarded-host": "chat.example, inner", "x-forwarded-proto": "https" };
+    const resumeUrl = await urlOf(proxied, forwarded);
+    expect(resumeUrl.origin).toBe("https://chat.example");
+    // The wait endpoint names the same public URL in its own metadata frame.
+    const internal = new URL(`${resumeUrl.pathname}${resumeUrl.search}`, "http://localhost:3000");
+    const metadata = (await collectFrames(await proxied.proxy(new Request(internal, { headers: { accept: "text/event-stream", ...forwarded } }))))[0];
+    expect((metadata as { resumeUrl: string }).resumeUrl).toBe(resumeUrl.href);
+  });
+
   it("builds resume URLs from asyncRedirectUrl", async () => {
     const path = setup(async () => new Response("x"), { asyncRedirectUrl: "/poll" });
     const pathUrl = new URL(((await collectFrames(await path.endpoint(sseRequest("http://h.test/x"))))[0] as { resumeUrl: string }).resumeUrl);

@@ -30,11 +30,13 @@ interface ProxySettings extends ProxyOptions {
   readonly executor: Executor;
   readonly keepAliveInterval: number;
   readonly maxConnectionDuration: number;
+  /** The origin the client used (see `trustProxy`), for the URLs the wait endpoint hands out. */
+  readonly originOf: (request: Request) => string;
 }
 
 /** Builds the wait endpoint; see `Durable.proxy`. */
 export function createProxy(settings: ProxySettings): (request: Request) => Promise<Response> {
-  const { store, timers, tokens, executor, keepAliveInterval, maxConnectionDuration, cors } = settings;
+  const { store, timers, tokens, executor, keepAliveInterval, maxConnectionDuration, cors, originOf } = settings;
   const waitTimeout = settings.waitTimeout ?? 25_000;
   if (typeof waitTimeout !== "number" || !(waitTimeout >= 0)) {
     throw new DurableError("INVALID_OPTIONS", `durable.proxy: "waitTimeout" must be milliseconds >= 0, got ${String(waitTimeout)}.`);
@@ -68,7 +70,8 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     if (request.method !== "GET" && request.method !== "HEAD") {
       return new Response("The wait endpoint answers GET requests.", { status: 405, headers: { allow: "GET, OPTIONS", ...corsHeaders(request) } });
     }
-    const url = new URL(request.url);
+    const requestUrl = new URL(request.url);
+    const url = new URL(`${requestUrl.pathname}${requestUrl.search}`, originOf(request));
     const runId = url.searchParams.get("runId") ?? url.pathname.split("/").filter(Boolean).at(-1) ?? "";
     const record = (await tokens.verify(runId, url.searchParams.get("token"), timers.now())) ? await store.getRun(runId) : undefined;
     // A bad, expired or foreign token gets exactly the answer an unknown run gets.
