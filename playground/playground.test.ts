@@ -3,36 +3,20 @@
 // faults, waits for the run to end (DOM conditions, no fixed sleeps), and checks the page shows the
 // exact committed text, once, plus the rollbacks, redirects and reconnects in its timeline.
 // Screenshots go to playground/artifacts/ (gitignored).
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { chromiumFound, chromiumInstallHint, launchChromium, skipBrowserTests } from "@durastream/test-browser";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { expectedCommittedText } from "./run-request.js";
 import { playgroundDirectory, startPlayground, type Playground } from "./server.js";
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const chromiumFound = existsSync(chromiumPath);
-const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false" && process.env.CI !== "0";
-const installHint =
-  `Chromium not found at ${chromiumPath}. Install it (Debian/Ubuntu: \`sudo apt-get update && sudo apt-get install -y chromium\`) ` +
-  "or point CHROMIUM_PATH at a Chromium or Chrome binary.";
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-dev-shm-usage",
-];
 const artifacts = join(playgroundDirectory, "artifacts");
 /** Longest wait for a run to end: a bound for a failure, not a pace (runs take 1–3 s). */
 const RUN_TIMEOUT = 25_000;
 
-const skip = !chromiumFound && !inCI;
-if (skip) console.warn(`[playground test skipped] ${installHint}`);
+const skip = skipBrowserTests;
+if (skip) console.warn(`[playground test skipped] ${chromiumInstallHint}`);
 
 interface PageState {
   status: string;
@@ -56,12 +40,11 @@ describe.skipIf(skip)("the playground in headless Chromium", () => {
 
   beforeAll(async () => {
     try {
-      if (!chromiumFound) throw new Error(installHint); // in CI: never skip
+      if (!chromiumFound) throw new Error(chromiumInstallHint); // in CI: never skip
       mkdirSync(artifacts, { recursive: true });
-      const { chromium } = await import("playwright-core");
       [playground, browser] = await Promise.all([
         startPlayground({ port: 0, host: "127.0.0.1", log: (line) => serverLog.push(line), workerOutput: (line) => serverLog.push(line) }),
-        chromium.launch({ executablePath: chromiumPath, args: chromiumArgs }),
+        launchChromium(),
       ]);
       await playground.workerReady();
       origin = `http://127.0.0.1:${playground.port}`;

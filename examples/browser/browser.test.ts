@@ -3,72 +3,20 @@
 // stream at chosen points with server-side gates and checks the page at each: the failed attempt's
 // text is shown dimmed, disappears on the rollback, and the retry's text is committed exactly once.
 // It waits on DOM conditions and server events, never on time.
-import { existsSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { AnyLanguageModel, MockLanguageModel } from "@durastream/ai";
 import type { Browser, Page } from "playwright-core";
+import { chromiumFound, chromiumInstallHint, createGates, launchChromium, skipBrowserTests } from "@durastream/test-browser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleClient, createApp, replyTo } from "./server.js";
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const chromiumFound = existsSync(chromiumPath);
-const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false" && process.env.CI !== "0";
-const installHint =
-  `Chromium not found at ${chromiumPath}. Install it (Debian/Ubuntu: \`sudo apt-get install -y chromium\`) ` +
-  "or point CHROMIUM_PATH at a Chromium or Chrome binary.";
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-dev-shm-usage",
-];
 /** Longest wait for one condition: a bound for a failure, not a pace (conditions hold in milliseconds). */
 const TIMEOUT = 10_000;
 
 /** Skipped only off CI on a machine without Chromium; in CI a missing Chromium fails. */
-const skip = !chromiumFound && !inCI;
-if (skip) console.warn(`[examples/browser test skipped] ${installHint}`);
-
-/** Named one-shot gates: the server waits on one; the test learns it is waiting, then opens it. */
-function createGates() {
-  const gates = new Map<string, { reached: Promise<void>; markReached(): void; opened: Promise<void>; open(): void }>();
-  const gate = (name: string) => {
-    let entry = gates.get(name);
-    if (entry === undefined) {
-      let markReached!: () => void;
-      let open!: () => void;
-      const reached = new Promise<void>((resolve) => (markReached = resolve));
-      const opened = new Promise<void>((resolve) => (open = resolve));
-      entry = { reached, markReached, opened, open };
-      gates.set(name, entry);
-    }
-    return entry;
-  };
-  return {
-    wait(name: string): Promise<void> {
-      const entry = gate(name);
-      entry.markReached();
-      return entry.opened;
-    },
-    reached(name: string): Promise<void> {
-      return within(gate(name).reached, `the server to reach gate "${name}"`);
-    },
-    open: (name: string) => gate(name).open(),
-    openAll: () => gates.forEach((entry) => entry.open()),
-  };
-}
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), TIMEOUT)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const skip = skipBrowserTests;
+if (skip) console.warn(`[examples/browser test skipped] ${chromiumInstallHint}`);
 
 /**
  * Wraps a model: `beforeStart` runs before its stream starts, `beforeError` before an error stream
@@ -117,9 +65,8 @@ describe.skipIf(skip)("browser example in headless Chromium", () => {
 
   beforeAll(async () => {
     try {
-      if (!chromiumFound) throw new Error(installHint); // in CI: fail, never skip
-      const { chromium } = await import("playwright-core");
-      browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+      if (!chromiumFound) throw new Error(chromiumInstallHint); // in CI: fail, never skip
+      browser = await launchChromium();
     } catch (error) {
       setupError = error;
     }
@@ -164,7 +111,7 @@ describe.skipIf(skip)("browser example in headless Chromium", () => {
 
   it("shows the failed attempt's text dimmed, removes it on the rollback, and commits the retry's text exactly once", async () => {
     if (setupError !== undefined) throw setupError;
-    const gates = createGates();
+    const gates = createGates({ timeout: TIMEOUT });
     const deltas: string[][] = [];
     const app = await createApp({
       tokenDelayMs: 0,

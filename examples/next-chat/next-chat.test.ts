@@ -7,22 +7,21 @@
  * CI is set (then it fails).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromiumFound, chromiumPath, launchChromium, skipBrowserTests } from "@durastream/test-browser";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mockAnswer } from "./lib/model";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const nextBin = path.join(here, "node_modules/next/dist/bin/next");
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const hasChromium = existsSync(chromiumPath);
 const BUILD_TIMEOUT = 180_000;
 const artifacts = path.join(here, "artifacts");
 
-if (!hasChromium && !process.env.CI) {
+if (skipBrowserTests) {
   console.warn(`[next-chat] Skipping the Next.js end-to-end test: no Chromium at ${chromiumPath} (set CHROMIUM_PATH).`);
 }
 
@@ -120,14 +119,14 @@ async function countInPage(page: Page, text: string): Promise<number> {
   return body.split(text).length - 1;
 }
 
-describe.skipIf(!hasChromium && !process.env.CI)("examples/next-chat (next build + next start + Chromium)", () => {
+describe.skipIf(skipBrowserTests)("examples/next-chat (next build + next start + Chromium)", () => {
   let server: ChildProcess | undefined;
   let browser: Browser | undefined;
   let baseUrl = "";
   const timings: string[] = [];
 
   beforeAll(async () => {
-    if (!hasChromium) throw new Error(`CI is set but there is no Chromium at ${chromiumPath}: install it or set CHROMIUM_PATH.`);
+    if (!chromiumFound) throw new Error(`CI is set but there is no Chromium at ${chromiumPath}: install it or set CHROMIUM_PATH.`);
 
     const buildStarted = Date.now();
     const build = runNext(["build", "--webpack"]);
@@ -143,21 +142,7 @@ describe.skipIf(!hasChromium && !process.env.CI)("examples/next-chat (next build
     await waitUntilServing(`${baseUrl}/`, server, start.output, 30_000);
     timings.push(`next start ${((Date.now() - startStarted) / 1000).toFixed(1)} s`);
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-        "--disable-dev-shm-usage",
-      ],
-    });
+    browser = await launchChromium();
   }, BUILD_TIMEOUT + 60_000);
 
   afterAll(async () => {

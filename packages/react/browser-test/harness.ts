@@ -1,5 +1,6 @@
-// The pieces of the real-browser test: finding and launching Chromium, building the page with
-// Vite, and one loopback server that serves the page, the durable endpoint and its wait endpoint.
+// The pieces of the real-browser test: building the page with Vite, and one loopback server that
+// serves the page, the durable endpoint and its wait endpoint. Finding and launching Chromium and
+// the named gates are shared with the other browser suites in @durastream/test-browser.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,38 +11,6 @@ import { createEndpointServer } from "@durastream/server/node";
 
 /** This folder. */
 export const browserTestDirectory = dirname(fileURLToPath(import.meta.url));
-
-// ---------------------------------------------------------------------------------------------
-// Chromium
-
-/** Where Chromium is looked for: $CHROMIUM_PATH, else Debian's /usr/bin/chromium. */
-export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const chromiumFound = existsSync(chromiumPath);
-/** CI must never skip the browser test. */
-export const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false" && process.env.CI !== "0";
-
-export const installHint =
-  `Chromium not found at ${chromiumPath}. Install it (Debian/Ubuntu: \`sudo apt-get update && sudo apt-get install -y chromium\`) ` +
-  "or point CHROMIUM_PATH at a Chromium or Chrome binary.";
-
-/** The flags the browser runs with: headless, no sandbox (CI runs as root), nothing that phones home. */
-export const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-dev-shm-usage", // small /dev/shm in containers
-];
-
-export async function launchChromium() {
-  if (!chromiumFound) throw new Error(installHint);
-  const { chromium } = await import("playwright-core");
-  return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
-}
 
 // ---------------------------------------------------------------------------------------------
 // The page
@@ -84,38 +53,6 @@ export async function buildPage(): Promise<{ directory: string; remove(): void }
     },
   });
   return { directory, remove: () => rmSync(directory, { recursive: true, force: true }) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Gates: the test decides when a step goes on
-
-/** Named one-shot gates: a step waits on one; the test learns it is waiting, then opens it. */
-export function createGates() {
-  const gates = new Map<string, { reached: Promise<void>; markReached: () => void; opened: Promise<void>; open: () => void }>();
-  const gate = (name: string) => {
-    let entry = gates.get(name);
-    if (entry === undefined) {
-      let markReached!: () => void;
-      let open!: () => void;
-      const reached = new Promise<void>((resolve) => (markReached = resolve));
-      const opened = new Promise<void>((resolve) => (open = resolve));
-      entry = { reached, markReached, opened, open };
-      gates.set(name, entry);
-    }
-    return entry;
-  };
-  return {
-    /** Server side: waits until the test opens `name`. */
-    wait(name: string): Promise<void> {
-      const entry = gate(name);
-      entry.markReached();
-      return entry.opened;
-    },
-    /** Test side: resolves once a step waits on `name`. */
-    reached: (name: string): Promise<void> => gate(name).reached,
-    /** Test side: lets the step waiting on `name` go on. */
-    open: (name: string): void => gate(name).open(),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

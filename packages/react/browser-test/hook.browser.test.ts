@@ -9,17 +9,8 @@ import { step, stream } from "@durastream/server";
 import { createManualTimers, passTime } from "@durastream/server/testing";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  browserTestDirectory,
-  buildPage,
-  chromiumFound,
-  createGates,
-  inCI,
-  installHint,
-  launchChromium,
-  startChatServer,
-  type ChatServer,
-} from "./harness.js";
+import { chromiumFound, chromiumInstallHint, createGates, launchChromium, skipBrowserTests } from "@durastream/test-browser";
+import { browserTestDirectory, buildPage, startChatServer, type ChatServer } from "./harness.js";
 
 const PERSIST_KEY = "browser-test-chat"; // as in main.tsx
 const artifacts = join(browserTestDirectory, "artifacts");
@@ -41,8 +32,8 @@ interface PageState {
 }
 
 /** Skipped only off CI on a machine without Chromium; in CI a missing Chromium fails with how to install it. */
-const skip = !chromiumFound && !inCI;
-if (skip) console.warn(`[browser test skipped] ${installHint}`);
+const skip = skipBrowserTests;
+if (skip) console.warn(`[browser test skipped] ${chromiumInstallHint}`);
 
 describe.skipIf(skip)("useDurableStream in headless Chromium", () => {
   let browser: Browser;
@@ -56,7 +47,7 @@ describe.skipIf(skip)("useDurableStream in headless Chromium", () => {
   let setupError: unknown;
   beforeAll(async () => {
     try {
-      if (!chromiumFound) throw new Error(installHint); // in CI: never skip
+      if (!chromiumFound) throw new Error(chromiumInstallHint); // in CI: never skip
       mkdirSync(artifacts, { recursive: true });
       [built, browser] = await Promise.all([buildPage(), launchChromium()]);
     } catch (error) {
