@@ -4,6 +4,7 @@
 import { fetchWithStream, type FetchFunction } from "@durastream/client";
 import { PROTOCOL_VERSION, encodeFrame, hashStepId, type Frame } from "@durastream/protocol";
 import { createParser } from "eventsource-parser";
+import { readableOf } from "./client-state.js";
 import { median } from "./throughput.js";
 
 /** Bytes per body chunk, about what one network read carries on a fast stream. */
@@ -95,15 +96,4 @@ async function encodeBody(count: number): Promise<Uint8Array[]> {
   const parts: Uint8Array[] = [];
   for (let start = 0; start < bytes.length; start += READ_SIZE) parts.push(bytes.slice(start, start + READ_SIZE));
   return parts;
-}
-
-function readableOf(parts: readonly Uint8Array[]): ReadableStream<Uint8Array> {
-  let index = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const part = parts[index++];
-      if (part === undefined) controller.close();
-      else controller.enqueue(part);
-    },
-  });
 }

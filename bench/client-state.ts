@@ -66,7 +66,8 @@ function encodeBody(frames: readonly Frame[]): Uint8Array[] {
   return parts;
 }
 
-function readableOf(parts: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+/** A body stream that hands out `parts` one per read, like network reads. */
+export function readableOf(parts: readonly Uint8Array[]): ReadableStream<Uint8Array> {
   let index = 0;
   return new ReadableStream<Uint8Array>({
     pull(controller) {

@@ -1,6 +1,7 @@
 import { parseOffset } from "@durastream/protocol";
 import {
   DurableError,
+  newRunRecord,
   StoreRefusedError,
   eventMatches,
   type AppendEffects,
@@ -119,21 +120,7 @@ export class RedisRunStore implements RunStore {
     if (outcome === "exists") {
       throw new DurableError("INVALID_OPTIONS", `RedisRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
     }
-    return {
-      runId: run.runId,
-      endpointId: run.endpointId,
-      status: "running",
-      epoch: 1,
-      owner: run.owner,
-      leaseExpiresAt: run.leaseExpiresAt,
-      wakeAt: null,
-      outsideCommitted: 0,
-      frameCount: 0,
-      logBytes: 0,
-      request: run.request,
-      createdAt: run.createdAt,
-      updatedAt: run.createdAt,
-    };
+    return newRunRecord(run);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { compareOffsets, parseOffset, START_OFFSET, type Offset } from "@durastream/protocol";
 import { DurableError, StoreRefusedError } from "../errors.js";
 import { eventMatches } from "./event-match.js";
+import { newRunRecord } from "./new-run-record.js";
 import type {
   AppendEffects,
   DurableEvent,
@@ -113,21 +114,7 @@ export class MemoryRunStore implements RunStore {
     if (this.#live(run.runId) !== undefined) {
       throw new DurableError("INVALID_OPTIONS", `MemoryRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
     }
-    const record: RunRecord = {
-      runId: run.runId,
-      endpointId: run.endpointId,
-      status: "running",
-      epoch: 1,
-      owner: run.owner,
-      leaseExpiresAt: run.leaseExpiresAt,
-      wakeAt: null,
-      outsideCommitted: 0,
-      frameCount: 0,
-      logBytes: 0,
-      request: run.request,
-      createdAt: run.createdAt,
-      updatedAt: run.createdAt,
-    };
+    const record = newRunRecord(run);
     this.#runs.set(run.runId, new MemoryRun(record));
     return record;
   }
