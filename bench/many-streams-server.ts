@@ -1,11 +1,15 @@
 // Servers for the many-streams benchmark (bench/many-streams.ts), run in a child process.
-// Usage: node --expose-gc --conditions=@durastream/source --import tsx bench/many-streams-server.ts
-// Environment: BENCH_TICK_MS (default 50), the interval of the one shared ticker.
+// Usage: node --expose-gc --import tsx bench/many-streams-server.ts (after `pnpm build`)
+// Environment: BENCH_TICK_MS (default 50), the period of every stream; BENCH_PHASES: "spread"
+// (default) or "together".
 // Prints one JSON line {"raw": port, "durable": port, "control": port} once all three listen.
 //
-// One ticker pushes a chunk to every active stream on each tick: the raw endpoint writes an SSE
+// One ticker pushes a chunk to every active stream once per period: the raw endpoint writes an SSE
 // data frame straight to the socket, the durable endpoint's step pipes an async iterable the ticker
-// feeds. Every chunk's data is the moment it was produced, `performance.timeOrigin +
+// feeds. With BENCH_PHASES=spread the streams are dealt round-robin into one-millisecond slots of
+// the period, so their chunks are spread evenly over it, as independent model calls are; with
+// "together" every stream gets its chunk on the same tick (a burst of one chunk per stream: the
+// worst case, where a chunk's latency is mostly its place in the burst). Every chunk's data is the moment it was produced, `performance.timeOrigin +
 // performance.now()` in ms, as a string. The control server answers:
 //   GET  /clock             {"now": ms}                                   (clock offset estimate)
 //   GET  /stats[?gc=1]      cpu (µs, user + system), memory, chunks produced, active streams
@@ -17,6 +21,10 @@ import { createDurable, step, stream } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
 
 const TICK_MS = Number(process.env.BENCH_TICK_MS ?? 50);
+const PHASES = process.env.BENCH_PHASES ?? "spread";
+if (PHASES !== "spread" && PHASES !== "together") throw new Error(`BENCH_PHASES must be "spread" or "together", got ${PHASES}`);
+/** One-millisecond slots per period (one slot when every stream ticks together). */
+const SLOTS = PHASES === "spread" ? Math.max(1, Math.round(TICK_MS)) : 1;
 const STEP_ID = "ticks";
 
 const stamp = (): number => performance.timeOrigin + performance.now();
@@ -71,8 +79,38 @@ interface RawStream {
   sequence: number;
 }
 
-const rawStreams = new Set<RawStream>();
-const feeds = new Set<Feed>();
+/** Active streams dealt round-robin into the ticker's slots. */
+class Slotted<T> {
+  readonly #slots: Set<T>[] = Array.from({ length: SLOTS }, () => new Set<T>());
+  readonly #slotOf = new Map<T, Set<T>>();
+  #dealt = 0;
+
+  add(item: T): void {
+    const slot = this.#slots[this.#dealt++ % SLOTS]!;
+    slot.add(item);
+    this.#slotOf.set(item, slot);
+  }
+
+  delete(item: T): void {
+    this.#slotOf.get(item)?.delete(item);
+    this.#slotOf.delete(item);
+  }
+
+  get size(): number {
+    return this.#slotOf.size;
+  }
+
+  slot(index: number): Set<T> {
+    return this.#slots[index % SLOTS]!;
+  }
+
+  [Symbol.iterator](): IterableIterator<T> {
+    return this.#slotOf.keys();
+  }
+}
+
+const rawStreams = new Slotted<RawStream>();
+const feeds = new Slotted<Feed>();
 const produced = { raw: 0, durable: 0 };
 
 const hashed = await hashStepId(STEP_ID);
@@ -121,25 +159,33 @@ function durableServer(): http.Server {
   return createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request)));
 }
 
-/** One shared ticker for every stream of both endpoints, on a fixed schedule (it skips ticks it is too late for). */
+/**
+ * One shared ticker for every stream of both endpoints, on a fixed schedule: slot `k` of the period
+ * is due at `start + k * TICK_MS / SLOTS`; a tick serves every slot that has come due since the last
+ * one, and skips slots more than a whole period late.
+ */
 function startTicker(): void {
-  let next = performance.now() + TICK_MS;
+  const slotMs = TICK_MS / SLOTS;
+  const start = performance.now();
+  let nextSlot = 1;
   const tick = () => {
-    for (const entry of rawStreams) {
-      const data = JSON.stringify(String(stamp()));
-      entry.response.write(`event: data\nid: 1-${++entry.sequence}\ndata: ${encodeDataPayload(hashed, data)}\n\n`);
-      produced.raw += 1;
-    }
-    for (const feed of feeds) {
-      feed.push(String(stamp()));
-      produced.durable += 1;
-    }
     const now = performance.now();
-    next += TICK_MS;
-    if (next < now) next = now + TICK_MS; // more than a whole tick late: the ticks in between are skipped
-    setTimeout(tick, next - now);
+    const due = Math.floor((now - start) / slotMs);
+    if (due - nextSlot >= SLOTS) nextSlot = due - SLOTS + 1; // more than a whole period late: skip
+    for (; nextSlot <= due; nextSlot += 1) {
+      for (const entry of rawStreams.slot(nextSlot)) {
+        const data = JSON.stringify(String(stamp()));
+        entry.response.write(`event: data\nid: 1-${++entry.sequence}\ndata: ${encodeDataPayload(hashed, data)}\n\n`);
+        produced.raw += 1;
+      }
+      for (const feed of feeds.slot(nextSlot)) {
+        feed.push(String(stamp()));
+        produced.durable += 1;
+      }
+    }
+    setTimeout(tick, Math.max(0, start + nextSlot * slotMs - performance.now()));
   };
-  setTimeout(tick, TICK_MS);
+  setTimeout(tick, slotMs);
 }
 
 function json(response: http.ServerResponse, body: unknown): void {

@@ -12,8 +12,10 @@
 // loopback), the server's CPU time (`process.cpuUsage()`), and the chunks delivered. At its end,
 // with every stream still open, the server's RSS again (after a GC in both readings).
 // A machine that cannot keep up shows as fewer chunks delivered than expected, not as a failure.
-// The server's one ticker produces a chunk for every stream at once, so each tick is a burst of N
-// chunks: a chunk's latency includes its place in that burst, on the server and in the clients.
+// The server's one ticker produces each stream's chunk once per period. By default the streams'
+// phases are spread evenly over the period (as independent model calls are); `phases: "together"`
+// gives every stream its chunk on the same tick, a burst of N chunks in which a chunk's latency is
+// mostly its place in the burst, on the server and in the clients.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
@@ -30,6 +32,12 @@ export interface ManyStreamsOptions {
   readonly seconds: number;
   /** Seconds every stream runs before the window opens. Default 2. */
   readonly warmupSeconds?: number;
+  /**
+   * "spread" (default): the streams' chunks are spread evenly over each period, as independent
+   * model calls are. "together": every stream gets its chunk on the same tick, a burst of one chunk
+   * per stream — the worst case, where a chunk's latency is mostly its place in the burst.
+   */
+  readonly phases?: "spread" | "together";
 }
 
 export interface ManyStreamsVariant {
@@ -106,13 +114,13 @@ type Kind = "raw" | "durable";
 
 const now = (): number => performance.timeOrigin + performance.now();
 
-async function startChild(tickMs: number): Promise<Child> {
+async function startChild(tickMs: number, phases: "spread" | "together"): Promise<Child> {
   // BENCH_PROFILE=dir writes a V8 CPU profile of the server process to dir (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const script = new URL("./many-streams-server.ts", import.meta.url).pathname;
-  const child: ChildProcess = spawn(process.execPath, [...profile, "--expose-gc", "--conditions=@durastream/source", "--import", "tsx", script], {
+  const child: ChildProcess = spawn(process.execPath, [...profile, "--expose-gc", "--import", "tsx", script], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, BENCH_TICK_MS: String(tickMs), DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
+    env: { ...process.env, BENCH_TICK_MS: String(tickMs), BENCH_PHASES: phases, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
   });
   const exited = once(child, "exit");
   const [line] = (await Promise.race([
@@ -255,8 +263,8 @@ function quantile(sorted: Float64Array, q: number): number {
 }
 
 async function measureVariant(kind: Kind, options: Required<ManyStreamsOptions>): Promise<ManyStreamsVariant> {
-  const { streams, chunksPerSecond, seconds, warmupSeconds } = options;
-  const child = await startChild(1000 / chunksPerSecond);
+  const { streams, chunksPerSecond, seconds, warmupSeconds, phases } = options;
+  const child = await startChild(1000 / chunksPerSecond, phases);
   try {
     const url = kind === "raw" ? `http://127.0.0.1:${child.ports.raw}/` : `http://127.0.0.1:${child.ports.durable}/stream`;
 
@@ -331,7 +339,7 @@ async function measureVariant(kind: Kind, options: Required<ManyStreamsOptions>)
  * server process; see the top of this file.
  */
 export async function measureManyStreams(options: ManyStreamsOptions): Promise<ManyStreamsResult> {
-  const resolved: Required<ManyStreamsOptions> = { warmupSeconds: 2, ...options };
+  const resolved: Required<ManyStreamsOptions> = { warmupSeconds: 2, phases: "spread", ...options };
   const raw = await measureVariant("raw", resolved);
   const durable = await measureVariant("durable", resolved);
   return {

@@ -1,5 +1,5 @@
 // Benchmark servers, run in a child process so the client under test has its own event loop.
-// Usage: node --conditions=@durastream/source --import tsx bench/servers.ts
+// Usage: node --import tsx bench/servers.ts (after `pnpm build`)
 // Prints one JSON line {"raw": port, "durable": port} once both listen.
 import http from "node:http";
 import type { AddressInfo } from "node:net";

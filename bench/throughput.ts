@@ -88,7 +88,7 @@ export async function startServers(redis = false): Promise<{ ports: ServerPorts;
   // BENCH_PROFILE=dir writes a V8 CPU profile of the servers to dir (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const serverScript = new URL("./servers.ts", import.meta.url).pathname;
-  const child = spawn(process.execPath, [...profile, "--conditions=@durastream/source", "--import", "tsx", serverScript], {
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", serverScript], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production", BENCH_REDIS: redis ? "1" : "0" },
   });

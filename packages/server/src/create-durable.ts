@@ -4,6 +4,7 @@ import { DurableError } from "./errors.js";
 import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
 import { Executor, type Registration } from "./executor.js";
 import { createLogStream } from "./log-stream.js";
+import { attachTextBody } from "./text-body.js";
 import { createProxy, type ProxyOptions } from "./proxy.js";
 import { DEFAULT_REQUEST_HEADERS, snapshotRequest } from "./request-snapshot.js";
 import { ResumeTokens, resolveSecret } from "./resume-token.js";
@@ -278,7 +279,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
           redirect: { url, onSwitch: (listener) => run.onSwitch(listener), maxDuration: maxConnectionDuration },
           ...(endpointOptions.cancelOnDisconnect === true ? { onCancel: disconnect } : {}),
         });
-        return new Response(body, { status: 200, headers: eventStreamHeaders(run.runId) });
+        return attachTextBody(new Response(body.stream, { status: 200, headers: eventStreamHeaders(run.runId) }), body.source);
       };
     },
     proxy(proxyOptions = {}) {

@@ -7,6 +7,7 @@ import {
 } from "@durastream/protocol";
 import { nextTurn } from "./event-loop.js";
 import type { RunStore } from "./store/run-store.js";
+import type { TextBodySource } from "./text-body.js";
 import type { Timers } from "./timers.js";
 
 /** Frames read from the store per pull; bounds the size of one response chunk. */
@@ -40,17 +41,40 @@ export interface LogStreamOptions {
 const encoder = new TextEncoder();
 
 /**
- * An SSE byte stream of one run's log: the metadata frame, every frame after `after`, then live
- * frames as they are appended, until the result frame. Pull-based, so a slow client holds back
- * reads from the store instead of piling frames up in memory; frames that arrive together go out as
- * one chunk.
+ * One run's log as SSE text: the metadata frame, every frame after `after`, then live frames as
+ * they are appended, until the result frame. Read it as a Web stream (`stream`) or, in the Node
+ * adapter, piece by piece as text (`source`); whichever is read first owns it. Pull-based, so a
+ * slow client holds back reads from the store instead of piling frames up in memory; frames that
+ * arrive together go out as one piece.
  */
-export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8Array> {
+export function createLogStream(options: LogStreamOptions): { readonly stream: ReadableStream<Uint8Array>; readonly source: TextBodySource } {
+  const source = createLogSource(options);
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const text = await source.next();
+        if (text === null) controller.close();
+        else controller.enqueue(encoder.encode(text));
+      },
+      cancel(reason) {
+        source.cancel(reason);
+      },
+    },
+    // Nothing is read ahead: a piece is taken from the log only when the reader asks for one, so a
+    // body read as text instead never has a piece taken by the stream.
+    { highWaterMark: 0 },
+  );
+  return { stream, source };
+}
+
+/** The log as text pieces; see {@link createLogStream}. */
+function createLogSource(options: LogStreamOptions): TextBodySource {
   const { store, runId, timers, keepAliveInterval, onCancel } = options;
   let cursor = options.after;
   let appended = true;
   let wake: (() => void) | null = null;
   let done = false;
+  let metadataSent = false;
   let redirectReason: RedirectReason | null = null;
   const wakeUp = () => {
     const resolve = wake;
@@ -96,60 +120,49 @@ export function createLogStream(options: LogStreamOptions): ReadableStream<Uint8
     wakeUp();
   };
 
-  return new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        controller.enqueue(encoder.encode(encodeFrame(options.metadata)));
-      },
-      async pull(controller) {
-        for (;;) {
-          if (done) return;
-          appended = false;
-          const entries = await store.readFrames(runId, cursor, READ_BATCH);
-          if (done) return;
-          if (entries.length > 0) {
-            let text = "";
-            let finished = false;
-            for (const entry of entries) {
-              text += encodeEvent(entry.type, entry.offset, entry.payload);
-              if (entry.type === "result") {
-                finished = true;
-                break;
-              }
-            }
-            cursor = entries[entries.length - 1]!.offset;
-            controller.enqueue(encoder.encode(text));
-            lastSent = timers.now();
-            if (finished) {
+  return {
+    async next() {
+      if (!metadataSent) {
+        metadataSent = true;
+        return encodeFrame(options.metadata);
+      }
+      for (;;) {
+        if (done) return null;
+        appended = false;
+        const entries = await store.readFrames(runId, cursor, READ_BATCH);
+        if (done) return null;
+        if (entries.length > 0) {
+          let text = "";
+          for (const entry of entries) {
+            text += encodeEvent(entry.type, entry.offset, entry.payload);
+            if (entry.type === "result") {
               close();
-              controller.close();
+              break;
             }
-            return;
           }
-          if (appended) continue;
-          if (redirectReason !== null && options.redirect !== undefined) {
-            controller.enqueue(encoder.encode(encodeFrame({ type: "redirect", url: options.redirect.url, reason: redirectReason })));
-            close();
-            controller.close();
-            return;
-          }
-          if (keepAliveDue) {
-            keepAliveDue = false;
-            controller.enqueue(encoder.encode(KEEP_ALIVE_COMMENT));
-            lastSent = timers.now();
-            return;
-          }
-          await new Promise<void>((resolve) => (wake = resolve));
-          // Let the rest of this turn's frames arrive, then send them in one chunk.
-          if (redirectReason === null && !keepAliveDue && !done) await nextTurn();
+          cursor = entries[entries.length - 1]!.offset;
+          lastSent = timers.now();
+          return text;
         }
-      },
-      cancel(reason) {
-        if (done) return;
-        close();
-        onCancel?.(reason);
-      },
+        if (appended) continue;
+        if (redirectReason !== null && options.redirect !== undefined) {
+          close();
+          return encodeFrame({ type: "redirect", url: options.redirect.url, reason: redirectReason });
+        }
+        if (keepAliveDue) {
+          keepAliveDue = false;
+          lastSent = timers.now();
+          return KEEP_ALIVE_COMMENT;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        // Let the rest of this turn's frames arrive, then send them in one piece.
+        if (redirectReason === null && !keepAliveDue && !done) await nextTurn();
+      }
     },
-    { highWaterMark: 1 },
-  );
+    cancel(reason) {
+      if (done) return;
+      close();
+      onCancel?.(reason);
+    },
+  };
 }

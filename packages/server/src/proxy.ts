@@ -3,6 +3,7 @@ import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
 import { DurableError } from "./errors.js";
 import type { Executor } from "./executor.js";
 import { createLogStream } from "./log-stream.js";
+import { attachTextBody } from "./text-body.js";
 import type { ResumeTokens } from "./resume-token.js";
 import type { RunRecord, RunStore } from "./store/run-store.js";
 import type { Timers } from "./timers.js";
@@ -107,7 +108,7 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
       keepAliveInterval,
       redirect: { url: resumeUrl, maxDuration: maxConnectionDuration },
     });
-    return new Response(body, { status: 200, headers: { ...eventStreamHeaders(runId), ...corsHeaders(request) } });
+    return attachTextBody(new Response(body.stream, { status: 200, headers: { ...eventStreamHeaders(runId), ...corsHeaders(request) } }), body.source);
   };
 
   /** Waits up to `waitTimeout` for the run to end; its stored response, or 202 while it goes on. */

@@ -1,18 +1,32 @@
 import { nextTurn } from "./event-loop.js";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
+/** One queued append: a batch of pushed frames, or a `write` waiting for its receipt. */
+interface Append {
+  readonly frames: FrameToAppend[];
+  readonly effects?: AppendEffects;
+  /** A batch waits for the end of the turn it was opened in, to gather that turn's pushes. */
+  gathering: boolean;
+  readonly resolve?: () => void;
+  readonly reject?: (error: unknown) => void;
+}
+
 /**
  * Writes one run's frames to the store in the order they were produced. Data frames (pushed
  * synchronously, fire-and-forget) are batched: the frames pushed within one turn of the event loop
- * (and while the store is busy) go out in one `appendFrames` call. `write` appends frames that need a receipt (commit, rollback,
- * result) after everything pushed before it.
+ * (and while the store is busy) go out in one `appendFrames` call. `write` appends frames that need
+ * a receipt (commit, rollback, result) after everything pushed before it.
+ *
+ * An explicit queue rather than a promise chain: this is the per-chunk path, and every promise
+ * costs an allocation and, with `AsyncLocalStorage` active, async-hook callbacks.
  */
 export class RunLogWriter {
   readonly #store: RunStore;
   readonly #runId: string;
   readonly #epoch: number;
-  #tail: Promise<void> = Promise.resolve();
-  #openBatch: FrameToAppend[] | null = null;
+  readonly #queue: Append[] = [];
+  #busy = false;
+  #openBatch: Append | null = null;
   #failure: { error: unknown } | null = null;
 
   constructor(store: RunStore, runId: string, epoch: number) {
@@ -30,29 +44,25 @@ export class RunLogWriter {
   push(frame: FrameToAppend): void {
     let batch = this.#openBatch;
     if (batch === null) {
-      const fresh: FrameToAppend[] = [];
+      const fresh: Append = { frames: [], gathering: true };
       batch = fresh;
       this.#openBatch = fresh;
-      this.#tail = this.#tail
-        .then(nextTurn) // gather everything pushed in this turn of the event loop
-        .then(() => {
-          if (this.#openBatch === fresh) this.#openBatch = null;
-          return this.#failure === null ? this.#append(fresh) : undefined;
-        })
-        .catch(() => {}); // recorded in #failure; the next write() reports it
+      this.#queue.push(fresh);
+      void nextTurn().then(() => {
+        fresh.gathering = false;
+        this.#next();
+      });
     }
-    batch.push(frame);
+    batch.frames.push(frame);
   }
 
   /** Appends frames (with atomic effects) after everything queued so far; resolves once stored. */
   write(frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<void> {
     this.#openBatch = null;
-    const written = this.#tail.then(() => {
-      if (this.#failure !== null) throw this.#failure.error;
-      return this.#append(frames, effects);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ frames: frames as FrameToAppend[], effects, gathering: false, resolve, reject });
+      this.#next();
     });
-    this.#tail = written.catch(() => {});
-    return written;
   }
 
   /** Resolves when everything queued so far is stored. */
@@ -60,13 +70,43 @@ export class RunLogWriter {
     return this.write([]);
   }
 
-  async #append(frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<void> {
-    if (frames.length === 0 && effects === undefined) return;
-    try {
-      await this.#store.appendFrames(this.#runId, this.#epoch, frames, effects);
-    } catch (error) {
-      this.#failure ??= { error };
-      throw error;
+  /** Starts the next append unless one is in flight or the next batch is still gathering. */
+  #next(): void {
+    if (this.#busy) return;
+    const append = this.#queue[0];
+    if (append === undefined || append.gathering) return;
+    this.#queue.shift();
+    if (this.#openBatch === append) this.#openBatch = null; // later pushes start a new batch
+    if (this.#failure !== null) {
+      // Nothing is written past a failed append: a batch is dropped, a write gets the error.
+      append.reject?.(this.#failure.error);
+      this.#next();
+      return;
     }
+    if (append.frames.length === 0 && append.effects === undefined) {
+      append.resolve?.();
+      this.#next();
+      return;
+    }
+    this.#busy = true;
+    let stored: Promise<unknown>;
+    try {
+      stored = this.#store.appendFrames(this.#runId, this.#epoch, append.frames, append.effects);
+    } catch (error) {
+      stored = Promise.reject(error);
+    }
+    stored.then(
+      () => {
+        this.#busy = false;
+        append.resolve?.();
+        this.#next();
+      },
+      (error: unknown) => {
+        this.#failure ??= { error };
+        this.#busy = false;
+        append.reject?.(error);
+        this.#next();
+      },
+    );
   }
 }

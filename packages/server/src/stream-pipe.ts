@@ -1,6 +1,7 @@
 import type { PipeSource } from "./context.js";
 import { DurableError } from "./errors.js";
 import { nextTurn } from "./event-loop.js";
+import { TextAccumulator } from "./text-accumulator.js";
 
 /**
  * Items a pipe handles before it lets timers and I/O run. A source that is always ready (cached
@@ -33,7 +34,7 @@ async function pipeReadable(
 ): Promise<string> {
   const reader = readable.getReader();
   const decoder = new TextDecoder();
-  const parts: string[] = [];
+  const parts = new TextAccumulator();
   let items = 0;
   const onAbort = () => {
     reader.cancel(signal.reason).catch(() => {});
@@ -47,17 +48,17 @@ async function pipeReadable(
       if (done) break;
       const text = toText(value, decoder);
       if (text !== "") {
-        parts.push(text);
+        parts.add(text);
         emit(text);
       }
       if (++items % ITEMS_PER_TURN === 0) await nextTurn();
     }
     const rest = decoder.decode();
     if (rest !== "") {
-      parts.push(rest);
+      parts.add(rest);
       emit(rest);
     }
-    return parts.join("");
+    return parts.text();
   } catch (error) {
     if (!signal.aborted) reader.cancel(error).catch(() => {});
     throw error;
@@ -74,45 +75,44 @@ async function pipeIterable(
 ): Promise<string> {
   const iterator = iterable[Symbol.asyncIterator]();
   const decoder = new TextDecoder();
-  const parts: string[] = [];
+  const parts = new TextAccumulator();
   let items = 0;
   let finished = false;
+  // The abort is noted in a local flag: reading `signal.aborted` per item costs a brand check.
+  let aborted = signal.aborted;
   // Settles the read in progress early when the run is cancelled. Not Promise.race against one
   // long-lived abort promise: every race would leave a reaction on it until the pipe ends.
   let abortRead: ((reason: unknown) => void) | null = null;
-  const onAbort = () => abortRead?.(signal.reason);
+  const onAbort = () => {
+    aborted = true;
+    abortRead?.(signal.reason);
+  };
   signal.addEventListener("abort", onAbort, { once: true });
-  const read = (): Promise<IteratorResult<string | Uint8Array>> | IteratorResult<string | Uint8Array> => {
-    if (signal.aborted) throw signal.reason;
-    const next = iterator.next();
-    return new Promise((resolve, reject) => {
-      abortRead = reject;
-      next.then(resolve, reject);
-    });
+  const settle = (resolve: (step: IteratorResult<string | Uint8Array>) => void, reject: (reason: unknown) => void): void => {
+    abortRead = reject;
+    iterator.next().then(resolve, reject);
   };
   try {
     for (;;) {
-      const step = await read();
+      if (aborted) throw signal.reason;
+      const step = await new Promise(settle);
       if (step.done === true) {
         finished = true;
         break;
       }
       const text = toText(step.value, decoder);
       if (text !== "") {
-        parts.push(text);
+        parts.add(text);
         emit(text);
       }
-      if (++items % ITEMS_PER_TURN === 0) {
-        await nextTurn();
-        if (signal.aborted) throw signal.reason;
-      }
+      if (++items % ITEMS_PER_TURN === 0) await nextTurn();
     }
     const rest = decoder.decode();
     if (rest !== "") {
-      parts.push(rest);
+      parts.add(rest);
       emit(rest);
     }
-    return parts.join("");
+    return parts.text();
   } finally {
     abortRead = null;
     signal.removeEventListener("abort", onAbort);

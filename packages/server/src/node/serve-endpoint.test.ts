@@ -3,6 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { afterEach, describe, expect, test, vi } from "vitest";
+import { attachTextBody } from "../text-body.js";
 import { createEndpointServer, serveEndpoint, type ServeEndpointOptions } from "./index.js";
 
 type Handler = (request: Request) => Response | Promise<Response>;
@@ -455,6 +456,58 @@ describe("serveEndpoint response writing", () => {
     expect(raw).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(raw).toMatch(new RegExp(`\\r\\nx-status: ${status}\\r\\n`));
     expect(raw.endsWith("\r\n\r\n")).toBe(true);
+  });
+});
+
+describe("serveEndpoint text bodies", () => {
+  test("a response carrying a text body source is written from the source, piece by piece, not from its Web body", async () => {
+    const pieces = ["event: data\ndata: 1\n\n", "", "event: data\ndata: é2\n\n"];
+    const port = await start(() =>
+      attachTextBody(new Response("the Web body, never read", { headers: { "content-type": "text/event-stream" } }), {
+        next: async () => pieces.shift() ?? null,
+        cancel: () => {},
+      }),
+    );
+    const response = await request(port, { path: "/" });
+    expect(response.status).toBe(200);
+    expect(response.headers["content-type"]).toBe("text/event-stream");
+    expect(response.body).toBe("event: data\ndata: 1\n\nevent: data\ndata: é2\n\n");
+  });
+
+  test("a disconnect cancels the source with the disconnect reason", async () => {
+    const cancelled = deferred<unknown>();
+    let sent = false;
+    const port = await start(() =>
+      attachTextBody(new Response("unused", { headers: { "content-type": "text/event-stream" } }), {
+        next: () => (sent ? new Promise<never>(() => {}) : ((sent = true), Promise.resolve("data: hello\n\n"))),
+        cancel: (reason) => cancelled.resolve(reason),
+      }),
+    );
+    const outgoing = http.get({ host: "127.0.0.1", port, path: "/" });
+    outgoing.on("error", () => {});
+    const incoming = await new Promise<http.IncomingMessage>((resolve) => outgoing.on("response", resolve));
+    await new Promise((resolve) => incoming.once("data", resolve));
+    outgoing.destroy();
+    expect(((await cancelled.promise) as DOMException).name).toBe("AbortError");
+  });
+
+  test("a source that fails mid-body is reported and the connection destroyed", async () => {
+    const onError = vi.fn();
+    let calls = 0;
+    const port = await start(
+      () =>
+        attachTextBody(new Response("unused"), {
+          next: async () => {
+            calls += 1;
+            if (calls === 1) return "partial";
+            throw new Error("store went away");
+          },
+          cancel: () => {},
+        }),
+      { onError },
+    );
+    await expect(request(port, { path: "/" })).rejects.toThrow();
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: "store went away" }));
   });
 });
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { takeTextBody, type TextBodySource } from "../text-body.js";
 import { toWebRequest } from "./to-web-request.js";
 
 /**
@@ -105,11 +106,13 @@ async function handle(
   const abortController = new AbortController();
   const { signal } = abortController;
   let activeReader: ReadableStreamDefaultReader<unknown> | undefined;
+  let activeSource: TextBodySource | undefined;
 
   const onDisconnect = (): void => {
     if (signal.aborted || outgoing.writableFinished) return;
     abortController.abort(new DOMException("The client disconnected before the response finished.", "AbortError"));
     activeReader?.cancel(signal.reason).catch(noop);
+    activeSource?.cancel(signal.reason);
   };
   outgoing.once("close", onDisconnect);
   incoming.once("close", () => {
@@ -126,6 +129,7 @@ async function handle(
 
   let response: Response;
   let reader: ReadableStreamDefaultReader<unknown> | undefined;
+  let source: TextBodySource | undefined;
   try {
     response = await handler(request);
     if (!isResponse(response)) {
@@ -140,7 +144,9 @@ async function handle(
     const method = incoming.method;
     const status = response.status;
     const hasBody = response.body !== null && method !== "HEAD" && status !== 204 && status !== 304;
-    if (hasBody) reader = (response.body as ReadableStream<unknown>).getReader();
+    // The engine's SSE bodies are written as text straight to the socket, skipping the Web stream.
+    if (hasBody) source = takeTextBody(response);
+    if (hasBody && source === undefined) reader = (response.body as ReadableStream<unknown>).getReader();
     writeHead(outgoing, response);
     if (!hasBody) {
       outgoing.end();
@@ -150,6 +156,7 @@ async function handle(
   } catch (error) {
     if (!(signal.aborted && error === signal.reason)) report(error);
     reader?.cancel(error).catch(noop);
+    source?.cancel(error);
     if (signal.aborted) return;
     if (!outgoing.headersSent && !outgoing.destroyed) {
       for (const name of outgoing.getHeaderNames()) outgoing.removeHeader(name);
@@ -160,19 +167,34 @@ async function handle(
     return;
   }
 
-  if (reader === undefined) return;
+  if (reader === undefined && source === undefined) return;
   outgoing.flushHeaders();
   activeReader = reader;
+  activeSource = source;
   try {
-    await pump(reader, outgoing, signal);
+    await (source === undefined ? pump(reader!, outgoing, signal) : pumpText(source, outgoing, signal));
   } catch (error) {
     if (signal.aborted) return;
     report(error);
-    reader.cancel(error).catch(noop);
+    reader?.cancel(error).catch(noop);
+    source?.cancel(error);
     outgoing.destroy();
   } finally {
     activeReader = undefined;
+    activeSource = undefined;
   }
+}
+
+async function pumpText(source: TextBodySource, outgoing: ServerResponse, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    const text = await source.next();
+    if (text === null || signal.aborted) break;
+    if (!outgoing.write(text)) {
+      await waitForDrain(outgoing);
+      if (signal.aborted) break;
+    }
+  }
+  if (!signal.aborted) outgoing.end();
 }
 
 async function pump(

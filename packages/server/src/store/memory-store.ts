@@ -1,6 +1,7 @@
-import { compareOffsets, parseOffset, START_OFFSET, type Offset } from "@durastream/protocol";
+import { parseOffset, START_OFFSET } from "@durastream/protocol";
 import { DurableError, StoreRefusedError } from "../errors.js";
 import { eventMatches } from "./event-match.js";
+import { FrameLog } from "./frame-log.js";
 import { newRunRecord } from "./new-run-record.js";
 import type {
   AppendEffects,
@@ -22,20 +23,15 @@ export interface MemoryRunStoreOptions {
   now?: () => number;
 }
 
-interface StoredEntry extends LogEntry {
-  readonly epoch: number;
-  readonly sequence: number;
-}
-
 /**
  * One run in memory. The record's counters change on every append, so they live in mutable
  * fields and the immutable `record` handed out is rebuilt only when someone reads it after a change.
  */
 class MemoryRun {
   readonly steps = new Map<string, StepRecord>();
-  readonly log: StoredEntry[] = [];
+  /** Compact: a run holds many frames, so the log keeps no object per frame (see `FrameLog`). */
+  readonly log = new FrameLog();
   readonly listeners = new Set<() => void>();
-  sequence = 0;
   #base: RunRecord;
   #frameCount: number;
   #logBytes: number;
@@ -135,14 +131,13 @@ export class MemoryRunStore implements RunStore {
     const record = run.base;
     if (record.status === "succeeded" || record.status === "failed") throw new StoreRefusedError("over", runId);
     if (record.epoch !== epoch) throw new StoreRefusedError("fenced", runId);
-    let offset = "";
     let bytes = 0;
     for (const frame of frames) {
-      const sequence = ++run.sequence;
-      offset = `${epoch}-${sequence}`;
       bytes += frame.payload.length;
-      run.log.push({ type: frame.type, payload: frame.payload, offset, epoch, sequence });
+      run.log.append(epoch, frame.type, frame.payload);
     }
+    // The log's length is the last frame's sequence (sequences run 1, 2, … across epochs).
+    const offset = frames.length === 0 ? "" : `${epoch}-${run.log.length}`;
     run.appended(frames.length, bytes, this.#now());
     if (effects !== undefined) {
       if (effects.step !== undefined) this.#putStep(run, effects.step);
@@ -165,9 +160,7 @@ export class MemoryRunStore implements RunStore {
   async readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
     const run = this.#live(runId);
     if (run === undefined) throw new StoreRefusedError("unknown-run", runId);
-    const { log } = run;
-    const start = firstIndexAfter(log, after === undefined ? START_OFFSET : parseOffset(after));
-    return start >= log.length ? [] : log.slice(start, start + limit);
+    return run.log.read(after === undefined ? START_OFFSET : parseOffset(after), limit);
   }
 
   subscribe(runId: string, listener: () => void): () => void {
@@ -292,14 +285,3 @@ function claimable(record: RunRecord, now: number): boolean {
   return false;
 }
 
-/** Binary search: index of the first entry whose offset is strictly after `after`. */
-function firstIndexAfter(log: readonly StoredEntry[], after: Offset): number {
-  let low = 0;
-  let high = log.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (compareOffsets(log[middle]!, after) <= 0) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}

@@ -1,0 +1,38 @@
+/**
+ * A response body that can also be read as text, one piece at a time, without a Web
+ * `ReadableStream` in between. The engine's SSE responses carry one; the Node adapter writes its
+ * pieces straight to the socket (no `ReadableStream` reads, no `TextEncoder` pass, fewer promises
+ * per chunk), while every other runtime reads `response.body` as usual.
+ *
+ * The symbol is registered (`Symbol.for`), so a response made by one copy of this package is
+ * recognised by another (frameworks may bundle the adapter and the endpoint separately).
+ */
+export interface TextBodySource {
+  /** The next piece of the body, or null once it has ended. Call again only after it settles. */
+  next(): Promise<string | null>;
+  /** The reader went away before the end. */
+  cancel(reason: unknown): void;
+}
+
+const TEXT_BODY = Symbol.for("durastream.textBody");
+
+interface TextBodyHolder {
+  [TEXT_BODY]?: TextBodySource;
+}
+
+/** Hands `source` out to the first caller of {@link takeTextBody} for `response`. */
+export function attachTextBody(response: Response, source: TextBodySource): Response {
+  Object.defineProperty(response, TEXT_BODY, { value: source, configurable: true });
+  return response;
+}
+
+/**
+ * The response's text body source, if it has one and its `body` has not been touched; from then on
+ * the body belongs to the caller, who must read it to the end or cancel it.
+ */
+export function takeTextBody(response: Response): TextBodySource | undefined {
+  const source = (response as TextBodyHolder)[TEXT_BODY];
+  if (source === undefined || response.bodyUsed || response.body === null || response.body.locked) return undefined;
+  delete (response as TextBodyHolder)[TEXT_BODY];
+  return source;
+}
