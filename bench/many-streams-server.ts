@@ -15,6 +15,7 @@
 //   GET  /stats[?gc=1]      cpu (µs, user + system), memory, chunks produced, active streams
 //   POST /stop?variant=raw|durable   ends every active stream of that endpoint cleanly
 import http from "node:http";
+import v8 from "node:v8";
 import type { AddressInfo } from "node:net";
 import { encodeDataPayload, encodeFrame, hashStepId, PROTOCOL_VERSION } from "@durastream/protocol";
 import { createDurable, step, stream } from "@durastream/server";
@@ -206,6 +207,9 @@ function controlServer(): http.Server {
         cpu: cpu.user + cpu.system,
         rss: memory.rss,
         heapUsed: memory.heapUsed,
+        heapTotal: memory.heapTotal,
+        external: memory.external,
+        spaces: Object.fromEntries(v8.getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size])),
         produced,
         active: { raw: rawStreams.size, durable: feeds.size },
       });

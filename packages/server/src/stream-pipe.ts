@@ -15,15 +15,23 @@ const ITEMS_PER_TURN = 256;
  * concatenated text. Stops pulling and cancels the source when `signal` aborts, then rejects with
  * the signal's reason.
  */
-export async function pipeSource(source: PipeSource, signal: AbortSignal, emit: (text: string) => void): Promise<string> {
-  const resolved = typeof source === "function" ? source() : source;
-  if (resolved instanceof ReadableStream) return pipeReadable(resolved, signal, emit);
-  if (resolved !== null && typeof resolved === "object" && Symbol.asyncIterator in resolved) {
-    return pipeIterable(resolved, signal, emit);
+export function pipeSource(source: PipeSource, signal: AbortSignal, emit: (text: string) => void): Promise<string> {
+  // Not an async function: the pipe's own promise is returned as it is, without one more promise
+  // (and one more pending await) per stream. Errors still arrive as rejections.
+  try {
+    const resolved = typeof source === "function" ? source() : source;
+    if (resolved instanceof ReadableStream) return pipeReadable(resolved, signal, emit);
+    if (resolved !== null && typeof resolved === "object" && Symbol.asyncIterator in resolved) {
+      return pipeIterable(resolved, signal, emit);
+    }
+  } catch (error) {
+    return Promise.reject(error);
   }
-  throw new DurableError(
-    "INVALID_STREAM_DATA",
-    "stream.pipe(source): source must be a ReadableStream, an async iterable, or a function returning an async iterable (e.g. an async generator function).",
+  return Promise.reject(
+    new DurableError(
+      "INVALID_STREAM_DATA",
+      "stream.pipe(source): source must be a ReadableStream, an async iterable, or a function returning an async iterable (e.g. an async generator function).",
+    ),
   );
 }
 
@@ -33,7 +41,7 @@ async function pipeReadable(
   emit: (text: string) => void,
 ): Promise<string> {
   const reader = readable.getReader();
-  const decoder = new TextDecoder();
+  const decoder = new LazyDecoder();
   const parts = new TextAccumulator();
   let items = 0;
   const onAbort = () => {
@@ -74,7 +82,7 @@ async function pipeIterable(
   emit: (text: string) => void,
 ): Promise<string> {
   const iterator = iterable[Symbol.asyncIterator]();
-  const decoder = new TextDecoder();
+  const decoder = new LazyDecoder();
   const parts = new TextAccumulator();
   let items = 0;
   let finished = false;
@@ -121,7 +129,23 @@ async function pipeIterable(
   }
 }
 
-function toText(value: unknown, decoder: TextDecoder): string {
+/**
+ * A UTF-8 decoder created on the first byte chunk: most pipes carry strings only, and every
+ * `TextDecoder` holds native converter state for as long as its stream runs.
+ */
+class LazyDecoder {
+  #decoder: TextDecoder | null = null;
+
+  decode(bytes?: Uint8Array, options?: TextDecodeOptions): string {
+    if (this.#decoder === null) {
+      if (bytes === undefined) return "";
+      this.#decoder = new TextDecoder();
+    }
+    return this.#decoder.decode(bytes, options);
+  }
+}
+
+function toText(value: unknown, decoder: LazyDecoder): string {
   if (typeof value === "string") return value;
   if (value instanceof Uint8Array) return decoder.decode(value, { stream: true });
   throw new DurableError(

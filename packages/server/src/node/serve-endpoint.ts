@@ -119,7 +119,7 @@ async function handle(
     if (!incoming.complete) onDisconnect();
   });
 
-  let request: Request;
+  let request: Request | undefined;
   try {
     request = toWebRequest(incoming, outgoing, signal, trustProxy);
   } catch {
@@ -127,11 +127,14 @@ async function handle(
     return;
   }
 
-  let response: Response;
+  let response: Response | undefined;
   let reader: ReadableStreamDefaultReader<unknown> | undefined;
   let source: TextBodySource | undefined;
   try {
-    response = await handler(request);
+    const handled = handler(request);
+    // Not kept while the body streams: a long stream should not hold the request's headers and signal.
+    request = undefined;
+    response = await handled;
     if (!isResponse(response)) {
       throw new TypeError(
         `The endpoint handler resolved with ${describe(response)} instead of a Response. Return a Web \`Response\` from the handler.`,
@@ -167,6 +170,9 @@ async function handle(
     return;
   }
 
+  // Only the reader or the source is needed from here on; the Response (headers, a Web body left
+  // unread on the text path) is not kept while a long stream runs.
+  response = undefined;
   if (reader === undefined && source === undefined) return;
   outgoing.flushHeaders();
   activeReader = reader;
