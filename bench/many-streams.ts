@@ -118,13 +118,24 @@ async function startChild(tickMs: number, phases: "spread" | "together"): Promis
   // BENCH_PROFILE=dir writes a V8 CPU profile of the server process to dir (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const script = new URL("./many-streams-server.ts", import.meta.url).pathname;
-  const child: ChildProcess = spawn(process.execPath, [...profile, "--expose-gc", "--import", "tsx", script], {
+  const child: ChildProcess = spawn(process.execPath, [...profile, ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []), "--expose-gc", "--import", "tsx", script], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, BENCH_TICK_MS: String(tickMs), BENCH_PHASES: phases, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
   });
   const exited = once(child, "exit");
+  const lines = createInterface({ input: child.stdout! });
+  // BENCH_SERVER_OUTPUT=1 shows what the server prints after its first line (e.g. --trace-gc).
+  if (process.env.BENCH_SERVER_OUTPUT) lines.on("line", (text) => console.error(`[server] ${text}`));
+  const portsLine = new Promise<[string]>((resolve) => {
+    const onLine = (text: string) => {
+      if (!text.startsWith("{")) return;
+      lines.off("line", onLine);
+      resolve([text]);
+    };
+    lines.on("line", onLine);
+  });
   const [line] = (await Promise.race([
-    once(createInterface({ input: child.stdout! }), "line"),
+    portsLine,
     exited.then(([code]) => Promise.reject(new Error(`bench/many-streams-server.ts exited with ${String(code)} before listening`))),
   ])) as [string];
   const ports = JSON.parse(line) as Child["ports"];
@@ -302,6 +313,7 @@ async function measureVariant(kind: Kind, options: Required<ManyStreamsOptions>)
     const clientCpuUsed = process.cpuUsage(clientCpu);
     const end = await child.stats();
     const active = await child.stats(true);
+    if (process.env.BENCH_DEBUG) console.log(kind, JSON.stringify({ before, opened, active }));
 
     await closeStreams(child, kind, readers);
 

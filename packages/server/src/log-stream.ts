@@ -5,9 +5,9 @@ import {
   type MetadataFrame,
   type RedirectReason,
 } from "@durastream/protocol";
-import { nextTurn } from "./event-loop.js";
-import type { RunStore } from "./store/run-store.js";
-import type { TextBodySource } from "./text-body.js";
+import { afterTurn } from "./event-loop.js";
+import type { LogEntry, RunStore } from "./store/run-store.js";
+import type { TextBodySink, TextBodySource } from "./text-body.js";
 import type { Timers } from "./timers.js";
 
 /** Frames read from the store per pull; bounds the size of one response chunk. */
@@ -43,51 +43,98 @@ const encoder = new TextEncoder();
 /**
  * One run's log as SSE text: the metadata frame, every frame after `after`, then live frames as
  * they are appended, until the result frame. Read it as a Web stream (`stream`) or, in the Node
- * adapter, piece by piece as text (`source`); whichever is read first owns it. Pull-based, so a
- * slow client holds back reads from the store instead of piling frames up in memory; frames that
- * arrive together go out as one piece.
+ * adapter, as text pieces pushed to a sink (`source`); whichever is read first owns it. Frames are
+ * read from the store only when the reader has room, so a slow client holds back reads instead of
+ * piling frames up in memory; frames appended in the same turn of the event loop go out as one
+ * piece.
  */
 export function createLogStream(options: LogStreamOptions): { readonly stream: ReadableStream<Uint8Array>; readonly source: TextBodySource } {
   const source = createLogSource(options);
+  let started = false;
   const stream = new ReadableStream<Uint8Array>(
     {
-      async pull(controller) {
-        const text = await source.next();
-        if (text === null) controller.close();
-        else controller.enqueue(encoder.encode(text));
+      pull(controller) {
+        if (started) {
+          source.resume();
+          return;
+        }
+        started = true;
+        source.start({
+          write(text) {
+            controller.enqueue(encoder.encode(text));
+            return (controller.desiredSize ?? 0) > 0;
+          },
+          end: () => controller.close(),
+          error: (error) => controller.error(error),
+        });
       },
       cancel(reason) {
         source.cancel(reason);
       },
     },
     // Nothing is read ahead: a piece is taken from the log only when the reader asks for one, so a
-    // body read as text instead never has a piece taken by the stream.
+    // body sent as text instead never has a piece taken by the stream.
     { highWaterMark: 0 },
   );
   return { stream, source };
 }
 
-/** The log as text pieces; see {@link createLogStream}. */
+/**
+ * The log as a push source; see {@link createLogStream}. A small state machine driven by
+ * callbacks rather than an async loop: this runs for every chunk of every open stream, and each
+ * await would cost promises (and async-hook calls under `AsyncLocalStorage`).
+ */
 function createLogSource(options: LogStreamOptions): TextBodySource {
   const { store, runId, timers, keepAliveInterval, onCancel } = options;
+  let sink: TextBodySink | null = null;
   let cursor = options.after;
+  /** Something was appended since the last read started. */
   let appended = true;
-  let wake: (() => void) | null = null;
   let done = false;
-  let metadataSent = false;
+  /** The sink is full; waiting for `resume()`. */
+  let paused = false;
+  /** A read from the store is in flight. */
+  let reading = false;
+  /** Nothing to send; waiting for an append, a switch or a keep-alive. */
+  let idle = false;
+  /** An append woke the stream; the read waits for the end of this turn. */
+  let wakeScheduled = false;
   let redirectReason: RedirectReason | null = null;
-  const wakeUp = () => {
-    const resolve = wake;
-    wake = null;
-    resolve?.();
+
+  /** Sends a piece; false when the sink asked to pause. */
+  const send = (text: string): boolean => {
+    lastSent = timers.now();
+    if (sink!.write(text)) return true;
+    paused = true;
+    return false;
   };
+  const finish = (text: string): void => {
+    close();
+    sink!.write(text);
+    sink!.end();
+  };
+  const readAfterTurn = (): void => {
+    wakeScheduled = false;
+    pump();
+  };
+  const wake = (): void => {
+    if (!idle) return;
+    idle = false;
+    pump();
+  };
+
   const unsubscribe = store.subscribe(runId, () => {
     appended = true;
-    wakeUp();
+    // Let the rest of this turn's frames arrive, then read them and send them in one piece.
+    if (idle && !wakeScheduled) {
+      idle = false;
+      wakeScheduled = true;
+      afterTurn(readAfterTurn);
+    }
   });
   const switchTo = (reason: RedirectReason) => {
     redirectReason ??= reason;
-    wakeUp();
+    wake();
   };
   const stopSwitchListener = options.redirect?.onSwitch?.(switchTo);
   const maxDuration = options.redirect?.maxDuration ?? Number.POSITIVE_INFINITY;
@@ -100,13 +147,13 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
   const armKeepAlive = (delay: number) => {
     keepAliveTimer = timers.setTimeout(() => {
       if (done) return;
-      const idle = timers.now() - lastSent;
-      if (idle >= keepAliveInterval) {
+      const idleFor = timers.now() - lastSent;
+      if (idleFor >= keepAliveInterval) {
         keepAliveDue = true;
-        wakeUp();
+        wake();
         armKeepAlive(keepAliveInterval);
       } else {
-        armKeepAlive(keepAliveInterval - idle);
+        armKeepAlive(keepAliveInterval - idleFor);
       }
     }, delay);
   };
@@ -117,47 +164,73 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     stopSwitchListener?.();
     if (durationTimer !== undefined) timers.clearTimeout(durationTimer);
     timers.clearTimeout(keepAliveTimer);
-    wakeUp();
   };
 
+  /** Reads what the log has after the cursor, unless a read is running or the sink is full. */
+  function pump(): void {
+    if (done || paused || reading || wakeScheduled || sink === null) return;
+    reading = true;
+    appended = false;
+    store.readFrames(runId, cursor, READ_BATCH).then(received, failed);
+  }
+
+  function received(entries: readonly LogEntry[]): void {
+    reading = false;
+    if (done) return;
+    if (entries.length > 0) {
+      let text = "";
+      for (const entry of entries) {
+        text += encodeEvent(entry.type, entry.offset, entry.payload);
+        if (entry.type === "result") {
+          finish(text);
+          return;
+        }
+      }
+      cursor = entries[entries.length - 1]!.offset;
+      if (!send(text)) return;
+      // A full batch may have more behind it, and an append during the read may have added some;
+      // otherwise the read saw everything there is.
+      if (entries.length === READ_BATCH || appended) pump();
+      else settle();
+      return;
+    }
+    if (appended) pump();
+    else settle();
+  }
+
+  /** Nothing new in the log: redirect, send a due keep-alive, or wait. */
+  function settle(): void {
+    if (redirectReason !== null && options.redirect !== undefined) {
+      finish(encodeFrame({ type: "redirect", url: options.redirect.url, reason: redirectReason }));
+      return;
+    }
+    if (keepAliveDue) {
+      keepAliveDue = false;
+      if (!send(KEEP_ALIVE_COMMENT)) return;
+    }
+    idle = true;
+  }
+
+  function failed(error: unknown): void {
+    reading = false;
+    if (done) return;
+    close();
+    sink!.error(error);
+  }
+
   return {
-    async next() {
-      if (!metadataSent) {
-        metadataSent = true;
-        return encodeFrame(options.metadata);
-      }
-      for (;;) {
-        if (done) return null;
-        appended = false;
-        const entries = await store.readFrames(runId, cursor, READ_BATCH);
-        if (done) return null;
-        if (entries.length > 0) {
-          let text = "";
-          for (const entry of entries) {
-            text += encodeEvent(entry.type, entry.offset, entry.payload);
-            if (entry.type === "result") {
-              close();
-              break;
-            }
-          }
-          cursor = entries[entries.length - 1]!.offset;
-          lastSent = timers.now();
-          return text;
-        }
-        if (appended) continue;
-        if (redirectReason !== null && options.redirect !== undefined) {
-          close();
-          return encodeFrame({ type: "redirect", url: options.redirect.url, reason: redirectReason });
-        }
-        if (keepAliveDue) {
-          keepAliveDue = false;
-          lastSent = timers.now();
-          return KEEP_ALIVE_COMMENT;
-        }
-        await new Promise<void>((resolve) => (wake = resolve));
-        // Let the rest of this turn's frames arrive, then send them in one piece.
-        if (redirectReason === null && !keepAliveDue && !done) await nextTurn();
-      }
+    start(target) {
+      if (sink !== null) throw new Error("This log stream has been started already.");
+      sink = target;
+      if (done) return;
+      if (!send(encodeFrame(options.metadata))) return;
+      pump();
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      // Whatever was pending when the sink filled up is still to be read or settled.
+      if (!reading) pump();
     },
     cancel(reason) {
       if (done) return;

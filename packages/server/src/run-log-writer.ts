@@ -1,4 +1,4 @@
-import { nextTurn } from "./event-loop.js";
+import { afterTurn } from "./event-loop.js";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
 /** One queued append: a batch of pushed frames, or a `write` waiting for its receipt. */
@@ -48,7 +48,7 @@ export class RunLogWriter {
       batch = fresh;
       this.#openBatch = fresh;
       this.#queue.push(fresh);
-      void nextTurn().then(() => {
+      afterTurn(() => {
         fresh.gathering = false;
         this.#next();
       });

@@ -1,6 +1,6 @@
 import type { PipeSource } from "./context.js";
 import { DurableError } from "./errors.js";
-import { nextTurn } from "./event-loop.js";
+import { afterTurn } from "./event-loop.js";
 import { TextAccumulator } from "./text-accumulator.js";
 
 /**
@@ -35,98 +35,113 @@ export function pipeSource(source: PipeSource, signal: AbortSignal, emit: (text:
   );
 }
 
-async function pipeReadable(
-  readable: ReadableStream<Uint8Array | string>,
-  signal: AbortSignal,
-  emit: (text: string) => void,
-): Promise<string> {
+function pipeReadable(readable: ReadableStream<Uint8Array | string>, signal: AbortSignal, emit: (text: string) => void): Promise<string> {
   const reader = readable.getReader();
-  const decoder = new LazyDecoder();
-  const parts = new TextAccumulator();
-  let items = 0;
-  const onAbort = () => {
-    reader.cancel(signal.reason).catch(() => {});
-  };
-  if (signal.aborted) onAbort();
-  else signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (signal.aborted) throw signal.reason;
-      if (done) break;
-      const text = toText(value, decoder);
-      if (text !== "") {
-        parts.add(text);
-        emit(text);
-      }
-      if (++items % ITEMS_PER_TURN === 0) await nextTurn();
-    }
-    const rest = decoder.decode();
-    if (rest !== "") {
-      parts.add(rest);
-      emit(rest);
-    }
-    return parts.text();
-  } catch (error) {
-    if (!signal.aborted) reader.cancel(error).catch(() => {});
-    throw error;
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-    reader.releaseLock();
-  }
+  return pipeItems(
+    () => reader.read(),
+    (reason) => {
+      reader.cancel(reason).catch(() => {});
+    },
+    () => reader.releaseLock(),
+    signal,
+    emit,
+  );
 }
 
-async function pipeIterable(
-  iterable: AsyncIterable<string | Uint8Array>,
+function pipeIterable(iterable: AsyncIterable<string | Uint8Array>, signal: AbortSignal, emit: (text: string) => void): Promise<string> {
+  const iterator = iterable[Symbol.asyncIterator]();
+  return pipeItems(
+    () => iterator.next(),
+    // Stop the source: an async generator runs its finally blocks, a custom iterator its return().
+    () => {
+      try {
+        void Promise.resolve(iterator.return?.()).catch(() => {});
+      } catch {
+        // A throwing return() has nothing left to stop.
+      }
+    },
+    () => {},
+    signal,
+    emit,
+  );
+}
+
+/**
+ * The read loop of both pipes, driven by callbacks rather than `await`: it runs once per chunk, and
+ * every await would cost promises and closures (and async-hook calls under `AsyncLocalStorage`).
+ * Per item it costs the source's own read promise and one `then`. Settles once: with the text on
+ * the source's end; with the signal's reason as soon as it aborts (the read in flight is not waited
+ * for); with the error of a failed read, item or `emit`. Every way out except the end stops the
+ * source.
+ */
+function pipeItems(
+  read: () => Promise<IteratorResult<unknown>>,
+  stop: (reason: unknown) => void,
+  release: () => void,
   signal: AbortSignal,
   emit: (text: string) => void,
 ): Promise<string> {
-  const iterator = iterable[Symbol.asyncIterator]();
-  const decoder = new LazyDecoder();
-  const parts = new TextAccumulator();
-  let items = 0;
-  let finished = false;
-  // The abort is noted in a local flag: reading `signal.aborted` per item costs a brand check.
-  let aborted = signal.aborted;
-  // Settles the read in progress early when the run is cancelled. Not Promise.race against one
-  // long-lived abort promise: every race would leave a reaction on it until the pipe ends.
-  let abortRead: ((reason: unknown) => void) | null = null;
-  const onAbort = () => {
-    aborted = true;
-    abortRead?.(signal.reason);
-  };
-  signal.addEventListener("abort", onAbort, { once: true });
-  const settle = (resolve: (step: IteratorResult<string | Uint8Array>) => void, reject: (reason: unknown) => void): void => {
-    abortRead = reject;
-    iterator.next().then(resolve, reject);
-  };
-  try {
-    for (;;) {
-      if (aborted) throw signal.reason;
-      const step = await new Promise(settle);
-      if (step.done === true) {
-        finished = true;
-        break;
+  return new Promise<string>((resolve, reject) => {
+    const decoder = new LazyDecoder();
+    const parts = new TextAccumulator();
+    let items = 0;
+    let settled = false;
+    const settle = (stopWith?: { reason: unknown }): void => {
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      if (stopWith !== undefined) stop(stopWith.reason); // before the release: a released reader cannot cancel
+      release();
+    };
+    const fail = (error: unknown): void => {
+      if (settled) return;
+      settle({ reason: error });
+      reject(error);
+    };
+    const onAbort = (): void => fail(signal.reason);
+    const received = (step: IteratorResult<unknown>): void => {
+      if (settled) return;
+      try {
+        if (step.done === true) {
+          const rest = decoder.decode();
+          if (rest !== "") {
+            parts.add(rest);
+            emit(rest);
+          }
+          settle();
+          resolve(parts.text());
+          return;
+        }
+        const text = toText(step.value, decoder);
+        if (text !== "") {
+          parts.add(text);
+          emit(text);
+        }
+      } catch (error) {
+        fail(error);
+        return;
       }
-      const text = toText(step.value, decoder);
-      if (text !== "") {
-        parts.add(text);
-        emit(text);
+      // A source that is always ready would otherwise never let timers and I/O run.
+      if (++items % ITEMS_PER_TURN === 0) afterTurn(next);
+      else next();
+    };
+    const next = (): void => {
+      if (settled) return;
+      let pending: Promise<IteratorResult<unknown>>;
+      try {
+        pending = read();
+      } catch (error) {
+        fail(error);
+        return;
       }
-      if (++items % ITEMS_PER_TURN === 0) await nextTurn();
+      pending.then(received, fail);
+    };
+    if (signal.aborted) {
+      fail(signal.reason);
+      return;
     }
-    const rest = decoder.decode();
-    if (rest !== "") {
-      parts.add(rest);
-      emit(rest);
-    }
-    return parts.text();
-  } finally {
-    abortRead = null;
-    signal.removeEventListener("abort", onAbort);
-    // Stop the source: an async generator runs its finally blocks, a custom iterator its return().
-    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => {});
-  }
+    signal.addEventListener("abort", onAbort, { once: true });
+    next();
+  });
 }
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { attachTextBody, takeTextBody, type TextBodySource } from "./text-body.js";
 
 function source(): TextBodySource {
-  return { next: async () => null, cancel: () => {} };
+  return { start: (sink) => sink.end(), resume: () => {}, cancel: () => {} };
 }
 
 describe("text bodies", () => {

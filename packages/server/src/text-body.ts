@@ -1,17 +1,29 @@
 /**
- * A response body that can also be read as text, one piece at a time, without a Web
- * `ReadableStream` in between. The engine's SSE responses carry one; the Node adapter writes its
- * pieces straight to the socket (no `ReadableStream` reads, no `TextEncoder` pass, fewer promises
- * per chunk), while every other runtime reads `response.body` as usual.
+ * A response body that can also be sent as text, piece by piece, without a Web `ReadableStream`
+ * in between. The engine's SSE responses carry one; the Node adapter has its pieces written
+ * straight to the socket (no `ReadableStream` reads, no `TextEncoder` pass, no promise per piece),
+ * while every other runtime reads `response.body` as usual.
  *
  * The symbol is registered (`Symbol.for`), so a response made by one copy of this package is
  * recognised by another (frameworks may bundle the adapter and the endpoint separately).
  */
 export interface TextBodySource {
-  /** The next piece of the body, or null once it has ended. Call again only after it settles. */
-  next(): Promise<string | null>;
-  /** The reader went away before the end. */
+  /** Starts sending the body to `sink`; called once. */
+  start(sink: TextBodySink): void;
+  /** The sink has room again after `write` returned false. */
+  resume(): void;
+  /** The reader went away before the end; nothing more is sent. */
   cancel(reason: unknown): void;
+}
+
+/** Where a {@link TextBodySource} sends its pieces. */
+export interface TextBodySink {
+  /** The next piece. Returns false when the sink is full: nothing more comes until `resume()`. */
+  write(text: string): boolean;
+  /** The body is complete. */
+  end(): void;
+  /** The body cannot go on (e.g. the store failed); nothing more comes. */
+  error(error: unknown): void;
 }
 
 const TEXT_BODY = Symbol.for("durastream.textBody");

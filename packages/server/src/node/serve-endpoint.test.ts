@@ -461,10 +461,15 @@ describe("serveEndpoint response writing", () => {
 
 describe("serveEndpoint text bodies", () => {
   test("a response carrying a text body source is written from the source, piece by piece, not from its Web body", async () => {
-    const pieces = ["event: data\ndata: 1\n\n", "", "event: data\ndata: é2\n\n"];
     const port = await start(() =>
       attachTextBody(new Response("the Web body, never read", { headers: { "content-type": "text/event-stream" } }), {
-        next: async () => pieces.shift() ?? null,
+        start(sink) {
+          sink.write("event: data\ndata: 1\n\n");
+          sink.write("");
+          sink.write("event: data\ndata: é2\n\n");
+          sink.end();
+        },
+        resume: () => {},
         cancel: () => {},
       }),
     );
@@ -474,12 +479,43 @@ describe("serveEndpoint text bodies", () => {
     expect(response.body).toBe("event: data\ndata: 1\n\nevent: data\ndata: é2\n\n");
   });
 
+  test("a full socket pauses the source until it drains, and nothing is lost", async () => {
+    const piece = "x".repeat(64 * 1024);
+    const pieces = 64;
+    let resumes = 0;
+    const port = await start(() => {
+      let sent = 0;
+      let sink: { write(text: string): boolean; end(): void } | undefined;
+      const pump = () => {
+        while (sent < pieces) {
+          sent += 1;
+          if (!sink!.write(piece)) return;
+        }
+        sink!.end();
+      };
+      return attachTextBody(new Response("unused"), {
+        start(target) {
+          sink = target;
+          pump();
+        },
+        resume() {
+          resumes += 1;
+          pump();
+        },
+        cancel: () => {},
+      });
+    });
+    const response = await request(port, { path: "/" });
+    expect(response.body.length).toBe(piece.length * pieces);
+    expect(resumes).toBeGreaterThan(0);
+  });
+
   test("a disconnect cancels the source with the disconnect reason", async () => {
     const cancelled = deferred<unknown>();
-    let sent = false;
     const port = await start(() =>
       attachTextBody(new Response("unused", { headers: { "content-type": "text/event-stream" } }), {
-        next: () => (sent ? new Promise<never>(() => {}) : ((sent = true), Promise.resolve("data: hello\n\n"))),
+        start: (sink) => void sink.write("data: hello\n\n"),
+        resume: () => {},
         cancel: (reason) => cancelled.resolve(reason),
       }),
     );
@@ -493,15 +529,14 @@ describe("serveEndpoint text bodies", () => {
 
   test("a source that fails mid-body is reported and the connection destroyed", async () => {
     const onError = vi.fn();
-    let calls = 0;
     const port = await start(
       () =>
         attachTextBody(new Response("unused"), {
-          next: async () => {
-            calls += 1;
-            if (calls === 1) return "partial";
-            throw new Error("store went away");
+          start(sink) {
+            sink.write("partial");
+            setImmediate(() => sink.error(new Error("store went away")));
           },
+          resume: () => {},
           cancel: () => {},
         }),
       { onError },

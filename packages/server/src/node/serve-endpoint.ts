@@ -191,16 +191,30 @@ async function handle(
   }
 }
 
-async function pumpText(source: TextBodySource, outgoing: ServerResponse, signal: AbortSignal): Promise<void> {
-  for (;;) {
-    const text = await source.next();
-    if (text === null || signal.aborted) break;
-    if (!outgoing.write(text)) {
-      await waitForDrain(outgoing);
-      if (signal.aborted) break;
-    }
-  }
-  if (!signal.aborted) outgoing.end();
+/** Has the source write its pieces straight to the socket; settles when the body is done. */
+function pumpText(source: TextBodySource, outgoing: ServerResponse, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const resume = (): void => source.resume();
+    const settle = (): void => {
+      outgoing.off("drain", resume);
+      outgoing.off("close", resolve);
+    };
+    outgoing.on("drain", resume);
+    // A disconnect cancels the source (see onDisconnect), which then sends nothing more.
+    outgoing.once("close", resolve);
+    source.start({
+      write: (text) => outgoing.write(text),
+      end() {
+        settle();
+        if (!signal.aborted) outgoing.end();
+        resolve();
+      },
+      error(error) {
+        settle();
+        reject(error);
+      },
+    });
+  });
 }
 
 async function pump(

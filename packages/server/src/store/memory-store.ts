@@ -125,7 +125,17 @@ export class MemoryRunStore implements RunStore {
     return [...run.steps.values()].sort((a, b) => a.position - b.position);
   }
 
-  async appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
+  // appendFrames and readFrames run for every chunk: plain functions returning settled promises,
+  // not async functions, which would allocate more per call.
+  appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
+    try {
+      return Promise.resolve(this.#append(runId, epoch, frames, effects));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #append(runId: string, epoch: number, frames: readonly FrameToAppend[], effects: AppendEffects | undefined): string {
     const run = this.#live(runId);
     if (run === undefined) throw new StoreRefusedError("unknown-run", runId);
     const record = run.base;
@@ -157,10 +167,14 @@ export class MemoryRunStore implements RunStore {
     return offset;
   }
 
-  async readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
-    const run = this.#live(runId);
-    if (run === undefined) throw new StoreRefusedError("unknown-run", runId);
-    return run.log.read(after === undefined ? START_OFFSET : parseOffset(after), limit);
+  readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
+    try {
+      const run = this.#live(runId);
+      if (run === undefined) throw new StoreRefusedError("unknown-run", runId);
+      return Promise.resolve(run.log.read(after === undefined ? START_OFFSET : parseOffset(after), limit));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   subscribe(runId: string, listener: () => void): () => void {
