@@ -1,4 +1,5 @@
 import { createParser, type EventSourceMessage, type ParseError } from "eventsource-parser";
+import { DataFrameFastPath } from "./data-frame-fast-path.js";
 import { ProtocolError } from "./errors.js";
 import {
   PROTOCOL_VERSION,
@@ -10,6 +11,7 @@ import {
   type WireError,
 } from "./frames.js";
 import { isOffset, parseOffset } from "./offset.js";
+import { createUtf8ChunkDecoder } from "./utf8-chunk-decoder.js";
 
 /** Callbacks of a frame decoder. */
 export interface FrameDecoderCallbacks {
@@ -43,7 +45,10 @@ const KNOWN_EVENTS: ReadonlySet<string> = new Set(["metadata", "data", "commit",
 const REDIRECT_REASONS: ReadonlySet<string> = new Set(["sleep", "wait-for-event", "retry", "max-duration", "shutdown"]);
 
 /**
- * Creates a streaming frame decoder on top of `eventsource-parser`.
+ * Creates a streaming frame decoder on top of `eventsource-parser`. Data frames written the way
+ * the encoder writes them take a fast path (see `DataFrameFastPath`) that gives the same frames
+ * as `decodeEvent` at about half the cost, and bytes are decoded without `TextDecoder`'s slow
+ * stream mode (see `createUtf8ChunkDecoder`), with the same result.
  *
  * @example
  * ```ts
@@ -57,15 +62,23 @@ const REDIRECT_REASONS: ReadonlySet<string> = new Set(["sleep", "wait-for-event"
  */
 export function createFrameDecoder(callbacks: FrameDecoderCallbacks): FrameDecoder {
   const { onFrame, onError, onComment } = callbacks;
-  // The BOM is stripped below for bytes and text alike, so the TextDecoder must keep it.
-  let textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  // Keeps a BOM, which is stripped below for bytes and text alike.
+  const utf8 = createUtf8ChunkDecoder();
   // True until the first character of the stream has been seen (it may be a BOM to drop).
   let atStreamStart = true;
   // True when the last text fed ended with CR: an LF at the start of the next chunk belongs to that CRLF.
   let skipLeadingLineFeed = false;
+  // Data frames as the encoder writes them, nearly every frame of a stream, skip most of the work
+  // of `decodeEvent`; anything else, or anything odd, goes through it.
+  const dataFrames = new DataFrameFastPath();
   const parser = createParser({
     onEvent(message) {
-      let frame: Frame | undefined;
+      const dataFrame = message.event === "data" ? dataFrames.decode(message.id, message.data) : undefined;
+      if (dataFrame !== undefined) {
+        onFrame(dataFrame);
+        return;
+      }
+      let frame: Frame;
       try {
         frame = decodeEvent(message);
       } catch (error) {
@@ -102,13 +115,13 @@ export function createFrameDecoder(callbacks: FrameDecoderCallbacks): FrameDecod
   }
   return {
     feed(chunk) {
-      feedText(typeof chunk === "string" ? chunk : textDecoder.decode(chunk, { stream: true }));
+      feedText(typeof chunk === "string" ? chunk : utf8.decode(chunk));
     },
     end() {
-      feedText(textDecoder.decode());
+      feedText(utf8.end());
     },
     reset() {
-      textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+      utf8.reset();
       atStreamStart = true;
       skipLeadingLineFeed = false;
       parser.reset();
