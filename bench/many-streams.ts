@@ -38,6 +38,12 @@ export interface ManyStreamsOptions {
    * per stream — the worst case, where a chunk's latency is mostly its place in the burst.
    */
   readonly phases?: "spread" | "together";
+  /**
+   * Rounds, each measuring the raw endpoint and then the durable one (a fresh server process each).
+   * Every figure reported is the median over the rounds; added latency is the median of each
+   * round's durable − raw difference. Default 1.
+   */
+  readonly rounds?: number;
 }
 
 export interface ManyStreamsVariant {
@@ -87,9 +93,11 @@ export interface ManyStreamsResult {
   readonly options: Required<ManyStreamsOptions>;
   readonly raw: ManyStreamsVariant;
   readonly durable: ManyStreamsVariant;
-  /** durable − raw latency, ms. */
+  /** durable − raw latency, ms (median over the rounds of each round's difference). */
   readonly addedLatencyP50: number;
   readonly addedLatencyP99: number;
+  /** Each round's durable − raw p99 latency, ms, in round order. */
+  readonly addedLatencyP99Rounds: readonly number[];
 }
 
 interface ServerStats {
@@ -351,16 +359,39 @@ async function measureVariant(kind: Kind, options: Required<ManyStreamsOptions>)
  * server process; see the top of this file.
  */
 export async function measureManyStreams(options: ManyStreamsOptions): Promise<ManyStreamsResult> {
-  const resolved: Required<ManyStreamsOptions> = { warmupSeconds: 2, phases: "spread", ...options };
-  const raw = await measureVariant("raw", resolved);
-  const durable = await measureVariant("durable", resolved);
+  const resolved: Required<ManyStreamsOptions> = { warmupSeconds: 2, phases: "spread", rounds: 1, ...options };
+  const raws: ManyStreamsVariant[] = [];
+  const durables: ManyStreamsVariant[] = [];
+  for (let round = 0; round < resolved.rounds; round += 1) {
+    raws.push(await measureVariant("raw", resolved));
+    durables.push(await measureVariant("durable", resolved));
+  }
+  const added = (field: "latencyP50" | "latencyP99") => raws.map((raw, round) => durables[round]![field] - raw[field]);
+  const addedLatencyP99Rounds = added("latencyP99");
   return {
     options: resolved,
-    raw,
-    durable,
-    addedLatencyP50: durable.latencyP50 - raw.latencyP50,
-    addedLatencyP99: durable.latencyP99 - raw.latencyP99,
+    raw: medianVariant(raws),
+    durable: medianVariant(durables),
+    addedLatencyP50: medianOf(added("latencyP50")),
+    addedLatencyP99: medianOf(addedLatencyP99Rounds),
+    addedLatencyP99Rounds,
   };
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Every numeric figure of the rounds' variants replaced by its median (counts included). */
+function medianVariant(rounds: readonly ManyStreamsVariant[]): ManyStreamsVariant {
+  const first = rounds[0]!;
+  const median: Record<string, unknown> = { ...first };
+  for (const [key, value] of Object.entries(first)) {
+    if (typeof value === "number") median[key] = medianOf(rounds.map((round) => round[key as keyof ManyStreamsVariant] as number));
+  }
+  return median as unknown as ManyStreamsVariant;
 }
 
 const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
@@ -382,6 +413,6 @@ export function formatManyStreams(result: ManyStreamsResult): string[] {
     "| --- | ---: | ---: | ---: | ---: | ---: |",
     row(raw),
     row(durable),
-    `| added by Durastream | ${signed(result.addedLatencyP50, 2)} ms | ${signed(result.addedLatencyP99, 2)} ms | ${signed(durable.cpuPerChunkMicros - raw.cpuPerChunkMicros, 1)} µs | ${signed(durable.memoryPerStreamKB - raw.memoryPerStreamKB, 1)} KB | |`,
+    `| added by Durastream | ${signed(result.addedLatencyP50, 2)} ms | ${signed(result.addedLatencyP99, 2)} ms${result.addedLatencyP99Rounds.length > 1 ? ` (rounds: ${result.addedLatencyP99Rounds.map((value) => signed(value, 1)).join(", ")})` : ""} | ${signed(durable.cpuPerChunkMicros - raw.cpuPerChunkMicros, 1)} µs | ${signed(durable.memoryPerStreamKB - raw.memoryPerStreamKB, 1)} KB | |`,
   ];
 }

@@ -5,7 +5,6 @@ import {
   type MetadataFrame,
   type RedirectReason,
 } from "@durastream/protocol";
-import { afterTurn } from "./event-loop.js";
 import type { LogEntry, RunStore } from "./store/run-store.js";
 import type { TextBodySink, TextBodySource } from "./text-body.js";
 import type { Timers } from "./timers.js";
@@ -45,8 +44,7 @@ const encoder = new TextEncoder();
  * they are appended, until the result frame. Read it as a Web stream (`stream`) or, in the Node
  * adapter, as text pieces pushed to a sink (`source`); whichever is read first owns it. Frames are
  * read from the store only when the reader has room, so a slow client holds back reads instead of
- * piling frames up in memory; frames appended in the same turn of the event loop go out as one
- * piece.
+ * piling frames up in memory; frames appended together go out as one piece.
  */
 export function createLogStream(options: LogStreamOptions): { readonly stream: ReadableStream<Uint8Array>; readonly source: TextBodySource } {
   const source = createLogSource(options);
@@ -97,7 +95,7 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
   let reading = false;
   /** Nothing to send; waiting for an append, a switch or a keep-alive. */
   let idle = false;
-  /** An append woke the stream; the read waits for the end of this turn. */
+  /** An append woke the stream; the read waits for the running job's microtasks. */
   let wakeScheduled = false;
   let redirectReason: RedirectReason | null = null;
 
@@ -113,7 +111,7 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     sink!.write(text);
     sink!.end();
   };
-  const readAfterTurn = (): void => {
+  const readSoon = (): void => {
     wakeScheduled = false;
     pump();
   };
@@ -125,11 +123,13 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
 
   const unsubscribe = store.subscribe(runId, () => {
     appended = true;
-    // Let the rest of this turn's frames arrive, then read them and send them in one piece.
+    // Read once the running job's microtasks are done, so appends that follow at once (a commit
+    // right after a batch) are read together. Not a macrotask later: the writer already gathers a
+    // turn's chunks into one append, and on a busy server each extra turn adds latency to every chunk.
     if (idle && !wakeScheduled) {
       idle = false;
       wakeScheduled = true;
-      afterTurn(readAfterTurn);
+      queueMicrotask(readSoon);
     }
   });
   const switchTo = (reason: RedirectReason) => {
