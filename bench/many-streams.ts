@@ -297,6 +297,8 @@ async function measureVariant(kind: Kind, options: Required<ManyStreamsOptions>)
       await closeStreams(child, kind, readers);
     }
     await sleep(200);
+    // Both endpoints' clients start from a collected heap in this process (run it with --expose-gc).
+    (globalThis as { gc?: () => void }).gc?.();
     const before = await child.stats(true);
 
     const collector = new Collector(streams, child.clockOffset);
@@ -406,13 +408,13 @@ export function formatManyStreams(result: ManyStreamsResult): string[] {
       variant.streamsStarted < result.options.streams ? `${variant.streamsStarted} streams started` : "",
       variant.errors > 0 ? `${variant.errors} failed` : "",
     ].filter((note) => note !== "");
-    return `| ${variant.name} | ${fixed(variant.latencyP50, 2)} ms | ${fixed(variant.latencyP99, 2)} ms | ${fixed(variant.cpuPerChunkMicros, 1)} µs | ${fixed(variant.memoryPerStreamKB, 1)} KB (${fixed(variant.memoryPerStreamOpenedKB, 1)} KB just opened) | ${variant.chunksDelivered.toLocaleString("en")} / ${variant.chunksExpected.toLocaleString("en")} (${share.toFixed(1)} %${notes.length > 0 ? `; ${notes.join(", ")}` : ""}) |`;
+    return `| ${variant.name} | ${fixed(variant.latencyP50, 2)} ms | ${fixed(variant.latencyP99, 2)} ms | ${fixed(variant.cpuPerChunkMicros, 1)} µs | ${fixed(variant.memoryPerStreamKB, 1)} KB (${fixed(variant.memoryPerStreamOpenedKB, 1)} KB just opened; V8 heap in use ${fixed(variant.heapPerStreamKB, 1)} KB) | ${variant.chunksDelivered.toLocaleString("en")} / ${variant.chunksExpected.toLocaleString("en")} (${share.toFixed(1)} %${notes.length > 0 ? `; ${notes.join(", ")}` : ""}) |`;
   };
   return [
-    "| endpoint and client | latency p50 | latency p99 | server CPU per chunk | server memory per stream | chunks delivered / expected |",
+    "| endpoint and client | latency p50 | latency p99 | server CPU per chunk | server memory per stream (RSS) | chunks delivered / expected |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
     row(raw),
     row(durable),
-    `| added by Durastream | ${signed(result.addedLatencyP50, 2)} ms | ${signed(result.addedLatencyP99, 2)} ms${result.addedLatencyP99Rounds.length > 1 ? ` (rounds: ${result.addedLatencyP99Rounds.map((value) => signed(value, 1)).join(", ")})` : ""} | ${signed(durable.cpuPerChunkMicros - raw.cpuPerChunkMicros, 1)} µs | ${signed(durable.memoryPerStreamKB - raw.memoryPerStreamKB, 1)} KB | |`,
+    `| added by Durastream | ${signed(result.addedLatencyP50, 2)} ms | ${signed(result.addedLatencyP99, 2)} ms${result.addedLatencyP99Rounds.length > 1 ? ` (rounds: ${result.addedLatencyP99Rounds.map((value) => signed(value, 1)).join(", ")})` : ""} | ${signed(durable.cpuPerChunkMicros - raw.cpuPerChunkMicros, 1)} µs | ${signed(durable.memoryPerStreamKB - raw.memoryPerStreamKB, 1)} KB (heap ${signed(durable.heapPerStreamKB - raw.heapPerStreamKB, 1)} KB) | |`,
   ];
 }

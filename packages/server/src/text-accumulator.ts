@@ -1,5 +1,5 @@
 /** Pieces gathered before they are joined into one flat string. */
-const PIECES_PER_BLOCK = 16;
+const PIECES_PER_BLOCK = 8;
 
 /**
  * Collects text pieces (a pipe's chunks) for one final concatenation, in little memory: every 64

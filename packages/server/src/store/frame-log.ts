@@ -29,7 +29,7 @@ const TYPE_NAMES: readonly LogFrameType[] = ["data", "data", "commit", "rollback
  * frames. A young log flushes sooner (every quarter of its length, at least `MIN_SEGMENT_FRAMES`):
  * most of a short stream would otherwise sit in pending slices.
  */
-const SEGMENT_FRAMES = 8;
+const SEGMENT_FRAMES = 4;
 const MIN_SEGMENT_FRAMES = 4;
 const SEGMENT_CHARS = 4096;
 
