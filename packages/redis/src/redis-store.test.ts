@@ -120,6 +120,15 @@ describe.skipIf(url === undefined)("RedisRunStore on Redis", () => {
     await expect(admin.xadd(`${prefix}log:run-ids`, "1-9", "type", "data", "payload", "{}")).rejects.toThrow(/equal or smaller/);
   });
 
+  it("appends a batch of 100,000 frames in one call (more arguments than a JavaScript call can take)", async () => {
+    const { store } = open();
+    await store.createRun(newRun("big-batch"));
+    expect(await store.appendFrames("big-batch", 1, frames(100_000))).toBe("1-100000");
+    const last = await store.readFrames("big-batch", "1-99998", 10);
+    expect(last.map((entry) => entry.offset)).toEqual(["1-99999", "1-100000"]);
+    expect(last[1]!.payload).toBe(frames(100_000)[99_999]!.payload);
+  });
+
   it("keeps every key under the prefix, and stores with other prefixes apart", async () => {
     const { store: first, prefix: firstPrefix } = open();
     const { store: second, prefix: secondPrefix } = open();

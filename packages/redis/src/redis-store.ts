@@ -186,7 +186,8 @@ export class RedisRunStore implements RunStore {
       argumentsList.push(frame.type, frame.payload);
     }
     argumentsList[22] = bytes; // ARGV[15], after the 8 keys
-    const [status, value] = await this.#operate(() => this.#client.durastreamAppend(...argumentsList));
+    // One array, not spread: a batch of many frames would exceed the engine's argument limit.
+    const [status, value] = await this.#operate(() => this.#client.durastreamAppend(argumentsList));
     if (status === "refused") throw new StoreRefusedError(value as StoreErrorReason, runId);
     this.#subscriptions.notify(runId);
     return value;

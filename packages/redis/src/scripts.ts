@@ -282,7 +282,8 @@ type Argument = string | number;
 
 /** The scripts, as methods `defineScripts` adds to a client. */
 export interface ScriptCommands {
-  durastreamAppend(...keysAndArguments: Argument[]): Promise<[status: "ok" | "refused", value: string]>;
+  /** Takes its keys and arguments as one array (ioredis flattens it), so a large batch is not spread into a call. */
+  durastreamAppend(keysAndArguments: Argument[]): Promise<[status: "ok" | "refused", value: string]>;
   durastreamCreate(...keysAndArguments: Argument[]): Promise<"created" | "exists">;
   durastreamClaim(...keysAndArguments: Argument[]): Promise<string[]>;
   durastreamRenew(...keysAndArguments: Argument[]): Promise<number>;

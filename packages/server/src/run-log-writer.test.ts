@@ -52,4 +52,20 @@ describe("RunLogWriter", () => {
     expect(calls).toHaveLength(1);
     expect((writer.failure?.error as Error).message).toBe("disk full");
   });
+
+  it("caps a batch at 1,024 frames: a source faster than the store makes several appends, in order", async () => {
+    const { store, calls } = gatedStore();
+    const writer = new RunLogWriter(store, "r", 1);
+    for (let index = 0; index < 2500; index += 1) writer.push(data(String(index)));
+    await until(() => calls.length === 1);
+    expect(calls[0]!.payloads).toHaveLength(1024);
+    calls[0]!.release();
+    await until(() => calls.length === 2);
+    calls[1]!.release();
+    await until(() => calls.length === 3);
+    calls[2]!.release();
+    await writer.flush();
+    expect(calls.map((call) => call.payloads.length)).toEqual([1024, 1024, 452]);
+    expect(calls.flatMap((call) => call.payloads)).toEqual(Array.from({ length: 2500 }, (_, index) => String(index)));
+  });
 });

@@ -1,6 +1,13 @@
 import { afterTurn } from "./event-loop.js";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
+/**
+ * Frames one batch takes at most. A source that is always ready produces frames faster than a
+ * remote store appends them; without a cap, one batch would gather everything pushed while the
+ * store was busy (tens of thousands of frames, one huge command).
+ */
+const MAX_BATCH_FRAMES = 1024;
+
 /** One queued append: a batch of pushed frames, or a `write` waiting for its receipt. */
 interface Append {
   readonly frames: FrameToAppend[];
@@ -43,6 +50,13 @@ export class RunLogWriter {
   /** Queues a frame without waiting. Ordered after everything queued before it. */
   push(frame: FrameToAppend): void {
     let batch = this.#openBatch;
+    if (batch !== null && batch.frames.length >= MAX_BATCH_FRAMES) {
+      // Full: it goes out as it is (once the batches before it have), later pushes start another.
+      batch.gathering = false;
+      batch = null;
+      this.#openBatch = null;
+      this.#next();
+    }
     if (batch === null) {
       const fresh: Append = { frames: [], gathering: true };
       batch = fresh;
