@@ -12,7 +12,7 @@
 // worst case, where a chunk's latency is mostly its place in the burst). Every chunk's data is the moment it was produced, `performance.timeOrigin +
 // performance.now()` in ms, as a string. The control server answers:
 //   GET  /clock             {"now": ms}                                   (clock offset estimate)
-//   GET  /stats[?gc=1]      cpu (µs, user + system), memory, chunks produced, active streams
+//   GET  /stats[?gc=1]      cpu (µs, user + system), memory (RSS, heap, V8 space sizes), chunks produced, active streams
 //   POST /stop?variant=raw|durable   ends every active stream of that endpoint cleanly
 import http from "node:http";
 import v8 from "node:v8";

@@ -323,6 +323,7 @@ async function measureVariant(kind: Kind, options: Required<ManyStreamsOptions>)
     const clientCpuUsed = process.cpuUsage(clientCpu);
     const end = await child.stats();
     const active = await child.stats(true);
+    // BENCH_DEBUG=1 prints the server's three readings (RSS, heap, V8 space sizes), for telling heap growth from headroom.
     if (process.env.BENCH_DEBUG) console.log(kind, JSON.stringify({ before, opened, active }));
 
     await closeStreams(child, kind, readers);

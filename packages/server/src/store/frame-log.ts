@@ -26,11 +26,9 @@ const TYPE_NAMES: readonly LogFrameType[] = ["data", "data", "commit", "rollback
  * `SEGMENT_CHARS` code units. Until then each pending text is a slice that keeps its whole original
  * payload alive (about 100 bytes more than the text for a small chunk), so small batches bound that
  * cost, while a segment's own overhead (string header, table entry: about 40 bytes) is shared by its
- * frames. A young log flushes sooner (every quarter of its length, at least `MIN_SEGMENT_FRAMES`):
- * most of a short stream would otherwise sit in pending slices.
+ * frames. Few frames per segment also means few young objects per stream for each scavenge to copy.
  */
 const SEGMENT_FRAMES = 4;
-const MIN_SEGMENT_FRAMES = 4;
 const SEGMENT_CHARS = 4096;
 
 const INITIAL_CAPACITY = 16;
@@ -110,8 +108,7 @@ export class FrameLog {
     if (index === this.#words.length) this.#grow();
     this.#words[index] = (code << TYPE_SHIFT) | this.#pendingChars;
     this.#length = index + 1;
-    const segmentFrames = Math.min(SEGMENT_FRAMES, Math.max(MIN_SEGMENT_FRAMES, this.#flushed >>> 2));
-    if (this.#pending.length >= segmentFrames || this.#pendingChars >= SEGMENT_CHARS) this.#flush();
+    if (this.#pending.length >= SEGMENT_FRAMES || this.#pendingChars >= SEGMENT_CHARS) this.#flush();
   }
 
   /**
