@@ -7,13 +7,23 @@ import type { RetryPolicy } from "./retry-policy.js";
 export interface StepOptions extends RetryPolicy {
   /** The step's id, unique per logical step; repeats get `:N` appended when hashed. */
   id: string;
+  /**
+   * Longest one attempt may take (milliseconds or a duration such as `"30s"`). An attempt still
+   * running then fails with a `DurableError` of code `TIMEOUT`: its `signal` aborts, its later
+   * chunks are dropped, a rollback frame is sent, and it is retried under the retry policy.
+   * Default: the endpoint's `stepTimeout`, else none.
+   */
+  timeout?: Duration;
 }
 
 /** What a step's function receives. */
 export interface StepAttempt {
   /** The attempt, from 1. */
   readonly attempt: number;
-  /** Aborts when the run is cancelled; pass it to `fetch` and model calls. */
+  /**
+   * Aborts when the run is cancelled, when this attempt times out (`timeout`), when the process
+   * lost the run's lease or shuts down; pass it to `fetch` and model calls.
+   */
   readonly signal: AbortSignal;
 }
 
@@ -135,6 +145,8 @@ export interface StepScope {
   readonly encodeData: (dataJson: string) => string;
   /** False once the attempt has settled: later pushes from it are dropped. */
   active: boolean;
+  /** The attempt's signal: pipes in the step stop when it aborts. */
+  readonly signal: AbortSignal;
 }
 
 /** What a run exposes to `step` and `stream` through AsyncLocalStorage. */

@@ -1,9 +1,11 @@
 import { PROTOCOL_VERSION, RUN_ID_HEADER } from "@durastream/protocol";
-import type { DurableHandler, ExecutionEnd } from "./durable-run.js";
+import { createErrorReporter, type ErrorHandler } from "./background-errors.js";
+import { stepTimeoutOf, type DurableHandler, type ExecutionEnd } from "./durable-run.js";
+import type { Duration } from "./duration.js";
 import { DurableError } from "./errors.js";
 import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
 import { Executor, type Registration } from "./executor.js";
-import { createLogStream } from "./log-stream.js";
+import { createLogStream, LiveStreams } from "./log-stream.js";
 import { attachTextBody } from "./text-body.js";
 import { createProxy, type ProxyOptions } from "./proxy.js";
 import { DEFAULT_REQUEST_HEADERS, snapshotRequest } from "./request-snapshot.js";
@@ -59,6 +61,23 @@ export interface DurableOptions {
    * that sets them. Default false.
    */
   trustProxy?: boolean;
+  /**
+   * Receives every error of background work (`{ error, phase, runId? }`): polling for due runs,
+   * takeovers, lease renewals, store writes that are retried, log reads of live connections, the
+   * wait endpoint's long-polls, shutdown. None of these is ever thrown into the event loop.
+   * Default: `console.error`, at most once a minute per kind of error.
+   *
+   * @example
+   * ```ts
+   * createDurable({ onError: ({ error, phase, runId }) => logger.warn({ err: error, phase, runId }, "durastream") });
+   * ```
+   */
+  onError?: ErrorHandler;
+  /**
+   * Longest one step attempt may take before it fails with a `TIMEOUT` error and is retried
+   * (milliseconds or a duration such as `"5m"`); `step.run({ id, timeout })` overrides it. Default: none.
+   */
+  stepTimeout?: Duration;
   /** Clock and timers; tests inject their own. */
   timers?: Timers;
 }
@@ -96,6 +115,17 @@ export interface EndpointOptions {
   backoff?: Backoff;
   /** Cancel the run when its first client disconnects (instead of finishing it in the background). Default false. */
   cancelOnDisconnect?: boolean;
+  /** Longest one step attempt may take; overrides `createDurable`'s `stepTimeout`. */
+  stepTimeout?: Duration;
+}
+
+/** Options of `durable.close()`. */
+export interface CloseOptions {
+  /**
+   * How long step attempts that are running may take to finish before the process stops them
+   * (they are then rolled back and run again by the next executor), ms. Default 10 000.
+   */
+  timeout?: number;
 }
 
 /** A Web request handler, as Next.js route handlers, Bun, Deno and Hono take. */
@@ -143,8 +173,23 @@ export interface Durable {
    * ```
    */
   send(event: DurableEvent): Promise<{ woken: number }>;
-  /** Stops the background timers (for tests and graceful shutdown); runs in progress go on. */
-  close(): void;
+  /**
+   * Graceful shutdown, for `SIGTERM`. Stops taking new runs (new requests get `503` with
+   * `Retry-After`), lets the step attempts running now finish and store their commit or rollback
+   * (up to `timeout`), hands every run this process executes over (its lease is released, so
+   * another instance, or this one restarted, takes it over at once), sends every live SSE
+   * connection a `redirect` frame (reason `shutdown`) after the frames it has not read yet, answers
+   * waiting long-polls with `202`/`303`, and closes the store last. Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * process.on("SIGTERM", async () => {
+   *   server.close();                          // stop accepting connections
+   *   await durable.close({ timeout: 10_000 }); // hand runs over, end live streams, close the store
+   * });
+   * ```
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /**
@@ -167,7 +212,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
     throw new DurableError("INVALID_OPTIONS", "createDurable(options): options must be an object or omitted.");
   }
   const {
-    store = new MemoryRunStore(),
+    store = new MemoryRunStore() as RunStore,
     timers = systemTimers,
     keepAliveInterval = 15_000,
     basePath = "/api/durable",
@@ -180,7 +225,12 @@ export function createDurable(options: DurableOptions = {}): Durable {
     pollInterval = 5_000,
     asyncRedirectUrl,
     waitUntil,
+    onError,
   } = options;
+  if (onError !== undefined && typeof onError !== "function") {
+    throw new DurableError("INVALID_OPTIONS", 'createDurable: "onError" must be a function ({ error, phase, runId }) => void.');
+  }
+  const stepTimeout = options.stepTimeout === undefined ? undefined : stepTimeoutOf(options.stepTimeout, "createDurable");
   const maxFramesPerRun = options.limits?.maxFramesPerRun ?? 1_000_000;
   const maxLogBytes = options.limits?.maxLogBytes ?? 128 * 1024 * 1024;
   for (const [name, value, min] of [
@@ -207,7 +257,11 @@ export function createDurable(options: DurableOptions = {}): Durable {
   const durableDefaults = { retries: options.retries, backoff: options.backoff };
   resolveRetryPolicy("createDurable", durableDefaults);
   const tokens = new ResumeTokens(resolveSecret(options.secret));
-  const executor = new Executor({ store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, leaseDuration, pollInterval, waitUntil });
+  const report = createErrorReporter(onError, () => timers.now());
+  const executor = new Executor({ store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, leaseDuration, pollInterval, waitUntil, report, stepTimeout });
+  /** Live SSE connections of this process's endpoints and wait endpoint, to redirect at shutdown. */
+  const live = new LiveStreams();
+  let closing: Promise<void> | null = null;
 
   /** The same-origin (by default) URL where a run's log can be read again, with a fresh token. */
   const resumeUrl = async (runId: string, request: Request): Promise<string> => {
@@ -231,10 +285,15 @@ export function createDurable(options: DurableOptions = {}): Durable {
       }
       const endpointDefaults = { retries: endpointOptions.retries, backoff: endpointOptions.backoff };
       resolveRetryPolicy("durable.endpoint", durableDefaults, endpointDefaults);
-      const registration: Registration = { handler, retryPolicy: [durableDefaults, endpointDefaults] };
+      const registration: Registration = {
+        handler,
+        retryPolicy: [durableDefaults, endpointDefaults],
+        ...(endpointOptions.stepTimeout === undefined ? {} : { stepTimeout: stepTimeoutOf(endpointOptions.stepTimeout, "durable.endpoint") }),
+      };
       if (endpointOptions.id !== undefined) executor.register(endpointOptions.id, registration);
 
       return async (request: Request): Promise<Response> => {
+        if (executor.closed) return unavailable("This instance is shutting down; send the request again (another instance takes it).");
         const endpointId = endpointOptions.id ?? `${request.method} ${new URL(request.url).pathname}`;
         executor.register(endpointId, registration);
         let captured;
@@ -252,18 +311,33 @@ export function createDurable(options: DurableOptions = {}): Durable {
           body: request.method === "GET" || request.method === "HEAD" ? null : captured.body,
         });
         const sse = acceptsEventStream(request);
-        const { run, end } = await executor.start(endpointId, registration, handlerRequest, captured.snapshot, !sse);
+        let started;
+        try {
+          started = await executor.start(endpointId, registration, handlerRequest, captured.snapshot, !sse);
+        } catch (error) {
+          // The store cannot take a new run now: nothing has started, so the client may simply retry.
+          if (DurableError.isInstance(error) && error.code === "STORE_UNAVAILABLE") {
+            report("resume", error);
+            return unavailable("The run store is unavailable right now; nothing was started. Send the request again in a moment.");
+          }
+          throw error;
+        }
+        const { run, end } = started;
         const url = await resumeUrl(run.runId, request);
         const disconnect = () => run.cancel("The client disconnected, so the run was cancelled (cancelOnDisconnect).");
 
         if (!sse) {
           if (endpointOptions.cancelOnDisconnect === true) request.signal.addEventListener("abort", disconnect, { once: true });
           let timer: unknown;
+          let stopWaiting: () => void = () => {};
           const timedOut = new Promise<"max-duration">((resolve) => {
             if (Number.isFinite(maxConnectionDuration)) timer = timers.setTimeout(() => resolve("max-duration"), maxConnectionDuration);
+            // At shutdown the client gets the 303 to the wait endpoint at once.
+            stopWaiting = live.add({ redirect: () => resolve("max-duration"), end: () => resolve("max-duration") });
           });
           const first: ExecutionEnd | "max-duration" = await Promise.race([end, timedOut]);
           if (timer !== undefined) timers.clearTimeout(timer);
+          stopWaiting();
           request.signal.removeEventListener("abort", disconnect);
           if (first !== "max-duration" && first.kind === "finished") return first.outcome.response;
           return new Response(null, { status: 303, headers: { location: url, [RUN_ID_HEADER]: run.runId } });
@@ -276,6 +350,8 @@ export function createDurable(options: DurableOptions = {}): Durable {
           metadata: { type: "metadata", runId: run.runId, protocolVersion: PROTOCOL_VERSION, resumeUrl: url },
           timers,
           keepAliveInterval,
+          report,
+          live,
           redirect: { url, onSwitch: (listener) => run.onSwitch(listener), maxDuration: maxConnectionDuration },
           ...(endpointOptions.cancelOnDisconnect === true ? { onCancel: disconnect } : {}),
         });
@@ -290,6 +366,8 @@ export function createDurable(options: DurableOptions = {}): Durable {
         executor,
         keepAliveInterval,
         maxConnectionDuration,
+        report,
+        live,
         originOf: (request) => publicOrigin(request, options.trustProxy === true),
         ...proxyOptions,
       });
@@ -300,8 +378,31 @@ export function createDurable(options: DurableOptions = {}): Durable {
       }
       return { woken: await executor.deliver(event) };
     },
-    close() {
-      executor.close();
+    close(closeOptions = {}) {
+      const timeout = closeOptions.timeout ?? 10_000;
+      if (typeof timeout !== "number" || !(timeout >= 0)) {
+        throw new DurableError("INVALID_OPTIONS", `durable.close: "timeout" must be milliseconds >= 0, got ${String(timeout)}.`);
+      }
+      closing ??= (async () => {
+        await executor.shutdown(timeout);
+        // Every run is handed over or finished: live connections read what is left of their log,
+        // then follow a redirect (to another instance, or this one restarted).
+        await live.shutdown(STREAM_GRACE, timers);
+        try {
+          await store.close?.();
+        } catch (error) {
+          report("shutdown", error);
+        }
+      })();
+      return closing;
     },
   };
+}
+
+/** How long live connections get to read the rest of their log at shutdown, ms. */
+const STREAM_GRACE = 2_000;
+
+/** A `503` that tells the client to try again in a second. */
+function unavailable(message: string): Response {
+  return new Response(message, { status: 503, headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1" } });
 }

@@ -21,12 +21,13 @@ import {
   type WaitForEventOptions,
 } from "./context.js";
 import { toMilliseconds } from "./duration.js";
+import type { ReportError } from "./background-errors.js";
 import { DurableError, StepFailedError, StoreRefusedError, describeError, isNonRetriable } from "./errors.js";
 import { nextTurn } from "./event-loop.js";
 import { toJson } from "./json-data.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry-policy.js";
-import { RunLogWriter } from "./run-log-writer.js";
-import type { FrameToAppend, RunRecord, RunStore, StepRecord } from "./store/run-store.js";
+import { RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
+import type { AppendEffects, FrameToAppend, RunRecord, RunStore, StepRecord } from "./store/run-store.js";
 import { pipeSource } from "./stream-pipe.js";
 import { delay, type Timers } from "./timers.js";
 
@@ -68,6 +69,12 @@ export interface RunSettings {
   readonly maxInlineWait: number;
   readonly maxFramesPerRun: number;
   readonly maxLogBytes: number;
+  /** Where background errors go (store writes that failed and are retried). */
+  readonly report: ReportError;
+  /** Default longest step attempt, ms; undefined for none. */
+  readonly stepTimeout: number | undefined;
+  /** How long a write the run cannot go on without (a rollback, a result) is retried while the store fails, ms. */
+  readonly writeRetryLimit: number;
 }
 
 interface BlockingWait {
@@ -113,6 +120,11 @@ export class DurableRun implements RunScopeOwner {
   #suspend: ((end: ExecutionEnd) => void) | null = null;
   /** Why the run switched to the background, once it has. */
   #switchedFor: RedirectReason | null = null;
+  /** Shutting down: no new step or attempt starts. */
+  #draining = false;
+  /** Step attempts between their start record and their commit or rollback. */
+  #attemptsInFlight = 0;
+  #onDrained: (() => void) | null = null;
 
   constructor(record: RunRecord, settings: RunSettings, journal: readonly StepRecord[], interruptedAttempts: ReadonlyMap<string, number>) {
     this.runId = record.runId;
@@ -159,12 +171,35 @@ export class DurableRun implements RunScopeOwner {
     this.#controller.abort(new DurableError("RUN_CANCELLED", reason));
   }
 
-  /** Stops this execution because another executor owns the run now. */
-  lose(): void {
+  /**
+   * Stops this execution without finishing the run: another executor owns it now (the default
+   * reason), its lease ran out, the process shuts down, or the store failed for too long. The
+   * signal aborts, pipes stop, and nothing more is written.
+   */
+  lose(reason: unknown = new StoreRefusedError("fenced", this.runId)): void {
     if (this.#state === "over" || this.#state === "lost") return;
     this.#state = "lost";
-    this.#controller.abort(new StoreRefusedError("fenced", this.runId));
+    this.#controller.abort(reason);
     this.#suspend?.({ kind: "lost" });
+    const drained = this.#onDrained;
+    this.#onDrained = null;
+    drained?.();
+  }
+
+  /**
+   * For a graceful shutdown: from now on no step or attempt starts, and the returned promise
+   * resolves once the attempts running now have stored their commit or rollback.
+   */
+  drain(): Promise<void> {
+    this.#draining = true;
+    if (this.#attemptsInFlight === 0 || this.#state !== "executing") return Promise.resolve();
+    return new Promise((resolve) => (this.#onDrained = resolve));
+  }
+
+  /** Stops this execution and flushes what it queued, for a handover (shutdown). */
+  async stop(reason: unknown): Promise<void> {
+    this.lose(reason);
+    await this.#writer.flush().catch(() => {});
   }
 
   /**
@@ -219,7 +254,7 @@ export class DurableRun implements RunScopeOwner {
   }
 
   pipe(step: StepScope | null, source: PipeSource): Promise<string> {
-    return pipeSource(source, this.#controller.signal, (text) => {
+    return pipeSource(source, step?.signal ?? this.#controller.signal, (text) => {
       if (this.#state !== "executing" || (step !== null && !step.active)) return;
       this.#emit(step, JSON.stringify(text));
     });
@@ -234,76 +269,128 @@ export class DurableRun implements RunScopeOwner {
       options.retries === undefined && options.backoff === undefined
         ? this.#defaultPolicy
         : resolveRetryPolicy(`step.run("${options.id}")`, ...this.#settings.retryPolicy, options);
+    const timeout = options.timeout === undefined ? this.#settings.stepTimeout : stepTimeoutOf(options.timeout, `step.run("${options.id}")`);
     const { hashedStepId, position, memo } = await this.#enterStep(options.id, "step.run");
     const { id } = options;
+    const base = { hashedStepId, stepId: id, position, kind: "run" } as const;
     let firstAttempt = 1;
     if (memo !== undefined) {
       if (memo.kind !== "run") throw nonDeterministic(id, position, memo);
       if (memo.status === "succeeded" || memo.status === "failed") return replay(memo);
-      // A retry whose backoff suspended the run: wait out what is left of it, then go on.
+      // An attempt that was running when its process stopped counts: a step that crashes its
+      // process every time must not be run forever.
       firstAttempt = memo.attempts + 1;
-      await this.#wait(hashedStepId, memo.wakeAt ?? 0, "retry");
+      if (memo.status === "running" && memo.attempts > policy.retries) {
+        const error = new DurableError(
+          "STEP_CRASHED",
+          `Step "${id}" crashed its process: attempt ${memo.attempts} of ${memo.attempts} was interrupted (the process running it stopped before the step finished), so it is not run again. A step that kills its process (out of memory, a native crash) fails for good once its retries are spent.`,
+        );
+        const wireError = describeError(error);
+        const rollback: FrameToAppend = {
+          type: "rollback",
+          payload: encodeFramePayload({ type: "rollback", hashedStepId, attempt: memo.attempts, willRetry: false, error: wireError }),
+        };
+        await this.#storeOrStop([rollback], { step: { ...base, status: "failed", attempts: memo.attempts, error: wireError } });
+        throw new StepFailedError(id, memo.attempts, error);
+      }
+      // A retry whose backoff suspended the run: wait out what is left of it, then go on.
+      if (memo.status === "retrying") await this.#wait(hashedStepId, memo.wakeAt ?? 0, "retry");
     }
+    // A log written before attempts were put on record: the takeover scan counted the attempt.
     firstAttempt = Math.max(firstAttempt, (this.#interruptedAttempts.get(hashedStepId) ?? 0) + 1);
-    const interrupted = this.#interruptedAttempts.get(hashedStepId) ?? 0;
-    const signal = this.#controller.signal;
+    const runSignal = this.#controller.signal;
     const encodeData = createDataPayloadEncoder(hashedStepId);
     this.#activeSteps += 1;
     try {
       for (let attempt = firstAttempt; ; attempt += 1) {
-        if (this.#state !== "executing") return NEVER;
-        const scope: StepScope = { hashedStepId, encodeData, active: true };
+        if (this.#state !== "executing" || this.#draining) return NEVER;
+        // The attempt is on record before it runs, so one that takes its process down still counts.
+        this.#attemptsInFlight += 1;
+        let inFlight = true;
+        const settleAttempt = (): void => {
+          if (!inFlight) return;
+          inFlight = false;
+          this.#attemptDone();
+        };
         let output: string | undefined;
         let failure: { error: unknown } | undefined;
         try {
-          const value = await runScopeStorage.run({ run: this, step: scope }, () => fn({ attempt, signal }));
-          scope.active = false;
-          output = value === undefined ? undefined : toJson(value, `The output of step "${id}"`, "INVALID_STEP_OUTPUT");
-        } catch (error) {
-          scope.active = false;
-          failure = { error: signal.aborted ? signal.reason : error };
-        }
-        if (this.#state !== "executing") return NEVER;
-        if (failure === undefined) {
-          const entry: StepRecord = {
-            hashedStepId,
-            stepId: id,
-            position,
-            kind: "run",
-            status: "succeeded",
-            attempts: attempt,
-            ...(output === undefined ? {} : { output }),
+          await this.#storeOrStop([], { step: { ...base, status: "running", attempts: attempt } });
+          if (this.#state !== "executing") return NEVER;
+          const failuresBefore = this.#writer.failures;
+          const attemptController = timeout === undefined ? null : new AbortController();
+          const signal = attemptController === null ? runSignal : attemptController.signal;
+          const scope: StepScope = { hashedStepId, encodeData, active: true, signal };
+          try {
+            const value = await runAttempt(
+              () => runScopeStorage.run({ run: this, step: scope }, () => fn({ attempt, signal })),
+              attemptController,
+              runSignal,
+              timeout,
+              this.#settings.timers,
+              () => new DurableError("TIMEOUT", `Step "${id}" attempt ${attempt} did not finish within ${timeout} ms; it was stopped.`),
+            );
+            scope.active = false;
+            output = value === undefined ? undefined : toJson(value, `The output of step "${id}"`, "INVALID_STEP_OUTPUT");
+            if (this.#writer.failures !== failuresBefore) failure = { error: storeFailure(id, this.#writer.failure?.error) };
+          } catch (error) {
+            scope.active = false;
+            failure = { error: runSignal.aborted ? runSignal.reason : error };
+          }
+          if (this.#state !== "executing") return NEVER;
+          if (failure === undefined) {
+            const entry: StepRecord = { ...base, status: "succeeded", attempts: attempt, ...(output === undefined ? {} : { output }) };
+            const commit: FrameToAppend = { type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId }) };
+            try {
+              await this.#write([commit], entry);
+              return replay(entry);
+            } catch (error) {
+              // Skipped: chunks of the attempt may be missing from the log; roll it back. Tried and
+              // failed: everything before the commit is stored, so storing the commit again is right
+              // (a commit that did land and is stored twice changes nothing for clients).
+              if (error instanceof SkippedWriteError) {
+                failure = { error: storeFailure(id, error.cause) };
+              } else {
+                this.#settings.report("write", error, this.runId);
+                await this.#writer.recover();
+                await this.#storeOrStop([commit], { step: entry });
+                return replay(entry);
+              }
+            }
+          }
+          const { error } = failure;
+          // Whatever the failure cost the log (a dropped batch) is rolled back below.
+          if (this.#writer.failure !== null) await this.#writer.recover();
+          const willRetry = attempt <= policy.retries && !isNonRetriable(error) && !runSignal.aborted;
+          const wireError = describeError(error);
+          const rollback: FrameToAppend = {
+            type: "rollback",
+            payload: encodeFramePayload({ type: "rollback", hashedStepId, attempt, willRetry, error: wireError }),
           };
-          await this.#write([{ type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId }) }], entry);
-          return replay(entry);
-        }
-        const { error } = failure;
-        const willRetry = attempt <= policy.retries + interrupted && !isNonRetriable(error) && !signal.aborted;
-        const wireError = describeError(error);
-        const rollback: FrameToAppend = {
-          type: "rollback",
-          payload: encodeFramePayload({ type: "rollback", hashedStepId, attempt, willRetry, error: wireError }),
-        };
-        if (!willRetry) {
-          const entry: StepRecord = { hashedStepId, stepId: id, position, kind: "run", status: "failed", attempts: attempt, error: wireError };
-          await this.#write([rollback], entry);
-          if (signal.aborted) throw signal.reason;
-          throw new StepFailedError(id, attempt, error);
-        }
-        const backoff = policy.delayFor(attempt);
-        if (backoff <= this.#settings.maxInlineWait) {
-          await this.#write([rollback]);
-          await delay(this.#settings.timers, backoff, signal);
-          continue;
-        }
-        // A long backoff: store the attempt count and when to try again, then suspend.
-        const wakeAt = this.#settings.timers.now() + backoff;
-        await this.#write([rollback], { hashedStepId, stepId: id, position, kind: "run", status: "retrying", attempts: attempt, error: wireError, wakeAt });
-        this.#activeSteps -= 1;
-        try {
-          await this.#wait(hashedStepId, wakeAt, "retry");
+          if (!willRetry) {
+            await this.#storeOrStop([rollback], { step: { ...base, status: "failed", attempts: attempt, error: wireError } });
+            if (runSignal.aborted) throw runSignal.reason;
+            throw new StepFailedError(id, attempt, error);
+          }
+          const backoff = policy.delayFor(attempt);
+          if (backoff <= this.#settings.maxInlineWait) {
+            await this.#storeOrStop([rollback], { step: { ...base, status: "retrying", attempts: attempt, error: wireError } });
+            settleAttempt();
+            await delay(this.#settings.timers, backoff, runSignal);
+            continue;
+          }
+          // A long backoff: store the attempt count and when to try again, then suspend.
+          const wakeAt = this.#settings.timers.now() + backoff;
+          await this.#storeOrStop([rollback], { step: { ...base, status: "retrying", attempts: attempt, error: wireError, wakeAt } });
+          settleAttempt();
+          this.#activeSteps -= 1;
+          try {
+            await this.#wait(hashedStepId, wakeAt, "retry");
+          } finally {
+            this.#activeSteps += 1;
+          }
         } finally {
-          this.#activeSteps += 1;
+          settleAttempt();
         }
       }
     } finally {
@@ -322,7 +409,7 @@ export class DurableRun implements RunScopeOwner {
       wakeAt = wakeAtFrom(this.#settings.timers.now());
       this.#activeSteps += 1;
       try {
-        await this.#write([], { hashedStepId, stepId: id, position, kind: "sleep", status: "sleeping", attempts: 0, wakeAt });
+        await this.#storeOrStop([], { step: { hashedStepId, stepId: id, position, kind: "sleep", status: "sleeping", attempts: 0, wakeAt } });
       } finally {
         this.#activeSteps -= 1;
       }
@@ -355,14 +442,14 @@ export class DurableRun implements RunScopeOwner {
       };
       this.#activeSteps += 1;
       try {
-        await this.#write([], entry);
+        await this.#storeOrStop([], { step: entry });
       } finally {
         this.#activeSteps -= 1;
       }
     }
     if (entry.status === "succeeded") return parseOutput(entry) as ReceivedEvent | null;
     if ((entry.wakeAt ?? 0) <= this.#settings.timers.now()) {
-      await this.#write([], { ...entry, status: "succeeded", output: "null" });
+      await this.#storeOrStop([], { step: { ...entry, status: "succeeded", output: "null" } });
       return null;
     }
     const deadline = entry.wakeAt ?? 0;
@@ -394,7 +481,8 @@ export class DurableRun implements RunScopeOwner {
     if (typeof id !== "string" || id === "") {
       throw new DurableError("INVALID_OPTIONS", `${what}(id, …): id must be a non-empty string, e.g. ${what}("fetch-user", …).`);
     }
-    if (this.#state !== "executing") return NEVER;
+    // A run being handed over (shutdown) starts no new step: the next executor does.
+    if (this.#state !== "executing" || this.#draining) return NEVER;
     const repeat = this.#occurrences.get(id) ?? 0;
     this.#occurrences.set(id, repeat + 1);
     const position = this.#nextPosition++;
@@ -452,11 +540,26 @@ export class DurableRun implements RunScopeOwner {
     }
     this.#state = "suspending";
     const frames: FrameToAppend[] = [];
+    const before = { uncommitted: this.#uncommittedOutside, committed: this.#outsideCommitted };
     const outsideCommitted = this.#takeOutsideCommit(frames);
     try {
       await this.#writer.write(frames, { suspend: { wakeAt }, ...(outsideCommitted === undefined ? {} : { outsideCommitted }) });
-    } catch {
-      this.lose();
+    } catch (error) {
+      const cause = error instanceof SkippedWriteError ? error.cause : error;
+      if (StoreRefusedError.isInstance(cause)) {
+        this.lose();
+        return;
+      }
+      // The store is failing: stay on this execution and try to suspend again in a moment (the
+      // lease, renewed meanwhile, ends it if the store stays down for good).
+      this.#settings.report("write", error, this.runId);
+      this.#uncommittedOutside = before.uncommitted;
+      this.#outsideCommitted = before.committed;
+      await this.#writer.recover();
+      if (this.#state !== "suspending") return;
+      this.#state = "executing";
+      await delay(this.#settings.timers, SUSPEND_RETRY_DELAY);
+      this.#scheduleBlockCheck();
       return;
     }
     this.#state = "suspended";
@@ -481,13 +584,85 @@ export class DurableRun implements RunScopeOwner {
     const frames: FrameToAppend[] = [];
     const outsideCommitted = this.#takeOutsideCommit(frames);
     frames.push({ type: "result", payload: encodeFramePayload({ type: "result", status, response: snapshot }) });
-    try {
-      await this.#writer.write(frames, {
-        finish: { status, response: snapshot },
-        ...(outsideCommitted === undefined ? {} : { outsideCommitted }),
-      });
-    } catch {
-      // The store refused the result (another executor took over, or a write failed earlier).
+    const effects: AppendEffects = { finish: { status, response: snapshot }, ...(outsideCommitted === undefined ? {} : { outsideCommitted }) };
+    const { timers, report, writeRetryLimit } = this.#settings;
+    const started = timers.now();
+    for (let pause = 50; ; pause = Math.min(pause * 2, 2_000)) {
+      try {
+        await this.#writer.write(frames, effects);
+        return;
+      } catch (error) {
+        const cause = error instanceof SkippedWriteError ? error.cause : error;
+        // Refused: another executor took the run over, or it is over already.
+        if (StoreRefusedError.isInstance(cause)) return;
+        report("finish", error, this.runId);
+        if (timers.now() - started >= writeRetryLimit) {
+          report(
+            "finish",
+            new DurableError(
+              "STORE_UNAVAILABLE",
+              `Run ${this.runId}: its result could not be stored for ${writeRetryLimit} ms; the run is left to be taken over (and finished again) once its lease expires.`,
+              { cause },
+            ),
+            this.runId,
+          );
+          return;
+        }
+        await this.#writer.recover();
+        await delay(timers, pause);
+      }
+    }
+  }
+
+  /**
+   * Writes frames with effects the run cannot go on without (an attempt's start, a rollback, a
+   * sleep or wait entry). While the store fails, the write is retried with backoff, up to
+   * `writeRetryLimit`; then this execution stops and the run is left to be taken over. A refused
+   * write (fenced, over) stops this execution at once.
+   */
+  async #storeOrStop(frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<void> {
+    const { timers, report, writeRetryLimit } = this.#settings;
+    const started = timers.now();
+    for (let pause = 50; ; pause = Math.min(pause * 2, 2_000)) {
+      try {
+        await this.#writer.write(frames, effects);
+        break;
+      } catch (error) {
+        const cause = error instanceof SkippedWriteError ? error.cause : error;
+        if (StoreRefusedError.isInstance(cause)) {
+          this.lose();
+          return NEVER;
+        }
+        if (!(error instanceof SkippedWriteError)) report("write", error, this.runId);
+        await this.#writer.recover();
+        if (this.#state !== "executing") return NEVER;
+        if (timers.now() - started >= writeRetryLimit) {
+          const stopped = new DurableError(
+            "STORE_UNAVAILABLE",
+            `Run ${this.runId}: the store failed every write for ${writeRetryLimit} ms; this process stops executing the run, which is taken over once its lease expires.`,
+            { cause },
+          );
+          report("write", stopped, this.runId);
+          this.lose(stopped);
+          return NEVER;
+        }
+        await delay(timers, pause);
+        if (this.#state !== "executing") return NEVER;
+      }
+    }
+    if (effects?.step !== undefined) {
+      this.#journal.set(effects.step.hashedStepId, effects.step);
+      this.#journalByPosition.set(effects.step.position, effects.step);
+    }
+  }
+
+  /** One step attempt has stored its outcome (or stopped); a drain waiting for it may end. */
+  #attemptDone(): void {
+    this.#attemptsInFlight -= 1;
+    if (this.#attemptsInFlight === 0 && this.#onDrained !== null) {
+      const drained = this.#onDrained;
+      this.#onDrained = null;
+      drained();
     }
   }
 
@@ -509,6 +684,12 @@ export class DurableRun implements RunScopeOwner {
   }
 
   #emit(step: StepScope | null, json: string): void {
+    // The store lost frames of this run: a step's later chunks would follow a gap, so its attempt
+    // fails (and is rolled back and retried). Outside steps, chunks are dropped until it recovers.
+    if (this.#writer.failure !== null) {
+      if (step === null) return;
+      throw storeFailure("", this.#writer.failure.error);
+    }
     if (step === null) {
       this.#outsidePushed += 1;
       // Replayed outside-step chunks that the log already has committed are not sent again.
@@ -542,6 +723,75 @@ export class DurableRun implements RunScopeOwner {
     frames.push({ type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId: null }) });
     return this.#outsidePushed;
   }
+}
+
+/** Pause before a run whose suspension could not be stored tries to suspend again, ms. */
+const SUSPEND_RETRY_DELAY = 500;
+
+/** The error a step attempt fails with when the store lost (or may have lost) its chunks. */
+function storeFailure(stepId: string, cause: unknown): DurableError {
+  return new DurableError(
+    "STORE_UNAVAILABLE",
+    `${stepId === "" ? "This step" : `Step "${stepId}"`}: the store failed to take this attempt's chunks (${describeError(cause).message}); the attempt is rolled back and retried.`,
+    { cause },
+  );
+}
+
+/** Validates a step timeout: milliseconds or a duration, more than 0. */
+export function stepTimeoutOf(timeout: unknown, where: string): number {
+  const milliseconds = toMilliseconds(timeout as string | number, `${where} timeout`);
+  if (milliseconds <= 0) throw new DurableError("INVALID_OPTIONS", `${where}: "timeout" must be more than 0 ms, got ${String(timeout)}.`);
+  return milliseconds;
+}
+
+/**
+ * Runs one attempt's function. With a timeout, settles (rejecting with the attempt signal's
+ * reason) as soon as the attempt's controller aborts: at the timeout, or when the run's signal
+ * does; the function's own promise is no longer waited for then.
+ */
+function runAttempt<T>(
+  call: () => T | Promise<T>,
+  controller: AbortController | null,
+  runSignal: AbortSignal,
+  timeout: number | undefined,
+  timers: Timers,
+  timeoutError: () => DurableError,
+): T | Promise<T> {
+  if (controller === null || timeout === undefined) return call();
+  return new Promise<T>((resolve, reject) => {
+    const onRunAbort = (): void => controller.abort(runSignal.reason);
+    const onAbort = (): void => {
+      cleanup();
+      reject(controller.signal.reason);
+    };
+    const timer = timers.setTimeout(() => controller.abort(timeoutError()), timeout);
+    const cleanup = (): void => {
+      timers.clearTimeout(timer);
+      runSignal.removeEventListener("abort", onRunAbort);
+      controller.signal.removeEventListener("abort", onAbort);
+    };
+    controller.signal.addEventListener("abort", onAbort, { once: true });
+    if (runSignal.aborted) onRunAbort();
+    else runSignal.addEventListener("abort", onRunAbort, { once: true });
+    let result: T | Promise<T>;
+    try {
+      result = call();
+    } catch (error) {
+      cleanup();
+      reject(error);
+      return;
+    }
+    Promise.resolve(result).then(
+      (value) => {
+        cleanup();
+        resolve(value);
+      },
+      (error: unknown) => {
+        cleanup();
+        reject(error);
+      },
+    );
+  });
 }
 
 function nonDeterministic(id: string, position: number, entry: StepRecord): DurableError {

@@ -17,7 +17,10 @@ export type DurableErrorCode =
   | "BODY_TOO_LARGE"
   | "NO_SECRET"
   | "NOT_IN_ENDPOINT"
-  | "STORE_UNAVAILABLE";
+  | "STORE_UNAVAILABLE"
+  | "TIMEOUT"
+  | "STEP_CRASHED"
+  | "SHUTTING_DOWN";
 
 /**
  * The one error base class of `@durastream/server`; `code` tells the kinds apart.
@@ -54,7 +57,12 @@ export class DurableError extends Error {
    * ```
    */
   static isInstance(value: unknown): value is DurableError {
-    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+    if (typeof value !== "object" || value === null) return false;
+    try {
+      return (value as Record<symbol, unknown>)[brand] === true;
+    } catch {
+      return false; // a revoked Proxy, or a Proxy whose get trap throws
+    }
   }
 }
 
@@ -171,14 +179,43 @@ export class StoreRefusedError extends DurableError {
   }
 }
 
-/** Name and message of any thrown value, as they travel in rollback frames. */
+/**
+ * Name and message of any thrown value, as they travel in rollback frames. Never throws: values
+ * that `String()` cannot convert (`Object.create(null)`, a throwing `toString`, a Symbol, a
+ * revoked Proxy) and errors whose `name` or `message` getters throw get a description too.
+ */
 export function describeError(error: unknown): { name: string; message: string } {
-  if (error instanceof Error) return { name: error.name, message: error.message };
-  if (typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string") {
-    const { name, message } = error as { name?: unknown; message: string };
-    return { name: typeof name === "string" ? name : "Error", message };
+  try {
+    if (typeof error === "object" && error !== null) {
+      const { name, message } = error as { name?: unknown; message?: unknown };
+      if (typeof message === "string") {
+        return { name: typeof name === "string" ? name : "Error", message };
+      }
+      if (error instanceof Error) return { name: typeof name === "string" ? name : "Error", message: "" };
+    }
+  } catch {
+    // A getter threw, or a revoked Proxy: fall through to the plain description.
   }
-  return { name: "Error", message: String(error) };
+  return { name: "Error", message: describeValue(error) };
+}
+
+/** `String(value)` where it works; otherwise a description that never throws. */
+function describeValue(value: unknown): string {
+  try {
+    if (typeof value === "symbol") return value.toString();
+    return String(value);
+  } catch {
+    try {
+      if (typeof value === "object" && value !== null) {
+        const tag = Object.prototype.toString.call(value);
+        const keys = Object.keys(value).slice(0, 5);
+        return `${tag} that cannot be converted to a string${keys.length === 0 ? "" : ` (keys: ${keys.join(", ")})`}`;
+      }
+    } catch {
+      // A revoked Proxy refuses even this.
+    }
+    return `a thrown ${typeof value} that cannot be converted to a string`;
+  }
 }
 
 /** Whether an error must not be retried: a `NonRetriableError` or a deterministic programming error. */

@@ -1,16 +1,20 @@
 import { encodeFramePayload } from "@durastream/protocol";
 import { ulid } from "ulid";
+import type { ReportError } from "./background-errors.js";
 import { DurableRun, type DurableHandler, type ExecutionEnd, type RunSettings } from "./durable-run.js";
 import { DurableError } from "./errors.js";
 import { requestFromSnapshot } from "./request-snapshot.js";
 import type { RetryPolicy } from "./retry-policy.js";
-import type { DurableEvent, FrameToAppend, RequestSnapshot, RunRecord, RunStore } from "./store/run-store.js";
-import { unrefTimer, type Timers } from "./timers.js";
+import { resolveRetryPolicy } from "./retry-policy.js";
+import type { DurableEvent, FrameToAppend, RequestSnapshot, RunRecord, RunStore, StepRecord } from "./store/run-store.js";
+import { delay, unrefTimer, type Timers } from "./timers.js";
 
 /** A handler the executor can run, registered under its endpoint id. */
 export interface Registration {
   readonly handler: DurableHandler;
   readonly retryPolicy: readonly (RetryPolicy | undefined)[];
+  /** The endpoint's default longest step attempt, ms. */
+  readonly stepTimeout?: number;
 }
 
 /** Settings shared by every run of one `createDurable`. */
@@ -26,6 +30,10 @@ export interface ExecutorSettings {
   readonly pollInterval: number;
   /** Keeps background work alive on serverless hosts (e.g. Next.js `after`, `ctx.waitUntil`). */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
+  /** Where background errors go. */
+  readonly report: ReportError;
+  /** Default longest step attempt, ms; undefined for none. */
+  readonly stepTimeout: number | undefined;
 }
 
 /** Frames read per page when scanning a log for interrupted steps. */
@@ -45,6 +53,7 @@ export class Executor {
   readonly #settled = new Map<string, Promise<void>>();
   #timer: unknown;
   #timerDue = Number.POSITIVE_INFINITY;
+  /** No new runs are started, claimed or resumed: the executor is shutting down or closed. */
   #closed = false;
 
   constructor(settings: ExecutorSettings) {
@@ -91,16 +100,27 @@ export class Executor {
    * interrupted get a rollback frame first.
    */
   async resume(runId: string): Promise<void> {
+    try {
+      await this.#resume(runId);
+    } catch (error) {
+      // Claimed but not prepared (the store failed during the takeover scan): the lease expires and
+      // the run is claimed again later, by this process or another.
+      this.#settings.report("resume", error, runId);
+    }
+  }
+
+  async #resume(runId: string): Promise<void> {
     if (this.#closed || this.#active.has(runId)) return;
     const { store, timers, leaseDuration } = this.#settings;
     const existing = await store.getRun(runId);
     const registration = existing === undefined ? undefined : this.#registrations.get(existing.endpointId);
     if (existing === undefined || registration === undefined) return;
     const now = timers.now();
+    if (this.#closed) return;
     const record = await store.claimRun(runId, this.owner, now + leaseDuration, now);
     if (record === undefined || this.#active.has(runId)) return;
-    const interrupted = await this.#rollBackInterrupted(record);
     const journal = await store.listSteps(runId);
+    const interrupted = await this.#rollBackInterrupted(record, journal, registration);
     const run = new DurableRun(record, this.#runSettings(record.endpointId, registration), journal, interrupted);
     void this.#execute(run, registration, requestFromSnapshot(record.request), false);
   }
@@ -108,13 +128,14 @@ export class Executor {
   /** Resumes every run that is due and whose endpoint is registered here, then re-arms the timer. */
   async poll(): Promise<void> {
     if (this.#closed) return;
-    const { store, timers } = this.#settings;
+    const { store, timers, report } = this.#settings;
     try {
       const due = await store.listResumableRuns(timers.now(), 100);
       await Promise.all(due.filter(({ endpointId }) => this.#registrations.has(endpointId)).map(({ runId }) => this.resume(runId)));
-    } finally {
-      await this.#arm();
+    } catch (error) {
+      report("poll", error);
     }
+    await this.#arm();
   }
 
   /** Delivers an event to waiting runs; resolves with how many were woken. */
@@ -124,7 +145,9 @@ export class Executor {
     await Promise.all(
       woken.map(async (runId) => {
         const run = this.#active.get(runId);
-        if (run?.executing === true) return run.refreshWaits();
+        // The event is stored: a failure to hand it to the run now is not the sender's; the run
+        // reads it from its journal when it is next executed.
+        if (run?.executing === true) return run.refreshWaits().catch((error: unknown) => this.#settings.report("events", error, runId));
         // Suspending right now: once it is suspended (and due, since the event set wakeAt), resume it.
         await this.#settled.get(runId);
         await this.resume(runId);
@@ -134,6 +157,11 @@ export class Executor {
     return woken.length;
   }
 
+  /** Whether the executor stopped taking runs (`close` or `shutdown` was called). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Stops timers; runs in progress go on until they finish or suspend. */
   close(): void {
     this.#closed = true;
@@ -141,31 +169,86 @@ export class Executor {
     this.#timer = undefined;
   }
 
+  /**
+   * Graceful shutdown: stops taking runs, lets the step attempts running now store their commit
+   * or rollback (up to `timeout` ms), then stops every execution of this process and releases its
+   * lease, so that another process (or this one, restarted) takes the run over at once. Resolves
+   * once every run is handed over or finished and its result stored.
+   */
+  async shutdown(timeout: number): Promise<void> {
+    this.close();
+    const { store, timers, report } = this.#settings;
+    const runs = [...this.#active.values()];
+    let timer: unknown;
+    const timedOut = new Promise<void>((resolve) => (timer = timers.setTimeout(resolve, timeout)));
+    await Promise.race([Promise.all(runs.map((run) => run.drain())), timedOut]);
+    timers.clearTimeout(timer);
+    await Promise.all(
+      runs.map(async (run) => {
+        if (run.executing) {
+          await run.stop(new DurableError("SHUTTING_DOWN", "This process is shutting down; the run goes on in another execution."));
+          try {
+            await store.renewLease(run.runId, this.owner, run.epoch, 0);
+          } catch (error) {
+            report("shutdown", error, run.runId); // the lease then expires on its own
+          }
+        }
+      }),
+    );
+    await Promise.all([...this.#settled.values()]);
+  }
+
   async #execute(run: DurableRun, registration: Registration, request: Request, keepBody: boolean): Promise<ExecutionEnd> {
     const { store, timers, leaseDuration } = this.#settings;
     this.#active.set(run.runId, run);
+    const { report } = this.#settings;
     let renewal: unknown;
-    const renew = () => {
+    let renewing = true;
+    // Until when the lease is known to hold. A failed renewal is retried until then: one store
+    // blip must not drop a run whose lease has most of its time left.
+    let heldUntil = timers.now() + leaseDuration;
+    const renew = (after: number) => {
       renewal = timers.setTimeout(async () => {
-        const held = await store.renewLease(run.runId, this.owner, run.epoch, timers.now() + leaseDuration).catch(() => false);
-        if (held) renew();
-        else run.lose();
-      }, leaseDuration / 3);
+        const requested = timers.now() + leaseDuration;
+        let held: boolean | undefined;
+        try {
+          held = await store.renewLease(run.runId, this.owner, run.epoch, requested);
+        } catch (error) {
+          report("lease", error, run.runId);
+        }
+        if (!renewing) return;
+        if (held === true) {
+          heldUntil = requested;
+          renew(leaseDuration / 3);
+        } else if (held === false) {
+          run.lose(); // another executor holds the run now
+        } else if (timers.now() >= heldUntil) {
+          run.lose(new DurableError("STORE_UNAVAILABLE", `Run ${run.runId}: the lease could not be renewed before it expired; this process stops executing the run.`));
+        } else {
+          renew(Math.min(leaseDuration / 10, Math.max(0, heldUntil - timers.now())));
+        }
+      }, after);
       unrefTimer(renewal);
     };
-    renew();
+    renew(leaseDuration / 3);
     const end = run.execute(registration.handler, request, keepBody);
-    const settled = end.then(async (result) => {
-      if (result.kind === "finished") await run.finished;
-      timers.clearTimeout(renewal);
-      this.#active.delete(run.runId);
-      this.#settled.delete(run.runId);
-      if (result.kind !== "suspended") return;
-      // An event delivered while the run was suspending makes it due at once.
-      const record = await store.getRun(run.runId);
-      if (record?.wakeAt != null && record.wakeAt <= timers.now()) await this.resume(run.runId);
-      else await this.#arm();
-    });
+    const settled = end
+      .then(async (result) => {
+        if (result.kind === "finished") await run.finished;
+        renewing = false;
+        timers.clearTimeout(renewal);
+        this.#active.delete(run.runId);
+        this.#settled.delete(run.runId);
+        if (result.kind !== "suspended" || this.#closed) return;
+        // An event delivered while the run was suspending makes it due at once.
+        const record = await store.getRun(run.runId);
+        if (record?.wakeAt != null && record.wakeAt <= timers.now()) await this.resume(run.runId);
+        else await this.#arm();
+      })
+      .catch((error: unknown) => {
+        report("settle", error, run.runId);
+        return this.#arm();
+      });
     this.#settled.set(run.runId, settled);
     this.#settings.waitUntil?.(settled);
     return end;
@@ -174,9 +257,16 @@ export class Executor {
   /** Sets the timer for the next due run (or the next poll, whichever is first). */
   async #arm(): Promise<void> {
     if (this.#closed) return;
-    const { store, timers, pollInterval } = this.#settings;
+    const { store, timers, pollInterval, report } = this.#settings;
+    let nextWake: number | null = null;
+    try {
+      nextWake = await store.nextWakeAt();
+    } catch (error) {
+      // Look again at the next poll: a store that is down now must not stop the scheduler for good.
+      report("poll", error);
+    }
+    if (this.#closed) return;
     const now = timers.now();
-    const nextWake = await store.nextWakeAt();
     // A wake time already past belongs to a run this process cannot resume now (its endpoint is not
     // registered here, or another process holds it): look again at the next poll, not in a busy loop.
     const due = nextWake !== null && nextWake > now ? Math.min(nextWake, now + pollInterval) : now + pollInterval;
@@ -192,11 +282,14 @@ export class Executor {
   }
 
   /**
-   * Finds steps whose data frames are not followed by their commit or rollback (the executor
-   * died mid-step) and rolls them back in the new epoch, so clients discard those chunks. Returns
-   * the interrupted attempt number per hashed step id.
+   * Rolls back, in the new epoch, the step attempts that were interrupted (their executor stopped
+   * mid-step), so clients discard their chunks: the journal's `running` entries (the attempt is
+   * put on record before it runs, so this holds even when it streamed nothing), and steps whose
+   * data frames are not followed by their commit or rollback in the log (chunks outside steps; logs
+   * written before attempts were on record). Returns the interrupted attempt number per hashed
+   * step id of the latter kind.
    */
-  async #rollBackInterrupted(record: RunRecord): Promise<Map<string, number>> {
+  async #rollBackInterrupted(record: RunRecord, journal: readonly StepRecord[], registration: Registration): Promise<Map<string, number>> {
     const { store } = this.#settings;
     const open = new Set<string | null>();
     const lastAttempt = new Map<string | null, number>();
@@ -215,30 +308,54 @@ export class Executor {
       if (page.length < SCAN_PAGE) break;
       after = page[page.length - 1]!.offset;
     }
+    const running = new Map(journal.filter((entry) => entry.kind === "run" && entry.status === "running").map((entry) => [entry.hashedStepId, entry]));
     const interrupted = new Map<string, number>();
-    if (open.size === 0) return interrupted;
     const frames: FrameToAppend[] = [];
-    for (const step of open) {
-      const attempt = (lastAttempt.get(step) ?? 0) + 1;
-      if (step !== null) interrupted.set(step, attempt);
+    // The step's own retries are only known once it runs again; the endpoint's are the best guess.
+    const { retries } = resolveRetryPolicy("durable.endpoint", ...registration.retryPolicy);
+    const rollback = (step: string | null, attempt: number, willRetry: boolean) =>
       frames.push({
         type: "rollback",
         payload: encodeFramePayload({
           type: "rollback",
           hashedStepId: step,
           attempt,
-          willRetry: true,
-          error: { name: "InterruptedError", message: "The process running this step stopped before the step finished; it runs again." },
+          willRetry,
+          error: {
+            name: "InterruptedError",
+            message: `The process running this step stopped before the step finished (attempt ${attempt}).${willRetry ? " It runs again." : ""}`,
+          },
         }),
       });
+    for (const [step, entry] of running) {
+      // Rolled back already (by an earlier takeover that stopped in turn) when the log says so.
+      if (!open.has(step) && lastAttempt.get(step) === entry.attempts) continue;
+      open.delete(step);
+      rollback(step, entry.attempts, entry.attempts <= retries);
     }
-    await store.appendFrames(record.runId, record.epoch, frames);
+    for (const step of open) {
+      const attempt = (lastAttempt.get(step) ?? 0) + 1;
+      if (step !== null) interrupted.set(step, attempt);
+      rollback(step, attempt, true);
+    }
+    if (frames.length > 0) await store.appendFrames(record.runId, record.epoch, frames);
     return interrupted;
   }
 
   #runSettings(endpointId: string, registration: Registration): RunSettings {
-    const { store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes } = this.#settings;
-    return { store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, retryPolicy: registration.retryPolicy, where: `durable.endpoint(${endpointId})` };
+    const { store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, report, stepTimeout, leaseDuration } = this.#settings;
+    return {
+      store,
+      timers,
+      maxInlineWait,
+      maxFramesPerRun,
+      maxLogBytes,
+      report,
+      stepTimeout: registration.stepTimeout ?? stepTimeout,
+      writeRetryLimit: leaseDuration,
+      retryPolicy: registration.retryPolicy,
+      where: `durable.endpoint(${endpointId})`,
+    };
   }
 }
 

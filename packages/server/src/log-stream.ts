@@ -5,6 +5,8 @@ import {
   type MetadataFrame,
   type RedirectReason,
 } from "@durastream/protocol";
+import type { ReportError } from "./background-errors.js";
+import { StoreRefusedError } from "./errors.js";
 import type { LogEntry, RunStore } from "./store/run-store.js";
 import type { TextBodySink, TextBodySource } from "./text-body.js";
 import type { Timers } from "./timers.js";
@@ -25,6 +27,10 @@ export interface LogStreamOptions {
   readonly keepAliveInterval: number;
   /** Called once when the reader goes away before the result frame. */
   readonly onCancel?: (reason: unknown) => void;
+  /** Where failed log reads are reported; they are retried while the connection lasts. */
+  readonly report?: ReportError;
+  /** The process's live connections, which a shutdown redirects (reason `shutdown`). */
+  readonly live?: LiveStreams;
   /**
    * Where to send the client when this connection must end before the result: when `onSwitch`
    * reports that the run switched to the background, or after `maxDuration` ms. Frames already in
@@ -38,6 +44,56 @@ export interface LogStreamOptions {
 }
 
 const encoder = new TextEncoder();
+
+/** Longest pause between retries of a failed log read, ms. */
+const MAX_READ_RETRY_DELAY = 2_000;
+
+/** A live connection, as a shutdown sees it. */
+export interface LiveConnection {
+  /** Send what the log has, then a redirect frame with `reason`, then end. */
+  redirect(reason: RedirectReason): void;
+  /** End now (the shutdown grace is over). */
+  end(): void;
+}
+
+/**
+ * The live connections of one `createDurable`: at shutdown each is redirected, and those still
+ * open after a grace period are ended, so `server.close()` can complete.
+ */
+export class LiveStreams {
+  readonly #connections = new Set<LiveConnection>();
+  #closed = false;
+  #emptied: (() => void) | null = null;
+
+  /** Registers a connection; returns its remover. Once shut down, redirects it at once. */
+  add(connection: LiveConnection): () => void {
+    if (this.#closed) {
+      connection.redirect("shutdown");
+      return () => {};
+    }
+    this.#connections.add(connection);
+    return () => {
+      this.#connections.delete(connection);
+      if (this.#connections.size === 0) this.#emptied?.();
+    };
+  }
+
+  /** Redirects every connection; waits up to `grace` ms for them to end, then ends the rest. */
+  async shutdown(grace: number, timers: Timers): Promise<void> {
+    this.#closed = true;
+    for (const connection of [...this.#connections]) connection.redirect("shutdown");
+    if (this.#connections.size > 0) {
+      let timer: unknown;
+      await new Promise<void>((resolve) => {
+        this.#emptied = resolve;
+        timer = timers.setTimeout(resolve, grace);
+      });
+      timers.clearTimeout(timer);
+      this.#emptied = null;
+    }
+    for (const connection of [...this.#connections]) connection.end();
+  }
+}
 
 /**
  * One run's log as SSE text: the metadata frame, every frame after `after`, then live frames as
@@ -137,6 +193,18 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     wake();
   };
   const stopSwitchListener = options.redirect?.onSwitch?.(switchTo);
+  const stopLive = options.live?.add({
+    redirect: switchTo,
+    end: () => {
+      if (done) return;
+      close();
+      if (sink !== null) sink.end();
+      else onCancel?.("shutdown");
+    },
+  });
+  /** Pause before the next retry of a failed read, ms. */
+  let retryDelay = 0;
+  let retryTimer: unknown;
   const maxDuration = options.redirect?.maxDuration ?? Number.POSITIVE_INFINITY;
   const durationTimer = Number.isFinite(maxDuration) ? timers.setTimeout(() => switchTo("max-duration"), maxDuration) : undefined;
   // One keep-alive timer per connection, re-armed lazily: a busy stream does not set and clear a
@@ -150,6 +218,11 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
       const idleFor = timers.now() - lastSent;
       if (idleFor >= keepAliveInterval) {
         keepAliveDue = true;
+        // While a failed read waits for its retry, the keep-alive goes out on its own.
+        if (retryTimer !== undefined && sink !== null && !paused) {
+          keepAliveDue = false;
+          send(KEEP_ALIVE_COMMENT);
+        }
         wake();
         armKeepAlive(keepAliveInterval);
       } else {
@@ -162,6 +235,8 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     done = true;
     unsubscribe();
     stopSwitchListener?.();
+    stopLive?.();
+    if (retryTimer !== undefined) timers.clearTimeout(retryTimer);
     if (durationTimer !== undefined) timers.clearTimeout(durationTimer);
     timers.clearTimeout(keepAliveTimer);
   };
@@ -176,6 +251,7 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
 
   function received(entries: readonly LogEntry[]): void {
     reading = false;
+    retryDelay = 0;
     if (done) return;
     if (entries.length > 0) {
       let text = "";
@@ -214,8 +290,22 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
   function failed(error: unknown): void {
     reading = false;
     if (done) return;
-    close();
-    sink!.error(error);
+    // The run is gone (expired, unknown): nothing more will come.
+    if (StoreRefusedError.isInstance(error)) {
+      close();
+      sink!.error(error);
+      return;
+    }
+    // The store is failing: keep the connection (keep-alives go on) and read again later, so a
+    // store outage does not cut every live client off.
+    options.report?.("log-read", error, runId);
+    retryDelay = Math.min(MAX_READ_RETRY_DELAY, retryDelay === 0 ? 100 : retryDelay * 2);
+    reading = true; // nothing else starts a read meanwhile
+    retryTimer = timers.setTimeout(() => {
+      retryTimer = undefined;
+      reading = false;
+      if (!done) pump();
+    }, retryDelay);
   }
 
   return {

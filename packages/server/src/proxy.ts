@@ -1,8 +1,9 @@
 import { parseOffset, PROTOCOL_VERSION, ProtocolError, responseFromSnapshot, RUN_ID_HEADER } from "@durastream/protocol";
+import type { ReportError } from "./background-errors.js";
 import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
 import { DurableError } from "./errors.js";
 import type { Executor } from "./executor.js";
-import { createLogStream } from "./log-stream.js";
+import { createLogStream, type LiveStreams } from "./log-stream.js";
 import { attachTextBody } from "./text-body.js";
 import type { ResumeTokens } from "./resume-token.js";
 import type { RunRecord, RunStore } from "./store/run-store.js";
@@ -33,11 +34,14 @@ interface ProxySettings extends ProxyOptions {
   readonly maxConnectionDuration: number;
   /** The origin the client used (see `trustProxy`), for the URLs the wait endpoint hands out. */
   readonly originOf: (request: Request) => string;
+  readonly report: ReportError;
+  /** Live connections and waiting long-polls, redirected at shutdown. */
+  readonly live: LiveStreams;
 }
 
 /** Builds the wait endpoint; see `Durable.proxy`. */
 export function createProxy(settings: ProxySettings): (request: Request) => Promise<Response> {
-  const { store, timers, tokens, executor, keepAliveInterval, maxConnectionDuration, cors, originOf } = settings;
+  const { store, timers, tokens, executor, keepAliveInterval, maxConnectionDuration, cors, originOf, report, live } = settings;
   const waitTimeout = settings.waitTimeout ?? 25_000;
   if (typeof waitTimeout !== "number" || !(waitTimeout >= 0)) {
     throw new DurableError("INVALID_OPTIONS", `durable.proxy: "waitTimeout" must be milliseconds >= 0, got ${String(waitTimeout)}.`);
@@ -71,10 +75,19 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     if (request.method !== "GET" && request.method !== "HEAD") {
       return new Response("The wait endpoint answers GET requests.", { status: 405, headers: { allow: "GET, OPTIONS", ...corsHeaders(request) } });
     }
+    // Shutting down: the client retries, and a load balancer sends it to another instance.
+    if (executor.closed) return unavailable(corsHeaders(request), "This instance is shutting down; try again (another instance serves this run).");
     const requestUrl = new URL(request.url);
     const url = new URL(`${requestUrl.pathname}${requestUrl.search}`, originOf(request));
     const runId = url.searchParams.get("runId") ?? url.pathname.split("/").filter(Boolean).at(-1) ?? "";
-    const record = (await tokens.verify(runId, url.searchParams.get("token"), timers.now())) ? await store.getRun(runId) : undefined;
+    let record: RunRecord | undefined;
+    try {
+      record = (await tokens.verify(runId, url.searchParams.get("token"), timers.now())) ? await store.getRun(runId) : undefined;
+    } catch (error) {
+      if (!(DurableError.isInstance(error) && error.code === "STORE_UNAVAILABLE")) throw error;
+      report("long-poll", error, runId);
+      return unavailable(corsHeaders(request), "The run store is unavailable right now; try again in a moment.");
+    }
     // A bad, expired or foreign token gets exactly the answer an unknown run gets.
     if (record === undefined) {
       return Response.json({ error: "Unknown run, or its resume URL is invalid or has expired." }, { status: 404, headers: corsHeaders(request) });
@@ -106,6 +119,8 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
       metadata: { type: "metadata", runId, protocolVersion: PROTOCOL_VERSION, resumeUrl },
       timers,
       keepAliveInterval,
+      report,
+      live,
       redirect: { url: resumeUrl, maxDuration: maxConnectionDuration },
     });
     return attachTextBody(new Response(body.stream, { status: 200, headers: { ...eventStreamHeaders(runId), ...corsHeaders(request) } }), body.source);
@@ -117,22 +132,30 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     if (current.result === undefined) {
       current = await new Promise<RunRecord | undefined>((resolve) => {
         let settled = false;
+        let stopLive: () => void = () => {};
         const finish = (value: RunRecord | undefined) => {
           if (settled) return;
           settled = true;
           unsubscribe();
+          stopLive();
           timers.clearTimeout(timer);
           request.signal.removeEventListener("abort", onAbort);
           resolve(value);
         };
         const check = () => {
-          void store.getRun(record.runId).then((latest) => {
-            if (latest === undefined || latest.result !== undefined) finish(latest);
-          });
+          store.getRun(record.runId).then(
+            (latest) => {
+              if (latest === undefined || latest.result !== undefined) finish(latest);
+            },
+            // A failed check waits for the next append or the timeout; the client then polls again.
+            (error: unknown) => report("long-poll", error, record.runId),
+          );
         };
         const unsubscribe = store.subscribe(record.runId, check);
         const timer = timers.setTimeout(() => finish(current), waitTimeout);
         const onAbort = () => finish(current);
+        // At shutdown: a 202 with the Location to poll again, at once.
+        stopLive = live.add({ redirect: () => finish(current), end: () => finish(current) });
         request.signal.addEventListener("abort", onAbort, { once: true });
         check();
       });
@@ -150,4 +173,9 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
       },
     );
   }
+}
+
+/** A `503` that tells the client to try again in a second. */
+function unavailable(headers: Record<string, string>, message: string): Response {
+  return new Response(message, { status: 503, headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1", ...headers } });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RunLogWriter } from "./run-log-writer.js";
+import { RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
 import { until } from "./testing/helpers.js";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
@@ -48,9 +48,37 @@ describe("RunLogWriter", () => {
     const later = writer.write([{ type: "commit", payload: "c" }]);
     await until(() => calls.length === 1);
     calls[0]!.fail(new Error("disk full"));
-    await expect(later).rejects.toThrow("disk full");
+    const refused = await later.then(() => undefined, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(SkippedWriteError);
+    expect(((refused as SkippedWriteError).cause as Error).message).toBe("disk full");
     expect(calls).toHaveLength(1);
     expect((writer.failure?.error as Error).message).toBe("disk full");
+    expect(writer.failures).toBe(1);
+  });
+
+  it("recover() waits for what is queued, then lets writes through again; a write that fails itself is not 'skipped'", async () => {
+    const { store, calls } = gatedStore();
+    const writer = new RunLogWriter(store, "r", 1);
+    writer.push(data("a"));
+    const skipped = writer.write([{ type: "commit", payload: "c" }]).catch((error: unknown) => error);
+    const recovered = writer.recover();
+    await until(() => calls.length === 1);
+    calls[0]!.fail(new Error("connection lost"));
+    expect(await skipped).toBeInstanceOf(SkippedWriteError);
+    await recovered;
+    expect(writer.failure).toBeNull();
+    expect(writer.failures).toBe(1);
+    writer.push(data("b"));
+    const own = writer.write([{ type: "commit", payload: "c2" }]).catch((error: unknown) => error);
+    await until(() => calls.length === 2);
+    calls[1]!.release();
+    await until(() => calls.length === 3);
+    calls[2]!.fail(new Error("reply lost"));
+    const error = await own;
+    expect(error).not.toBeInstanceOf(SkippedWriteError);
+    expect((error as Error).message).toBe("reply lost");
+    expect(calls.map((call) => call.payloads)).toEqual([["a"], ["b"], ["c2"]]);
+    expect(writer.failures).toBe(2);
   });
 
   it("caps a batch at 1,024 frames: a source faster than the store makes several appends, in order", async () => {

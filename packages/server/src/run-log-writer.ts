@@ -16,6 +16,8 @@ interface Append {
   gathering: boolean;
   readonly resolve?: () => void;
   readonly reject?: (error: unknown) => void;
+  /** A `recover()` marker: clears the failure once everything queued before it has settled. */
+  readonly recover?: true;
 }
 
 /**
@@ -35,6 +37,7 @@ export class RunLogWriter {
   #busy = false;
   #openBatch: Append | null = null;
   #failure: { error: unknown } | null = null;
+  #failures = 0;
 
   constructor(store: RunStore, runId: string, epoch: number) {
     this.#store = store;
@@ -42,9 +45,29 @@ export class RunLogWriter {
     this.#epoch = epoch;
   }
 
-  /** The first store error, if a write failed; the run cannot go on after one. */
+  /**
+   * The store error of the first append that failed since the last `recover()`. While it is set,
+   * pushed frames are dropped and writes are rejected with it, so nothing is stored past a gap.
+   */
   get failure(): { error: unknown } | null {
     return this.#failure;
+  }
+
+  /** How many appends have failed so far; a step attempt that saw this change lost frames. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /**
+   * Resolves once everything queued so far has settled, then clears the failure so that later
+   * writes go through again (the caller rolls back what the failure may have lost).
+   */
+  recover(): Promise<void> {
+    this.#openBatch = null;
+    return new Promise((resolve) => {
+      this.#queue.push({ frames: [], gathering: false, resolve, recover: true });
+      this.#next();
+    });
   }
 
   /** Queues a frame without waiting. Ordered after everything queued before it. */
@@ -91,9 +114,15 @@ export class RunLogWriter {
     if (append === undefined || append.gathering) return;
     this.#queue.shift();
     if (this.#openBatch === append) this.#openBatch = null; // later pushes start a new batch
+    if (append.recover === true) {
+      this.#failure = null;
+      append.resolve?.();
+      this.#next();
+      return;
+    }
     if (this.#failure !== null) {
       // Nothing is written past a failed append: a batch is dropped, a write gets the error.
-      append.reject?.(this.#failure.error);
+      append.reject?.(new SkippedWriteError(this.#failure.error));
       this.#next();
       return;
     }
@@ -117,10 +146,22 @@ export class RunLogWriter {
       },
       (error: unknown) => {
         this.#failure ??= { error };
+        this.#failures += 1;
         this.#busy = false;
         append.reject?.(error);
         this.#next();
       },
     );
+  }
+}
+
+/**
+ * What `write` rejects with when its append was not even tried, because an earlier append of the
+ * run failed since the last `recover()`: what it follows may be missing from the log.
+ */
+export class SkippedWriteError extends Error {
+  constructor(cause: unknown) {
+    super("Not written: an earlier append of this run failed.", { cause });
+    this.name = "SkippedWriteError";
   }
 }

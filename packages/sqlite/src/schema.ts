@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { DurableError } from "@durastream/server";
 
@@ -108,6 +109,8 @@ export function openDatabase(path: string): Database.Database {
 function openError(path: string, error: unknown): DurableError {
   const code = (error as { code?: unknown } | null)?.code;
   const reason = error instanceof Error ? error.message : String(error);
+  // A full or failing disk is no wrong option: report it as the store methods do.
+  if (typeof code === "string" && /^SQLITE_(FULL|IOERR)/.test(code)) return unavailableError(path, `opening ${path} failed`, error)!;
   if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
     return new DurableError(
       "INVALID_OPTIONS",
@@ -125,4 +128,67 @@ function openError(path: string, error: unknown): DurableError {
     `SqliteRunStore: cannot open ${path} (${reason}); pass a path in an existing, writable directory.`,
     { cause: error },
   );
+}
+
+/**
+ * What to check for each SQLite primary result code that means the file cannot be used right now
+ * (extended codes such as `SQLITE_IOERR_FSYNC` or `SQLITE_READONLY_DBMOVED` go with their primary
+ * code). Codes not listed (constraints, misuse, …) are programming errors and pass through as they are.
+ */
+const ADVICE: ReadonlyArray<readonly [code: string, advice: (path: string) => string]> = [
+  [
+    "SQLITE_FULL",
+    (path) =>
+      `The disk holding ${dirname(path)} is full (or a file size limit was reached). Free disk space there; the store works again once writes fit, without restarting.`,
+  ],
+  [
+    "SQLITE_IOERR",
+    (path) =>
+      `The operating system reported an I/O error on ${path} or its -wal file. Check the disk and its free space, that the file system is still mounted and writable, and the kernel log (dmesg).`,
+  ],
+  [
+    "SQLITE_READONLY",
+    (path) =>
+      `${path} cannot be written. Check that its file system is not mounted (or remounted) read-only, that this process may write the file and its directory, and that the file was not moved or replaced while the store was open.`,
+  ],
+  [
+    "SQLITE_CANTOPEN",
+    (path) =>
+      `A file the store needs (${path}, its -wal file or a temporary file) cannot be opened. Check that ${dirname(path)} still exists and is writable, and that the process has file descriptors left (ulimit -n).`,
+  ],
+  [
+    "SQLITE_BUSY",
+    (path) =>
+      `${path} was locked past the busy timeout. Check that no other program (a backup tool, a sqlite3 shell) has the file open; a store file serves one process at a time.`,
+  ],
+  [
+    "SQLITE_LOCKED",
+    (path) => `${path} was locked past the busy timeout. Check that no other program (a backup tool, a sqlite3 shell) has the file open.`,
+  ],
+  ["SQLITE_NOLFS", (path) => `The file system holding ${path} does not support large files. Move the store file to a file system that does.`],
+  ["SQLITE_NOMEM", () => "SQLite ran out of memory. Check the process's memory limit."],
+  [
+    "SQLITE_CORRUPT",
+    (path) => `${path} is damaged. Stop the app, check the disk, and restore the file from a backup (or start over with a new file).`,
+  ],
+  ["SQLITE_NOTADB", (path) => `${path} is no longer a SQLite file (was it overwritten?). Stop the app and restore the file from a backup.`],
+  ["SQLITE_PROTOCOL", (path) => `Locking ${path} failed repeatedly. Check that the file is on a local disk (not a network file system).`],
+];
+
+/**
+ * The `STORE_UNAVAILABLE` error for a SQLite failure the operator has to fix (see `ADVICE`), saying
+ * `what` failed, SQLite's code and message, and what to check, with `error` as cause; undefined for
+ * any other error.
+ *
+ * @example
+ * ```ts
+ * throw unavailableError(path, `writing ${path} failed in appendFrames`, error) ?? error;
+ * ```
+ */
+export function unavailableError(path: string, what: string, error: unknown): DurableError | undefined {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  if (typeof code !== "string") return undefined;
+  const advice = ADVICE.find(([primary]) => code === primary || code.startsWith(`${primary}_`))?.[1];
+  if (advice === undefined) return undefined;
+  return new DurableError("STORE_UNAVAILABLE", `SqliteRunStore: ${what} (${code}: ${(error as Error).message}). ${advice(path)}`, { cause: error });
 }

@@ -15,7 +15,7 @@ import {
 } from "@durastream/server";
 import { parseOffset } from "@durastream/protocol";
 import { runFromRow, stepFromRow, stepToRow, type RunRow, type StepRow } from "./rows.js";
-import { openDatabase } from "./schema.js";
+import { openDatabase, unavailableError } from "./schema.js";
 
 /**
  * Options of `SqliteRunStore`.
@@ -39,6 +39,21 @@ export interface SqliteRunStoreOptions {
 
 const DEFAULT_RETENTION = 24 * 60 * 60_000;
 const SWEEP_INTERVAL = 60_000;
+
+/** Each store's connection, for `connectionForTesting` only. */
+const connections = new WeakMap<SqliteRunStore, Database.Database>();
+
+/**
+ * INTERNAL, for this package's tests only; not exported from `@durastream/sqlite` and not part of
+ * its API. The store's own better-sqlite3 connection, so that a test can simulate a full disk
+ * (`PRAGMA max_page_count`) or a failing write on it: the store holds the file's exclusive lock,
+ * so no second connection can reach the file, and `max_page_count` is per connection anyway.
+ */
+export function connectionForTesting(store: SqliteRunStore): Database.Database {
+  const database = connections.get(store);
+  if (database === undefined) throw new TypeError("connectionForTesting: not a SqliteRunStore");
+  return database;
+}
 
 interface RunState {
   readonly status: RunRecord["status"];
@@ -105,6 +120,11 @@ interface RunUpdate {
  * Finished runs are kept for `retention` after they finished; past it they are unknown, and their
  * rows are deleted on open and by `createRun` (at most once a minute). The store starts no timers.
  *
+ * When the file cannot be used (disk full, I/O error, read-only, locked, closed store), every
+ * method rejects with a `DurableError` of code `STORE_UNAVAILABLE` whose message names the file and
+ * what to check, with SQLite's error as `cause`; a rejected write changed nothing, and the store
+ * works again once the condition is gone, without reopening.
+ *
  * @example
  * ```ts
  * import { createDurable } from "@durastream/server";
@@ -117,6 +137,7 @@ interface RunUpdate {
  */
 export class SqliteRunStore implements RunStore {
   readonly #database: Database.Database;
+  readonly #path: string;
   readonly #retention: number;
   readonly #now: () => number;
   readonly #listeners = new Map<string, Set<() => void>>();
@@ -151,6 +172,8 @@ export class SqliteRunStore implements RunStore {
     this.#now = now;
     const database = openDatabase(path);
     this.#database = database;
+    this.#path = path;
+    connections.set(this, database);
     try {
 
       this.#insertRun = database.prepare<[NewRunRow]>(
@@ -229,8 +252,10 @@ export class SqliteRunStore implements RunStore {
       this.#createTransaction = database.transaction(this.#create.bind(this));
 
       // This process holds the file's lock: runs still marked running were left by a dead process.
-      database.prepare("UPDATE runs SET lease_expires_at = 0 WHERE status = 'running'").run();
-      this.#sweepExpired();
+      this.#guard("new SqliteRunStore", "writing", () => {
+        database.prepare("UPDATE runs SET lease_expires_at = 0 WHERE status = 'running'").run();
+        this.#sweepExpired();
+      });
     } catch (error) {
       database.close();
       throw error;
@@ -247,8 +272,10 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async createRun(run: NewRun): Promise<RunRecord> {
-    if (this.#now() - this.#lastSweep >= SWEEP_INTERVAL) this.#sweepExpired();
-    return this.#createTransaction(run);
+    return this.#guard("createRun", "writing", () => {
+      if (this.#now() - this.#lastSweep >= SWEEP_INTERVAL) this.#sweepExpired();
+      return this.#createTransaction(run);
+    });
   }
 
   /**
@@ -261,7 +288,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async getRun(runId: string): Promise<RunRecord | undefined> {
-    const row = this.#selectRun.get(runId);
+    const row = this.#guard("getRun", "reading", () => this.#selectRun.get(runId));
     return row === undefined || this.#isExpired(row.finished_at) ? undefined : runFromRow(row);
   }
 
@@ -274,9 +301,11 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async listSteps(runId: string): Promise<StepRecord[]> {
-    const run = this.#selectRunState.get(runId);
-    if (run === undefined || this.#isExpired(run.finished_at)) return [];
-    return this.#selectSteps.all(runId).map(stepFromRow);
+    return this.#guard("listSteps", "reading", () => {
+      const run = this.#selectRunState.get(runId);
+      if (run === undefined || this.#isExpired(run.finished_at)) return [];
+      return this.#selectSteps.all(runId).map(stepFromRow);
+    });
   }
 
   /**
@@ -290,7 +319,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
-    const offset = this.#appendTransaction(runId, epoch, frames, effects);
+    const offset = this.#guard("appendFrames", "writing", () => this.#appendTransaction(runId, epoch, frames, effects));
     if (frames.length > 0 || effects?.finish !== undefined) this.#notify(runId);
     return offset;
   }
@@ -306,12 +335,12 @@ export class SqliteRunStore implements RunStore {
    */
   async readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
     const { epoch, sequence } = after === undefined ? { epoch: 0, sequence: 0 } : parseOffset(after);
-    const rows = this.#readFrames.all({ runId, epoch, sequence, expiredBefore: this.#now() - this.#retention, limit: Math.max(0, limit) });
-    if (rows.length === 0) {
+    const rows = this.#guard("readFrames", "reading", () => {
+      const found = this.#readFrames.all({ runId, epoch, sequence, expiredBefore: this.#now() - this.#retention, limit: Math.max(0, limit) });
       // LIMIT 0, or no row at all: tell an empty read from an unknown run.
-      this.#requireLive(runId);
-      return [];
-    }
+      if (found.length === 0) this.#requireLive(runId);
+      return found;
+    });
     const entries: LogEntry[] = [];
     for (const row of rows) {
       if (row.sequence === null) break;
@@ -354,7 +383,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
-    const row = this.#claimRun.get({ runId, owner, leaseExpiresAt, now, updatedAt: this.#now() });
+    const row = this.#guard("claimRun", "writing", () => this.#claimRun.get({ runId, owner, leaseExpiresAt, now, updatedAt: this.#now() }));
     return row === undefined ? undefined : runFromRow(row);
   }
 
@@ -367,7 +396,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
-    return this.#renewLease.run(leaseExpiresAt, this.#now(), runId, owner, epoch).changes === 1;
+    return this.#guard("renewLease", "writing", () => this.#renewLease.run(leaseExpiresAt, this.#now(), runId, owner, epoch).changes === 1);
   }
 
   /**
@@ -379,7 +408,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
-    return this.#listResumable.all({ now, limit: Math.max(0, limit) });
+    return this.#guard("listResumableRuns", "reading", () => this.#listResumable.all({ now, limit: Math.max(0, limit) }));
   }
 
   /**
@@ -392,7 +421,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async nextWakeAt(): Promise<number | null> {
-    return this.#nextWakeAt.get() ?? null;
+    return this.#guard("nextWakeAt", "reading", () => this.#nextWakeAt.get() ?? null);
   }
 
   /**
@@ -404,7 +433,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
-    const woken = this.#deliverTransaction(event, now);
+    const woken = this.#guard("deliverEvent", "writing", () => this.#deliverTransaction(event, now));
     for (const runId of woken) this.#notify(runId);
     return woken;
   }
@@ -420,6 +449,27 @@ export class SqliteRunStore implements RunStore {
   close(): void {
     this.#listeners.clear();
     if (this.#database.open) this.#database.close();
+  }
+
+  /**
+   * Runs one operation on the file. SQLite failures an operator has to fix (disk full, I/O error,
+   * file locked, read-only or unopenable, corrupt) and use after `close()` are thrown as a
+   * `DurableError` `STORE_UNAVAILABLE` naming the file and what to check; other errors (refusals,
+   * programming errors) as they are. Writes are transactions, so a failed one changed nothing.
+   */
+  #guard<T>(operation: string, access: "reading" | "writing", work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      if (!this.#database.open) {
+        throw new DurableError(
+          "STORE_UNAVAILABLE",
+          `SqliteRunStore: ${operation} was called after close(); ${this.#path} is closed. Stop using this store once it is closed (close it only at shutdown), or create a new SqliteRunStore for the file.`,
+          { cause: error },
+        );
+      }
+      throw unavailableError(this.#path, `${access} ${this.#path} failed in ${operation}`, error) ?? error;
+    }
   }
 
   #create(run: NewRun): RunRecord {

@@ -67,8 +67,10 @@ export type StepKind = "run" | "sleep" | "wait-for-event";
 /**
  * One entry of a run's step journal, keyed by `hashedStepId`. Written (and rewritten: an upsert)
  * by the engine as a step progresses:
- * - `run` steps: `succeeded` with `output`, `failed` with `error`, or `retrying` (a failed attempt
- *   whose backoff suspended the run; `attempts` made so far, `wakeAt` when to try again);
+ * - `run` steps: `running` (attempt `attempts` has started: written before the attempt runs, so an
+ *   attempt that takes its process down still counts), `succeeded` with `output`, `failed` with
+ *   `error`, or `retrying` (a failed attempt, rolled back; `attempts` made so far, and `wakeAt`
+ *   when its backoff suspended the run);
  * - `sleep` steps: `sleeping` until `wakeAt` (done once the clock has passed it);
  * - `wait-for-event` steps: `waiting` for `event` (matching `match`) until `wakeAt`, then
  *   `succeeded` with the event (or `null` on timeout) as `output`.
@@ -81,7 +83,7 @@ export interface StepRecord {
   /** Order in which the handler called the step (0, 1, …); replay checks it for determinism. */
   readonly position: number;
   readonly kind: StepKind;
-  readonly status: "succeeded" | "failed" | "retrying" | "sleeping" | "waiting";
+  readonly status: "running" | "succeeded" | "failed" | "retrying" | "sleeping" | "waiting";
   /** The result as JSON; absent when `undefined` or not finished. */
   readonly output?: string;
   /** The last error of a failed or retrying step. */
@@ -196,4 +198,9 @@ export interface RunStore {
    * instance learns of the delivery. Resolves with the ids of the runs woken.
    */
   deliverEvent(event: DurableEvent, now: number): Promise<string[]>;
+  /**
+   * Optional: closes the store's connections or files. `durable.close()` calls it last, once its
+   * runs are handed over and its live streams have ended.
+   */
+  close?(): void | Promise<void>;
 }

@@ -1,0 +1,256 @@
+import { DurableError } from "../errors.js";
+import type {
+  AppendEffects,
+  DurableEvent,
+  FrameToAppend,
+  LogEntry,
+  NewRun,
+  ResumableRun,
+  RunRecord,
+  RunStore,
+  StepRecord,
+} from "../store/run-store.js";
+
+/** The `RunStore` operations a `FaultyStore` counts and can fail (all but `subscribe`). */
+export type FaultyMethod = Exclude<keyof RunStore, "subscribe" | "close">;
+
+/** A queued `failNext` / `failAfterNext` rule. */
+interface FailRule {
+  readonly method: FaultyMethod;
+  remaining: number;
+  readonly when: ((...args: any[]) => boolean) | undefined;
+  /** True for `failAfterNext`: the call reaches the inner store, then rejects. */
+  readonly afterWrite: boolean;
+}
+
+/** A promise that never settles: what a dead process sees. */
+function never<T>(): Promise<T> {
+  return new Promise<T>(() => {});
+}
+
+/**
+ * A `RunStore` that wraps another one and injects faults, for fault-tolerance and chaos tests:
+ * outages, pauses, single failed calls (before or after the write reaches the store) and the death
+ * of the process using it.
+ *
+ * Faults are checked when a call reaches the wrapper, or, for a call held by `pause()`, when it is
+ * released by `resume()`. Several wrappers may share one inner store to model several instances.
+ *
+ * @example
+ * ```ts
+ * const memory = new MemoryRunStore();
+ * const store = new FaultyStore(memory);
+ * const durable = createDurable({ store });
+ * store.failNext("appendFrames"); // the next append rejects with STORE_UNAVAILABLE
+ * ```
+ */
+export class FaultyStore implements RunStore {
+  /** The wrapped store, which calls reach when no fault stops them. */
+  readonly inner: RunStore;
+
+  /** Calls made per method (counted whether they failed or not). */
+  readonly calls: Record<FaultyMethod, number> = {
+    createRun: 0,
+    getRun: 0,
+    listSteps: 0,
+    appendFrames: 0,
+    readFrames: 0,
+    claimRun: 0,
+    renewLease: 0,
+    listResumableRuns: 0,
+    nextWakeAt: 0,
+    deliverEvent: 0,
+  };
+
+  #down = false;
+  #killed = false;
+  /** Calls held by `pause()`, in call order; null when not paused. */
+  #held: Array<() => void> | null = null;
+  #rules: FailRule[] = [];
+  /** Unsubscribe functions (from the inner store) of listeners registered through this wrapper. */
+  readonly #subscriptions = new Set<() => void>();
+
+  /** Wraps `inner`; no fault is active until one is asked for. */
+  constructor(inner: RunStore) {
+    this.inner = inner;
+  }
+
+  /**
+   * Outage: from now on every operation rejects with `DurableError("STORE_UNAVAILABLE", …)` without
+   * reaching the inner store, until `restore()`.
+   */
+  outage(): void {
+    this.#down = true;
+  }
+
+  /** Ends an outage. */
+  restore(): void {
+    this.#down = false;
+  }
+
+  /**
+   * Pause: operations started from now on hang (not reaching the inner store) until `resume()`;
+   * then they run in call order against the inner store.
+   */
+  pause(): void {
+    this.#held ??= [];
+  }
+
+  /**
+   * Ends a pause: the held operations reach the inner store now (synchronously, in call order,
+   * before any operation started after this call), with the faults active at this moment.
+   */
+  resume(): void {
+    const held = this.#held;
+    this.#held = null;
+    for (const run of held ?? []) run();
+  }
+
+  /**
+   * The next `count` calls of `method` (for which `when(...args)` is true, if given) reject with
+   * `STORE_UNAVAILABLE` without reaching the inner store. Several rules may be queued; a call is
+   * taken by the first queued rule that matches it.
+   */
+  failNext(method: FaultyMethod, count = 1, when?: (...args: any[]) => boolean): void {
+    this.#addRule(method, count, when, false);
+  }
+
+  /**
+   * Like `failNext`, but the call does reach the inner store (the write happens) and then rejects
+   * with `STORE_UNAVAILABLE` however the inner call settled: an ambiguous failure, as when a reply
+   * is lost.
+   */
+  failAfterNext(method: FaultyMethod, count = 1, when?: (...args: any[]) => boolean): void {
+    this.#addRule(method, count, when, true);
+  }
+
+  /**
+   * Kill: simulates that the process using this store died. Every later operation never settles,
+   * nor do operations still in flight (a write already sent still happens in the inner store), and
+   * listeners registered through this wrapper are unsubscribed from the inner store and never called
+   * again. Irreversible.
+   */
+  kill(): void {
+    this.#killed = true;
+    this.#held = null;
+    for (const unsubscribe of this.#subscriptions) unsubscribe();
+    this.#subscriptions.clear();
+  }
+
+  /** Creates a run (see `RunStore.createRun`). */
+  createRun(run: NewRun): Promise<RunRecord> {
+    return this.#call("createRun", [run]);
+  }
+
+  /** Reads a run (see `RunStore.getRun`). */
+  getRun(runId: string): Promise<RunRecord | undefined> {
+    return this.#call("getRun", [runId]);
+  }
+
+  /** Reads a run's journal (see `RunStore.listSteps`). */
+  listSteps(runId: string): Promise<StepRecord[]> {
+    return this.#call("listSteps", [runId]);
+  }
+
+  /** Appends frames and effects (see `RunStore.appendFrames`). */
+  appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
+    return this.#call("appendFrames", [runId, epoch, frames, effects]);
+  }
+
+  /** Reads frames (see `RunStore.readFrames`). */
+  readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
+    return this.#call("readFrames", [runId, after, limit]);
+  }
+
+  /**
+   * Delegates to the inner store, unless this wrapper is killed; it returns an unsubscribe function
+   * in every state (an outage does not stop notifications).
+   */
+  subscribe(runId: string, listener: () => void): () => void {
+    if (this.#killed) return () => {};
+    const unsubscribe = this.inner.subscribe(runId, () => {
+      if (!this.#killed) listener();
+    });
+    this.#subscriptions.add(unsubscribe);
+    return () => {
+      if (this.#subscriptions.delete(unsubscribe)) unsubscribe();
+    };
+  }
+
+  /** Takes a run over (see `RunStore.claimRun`). */
+  claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
+    return this.#call("claimRun", [runId, owner, leaseExpiresAt, now]);
+  }
+
+  /** Extends a lease (see `RunStore.renewLease`). */
+  renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
+    return this.#call("renewLease", [runId, owner, epoch, leaseExpiresAt]);
+  }
+
+  /** Lists resumable runs (see `RunStore.listResumableRuns`). */
+  listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
+    return this.#call("listResumableRuns", [now, limit]);
+  }
+
+  /** The earliest wake time (see `RunStore.nextWakeAt`). */
+  nextWakeAt(): Promise<number | null> {
+    return this.#call("nextWakeAt", []);
+  }
+
+  /** Delivers an event (see `RunStore.deliverEvent`). */
+  deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
+    return this.#call("deliverEvent", [event, now]);
+  }
+
+  #addRule(method: FaultyMethod, count: number, when: ((...args: any[]) => boolean) | undefined, afterWrite: boolean): void {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`FaultyStore: count must be an integer >= 1, got ${String(count)}.`);
+    this.#rules.push({ method, remaining: count, when, afterWrite });
+  }
+
+  /** The first queued rule matching this call, consumed once; undefined when none matches. */
+  #takeRule(method: FaultyMethod, args: unknown[]): FailRule | undefined {
+    const index = this.#rules.findIndex((rule) => rule.method === method && (rule.when === undefined || rule.when(...args)));
+    if (index === -1) return undefined;
+    const rule = this.#rules[index]!;
+    rule.remaining -= 1;
+    if (rule.remaining === 0) this.#rules.splice(index, 1);
+    return rule;
+  }
+
+  #call<T>(method: FaultyMethod, args: unknown[]): Promise<T> {
+    this.calls[method] += 1;
+    if (this.#killed) return never();
+    const held = this.#held;
+    if (held === null) return this.#run(method, args);
+    return new Promise<T>((resolve, reject) => {
+      held.push(() => {
+        this.#run<T>(method, args).then(resolve, reject);
+      });
+    });
+  }
+
+  /** Runs one call against the inner store, with the faults active now. */
+  #run<T>(method: FaultyMethod, args: unknown[]): Promise<T> {
+    if (this.#killed) return never();
+    if (this.#down) return Promise.reject(new DurableError("STORE_UNAVAILABLE", `FaultyStore: the store is down (${method})`));
+    const rule = this.#takeRule(method, args);
+    if (rule !== undefined && !rule.afterWrite) {
+      return Promise.reject(new DurableError("STORE_UNAVAILABLE", `FaultyStore: injected failure (${method})`));
+    }
+    let result: Promise<T>;
+    try {
+      result = (this.inner[method] as (...callArgs: unknown[]) => Promise<T>).apply(this.inner, args);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    if (rule !== undefined) {
+      const lost = (): Promise<T> => Promise.reject(new DurableError("STORE_UNAVAILABLE", `FaultyStore: injected failure after the write (${method})`));
+      result = result.then(lost, lost);
+    }
+    // A process that died meanwhile never sees the reply.
+    return result.then(
+      (value) => (this.#killed ? never<T>() : value),
+      (error: unknown) => (this.#killed ? never<T>() : Promise.reject(error)),
+    );
+  }
+}
