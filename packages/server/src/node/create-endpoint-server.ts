@@ -14,7 +14,7 @@ import { serveEndpoint, type ServeEndpointOptions } from "./serve-endpoint.js";
  * import { createEndpointServer } from "@durastream/server/node";
  *
  * const server = createEndpointServer(async (request) => new Response("ok"), {
- *   onError: (error) => console.error(error),
+ *   onError: ({ error, phase }) => console.error(phase, error),
  * });
  * server.listen(3000, () => console.log("listening on http://localhost:3000"));
  * ```

@@ -542,7 +542,7 @@ describe("serveEndpoint text bodies", () => {
       { onError },
     );
     await expect(request(port, { path: "/" })).rejects.toThrow();
-    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: "store went away" }));
+    expect(onError).toHaveBeenCalledWith({ phase: "body", error: expect.objectContaining({ message: "store went away" }) });
   });
 });
 
@@ -672,7 +672,7 @@ describe("serveEndpoint errors", () => {
     expect(response.status).toBe(500);
     expect(response.headers["content-type"]).toBe("text/plain; charset=utf-8");
     expect(response.body).toBe("Internal Server Error");
-    expect(onError).toHaveBeenCalledExactlyOnceWith(failure);
+    expect(onError).toHaveBeenCalledExactlyOnceWith({ error: failure, phase: "handler" });
   });
 
   test("a handler result that is not a Response gets 500 and a TypeError that says what to return", async () => {
@@ -683,23 +683,23 @@ describe("serveEndpoint errors", () => {
 
     expect(response.status).toBe(500);
     expect(onError).toHaveBeenCalledOnce();
-    const [error] = onError.mock.calls[0] as [unknown];
+    const [{ error, phase }] = onError.mock.calls[0] as [{ error: unknown; phase: string }];
+    expect(phase).toBe("handler");
     expect(error).toBeInstanceOf(TypeError);
     expect((error as TypeError).message).toMatch(/Return a Web `Response`/);
   });
 
-  test("nothing is logged when there is no onError", async () => {
+  test("without onError, errors are logged with console.error once per kind, rate-limited", async () => {
     const consoleError = vi.spyOn(console, "error").mockImplementation(() => {});
-    const consoleWarn = vi.spyOn(console, "warn").mockImplementation(() => {});
     const port = await start(() => {
-      throw new Error("quiet failure");
+      throw new Error("loud failure");
     });
 
-    const response = await request(port, { path: "/" });
+    for (let index = 0; index < 3; index += 1) expect((await request(port, { path: "/" })).status).toBe(500);
 
-    expect(response.status).toBe(500);
-    expect(consoleError).not.toHaveBeenCalled();
-    expect(consoleWarn).not.toHaveBeenCalled();
+    expect(consoleError).toHaveBeenCalledOnce();
+    expect(String(consoleError.mock.calls[0]![0])).toMatch(/handler error: Error: loud failure/);
+    consoleError.mockRestore();
   });
 
   test("a body that errors mid-stream destroys the response so the client sees a truncated body", async () => {
@@ -737,7 +737,7 @@ describe("serveEndpoint errors", () => {
     });
 
     expect(outcome).toEqual({ text: "partial", complete: false });
-    expect(onError).toHaveBeenCalledExactlyOnceWith(failure);
+    expect(onError).toHaveBeenCalledExactlyOnceWith({ error: failure, phase: "body" });
   });
 
   test("a handler that is not a function is a TypeError that says what to pass", () => {

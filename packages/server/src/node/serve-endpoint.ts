@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { createErrorReporter, type ErrorHandler, type ReportError } from "../background-errors.js";
 import { takeTextBody, type TextBodySource } from "../text-body.js";
 import { toWebRequest } from "./to-web-request.js";
 
@@ -12,7 +13,7 @@ import { toWebRequest } from "./to-web-request.js";
  *
  * const options: ServeEndpointOptions = {
  *   trustProxy: true,
- *   onError: (error) => console.error("endpoint failed", error),
+ *   onError: ({ error, phase }) => console.error(`endpoint failed (${phase})`, error),
  * };
  * http.createServer(serveEndpoint(async () => new Response("ok"), options)).listen(3000);
  * ```
@@ -25,12 +26,13 @@ export interface ServeEndpointOptions {
    */
   trustProxy?: boolean;
   /**
-   * Called with whatever the handler threw or rejected with (including a handler result that is
-   * not a `Response`), and with errors a response body raises mid-stream. Errors that only echo
-   * the client's disconnect (the `request.signal` reason) are not reported. Nothing is logged
-   * when this is left out.
+   * Receives `{ error, phase }`, the same shape as `createDurable({ onError })`: phase `handler`
+   * for whatever the handler threw or rejected with (including a handler result that is not a
+   * `Response`), phase `body` for errors a response body raises mid-stream. Errors that only echo
+   * the client's disconnect (the `request.signal` reason) are not reported. Default:
+   * `console.error`, at most once a minute per kind of error.
    */
-  onError?: (error: unknown) => void;
+  onError?: ErrorHandler;
 }
 
 type WebHandler = (request: Request) => Response | Promise<Response>;
@@ -75,18 +77,11 @@ export function serveEndpoint(handler: WebHandler, options: ServeEndpointOptions
   const { onError } = options;
   if (onError !== undefined && typeof onError !== "function") {
     throw new TypeError(
-      `serveEndpoint options.onError must be a function \`(error: unknown) => void\`, but received ${describe(onError)}. Leave it out to ignore errors.`,
+      `serveEndpoint options.onError must be a function \`({ error, phase }) => void\`, but received ${describe(onError)}. Leave it out to log errors with console.error.`,
     );
   }
   const trustProxy = options.trustProxy === true;
-  const report = (error: unknown): void => {
-    if (onError === undefined) return;
-    try {
-      onError(error);
-    } catch {
-      // A failing error reporter must not take the server down.
-    }
-  };
+  const report = createErrorReporter(onError, Date.now);
 
   return (incoming, outgoing) => {
     handle(incoming, outgoing, handler, trustProxy, report).catch(() => {
@@ -101,7 +96,7 @@ async function handle(
   outgoing: ServerResponse,
   handler: WebHandler,
   trustProxy: boolean,
-  report: (error: unknown) => void,
+  report: ReportError,
 ): Promise<void> {
   const abortController = new AbortController();
   const { signal } = abortController;
@@ -157,7 +152,7 @@ async function handle(
       return;
     }
   } catch (error) {
-    if (!(signal.aborted && error === signal.reason)) report(error);
+    if (!(signal.aborted && error === signal.reason)) report("handler", error);
     reader?.cancel(error).catch(noop);
     source?.cancel(error);
     if (signal.aborted) return;
@@ -181,7 +176,7 @@ async function handle(
     await (source === undefined ? pump(reader!, outgoing, signal) : pumpText(source, outgoing, signal));
   } catch (error) {
     if (signal.aborted) return;
-    report(error);
+    report("body", error);
     reader?.cancel(error).catch(noop);
     source?.cancel(error);
     outgoing.destroy();
