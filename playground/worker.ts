@@ -56,7 +56,7 @@ const server = createEndpointServer(
     if (pathname.startsWith("/api/durable/")) return proxy(request);
     return Promise.resolve(Response.json({ error: "not found" }, { status: 404 }));
   },
-  { onError: (error) => log(`request failed: ${error instanceof Error ? error.stack : String(error)}`) },
+  { onError: ({ error, phase }) => log(`request failed (${phase}): ${error instanceof Error ? error.stack : String(error)}`) },
 );
 
 server.listen(0, "127.0.0.1", () => {

@@ -1,9 +1,17 @@
-// One app instance on the Redis store, run as a child process by multi-instance.test.ts.
+// One app instance on the Redis store, run as a child process by multi-instance.test.ts and
+// instance-faults.test.ts.
 // Usage: node --conditions=@durastream/source --import tsx src/instance-server.fixture.ts
 // Environment: NAME (for log lines), PREFIX (Redis key prefix shared by the instances), PORT (0 =
 // any), HANG=1 (hang inside step "middle" of /story), CLOCK_OFFSET (ms this instance's clock runs
-// ahead: "later", as after a lease expired or a sleep ended), LEASE (lease duration, ms).
-// Prints "listening <port>" and "executing <what>" lines on stdout.
+// ahead: "later", as after a lease expired or a sleep ended), LEASE (lease duration, ms; default
+// 30 000), POLL (how often to look for runs to take over, ms; default 5 000), CLOSE_TIMEOUT (how
+// long SIGTERM lets running step attempts finish, ms; default 10 000).
+// Prints "listening <port>", "executing <what>" and "run <runId> <endpoint> on <name>" lines on
+// stdout, "shutting down" on SIGTERM and "closed" once durable.close() is done.
+// Routes: /story, /sleepy, /waiter, /short (durable endpoints), /poison (its step "boom", retries 2,
+// SIGKILLs its own process on every attempt), /handover (step "first" streams "one ", waits for
+// SIGUSR2, streams "two "; step "second" streams "three"), /upload (not durable: reads the request
+// body, printing "receiving upload on <name>" first), /send, and the wait endpoint /api/durable/.
 import type { AddressInfo } from "node:net";
 import { createDurable, step, stream } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
@@ -19,6 +27,7 @@ const durable = createDurable({
   backoff: () => 0,
   secret: "multi-instance-test-secret",
   leaseDuration: Number(process.env.LEASE ?? 30_000),
+  pollInterval: Number(process.env.POLL ?? 5_000),
   maxInlineWait: 1_000,
   timers: { now: () => Date.now() + offset, setTimeout: (callback, ms) => setTimeout(callback, ms), clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout) },
 });
@@ -93,6 +102,49 @@ const short = durable.endpoint(
   { id: "short" },
 );
 
+// A step that takes its process down on every attempt (a native crash, out of memory): after
+// retries + 1 interrupted attempts the run must fail for good instead of crashing instances forever.
+const poison = durable.endpoint(
+  async (_request, { runId }) => {
+    say(`run ${runId} poison on ${name}`);
+    await step.run({ id: "boom", retries: 2 }, ({ attempt }) => {
+      say(`executing boom attempt ${attempt} on ${name}`);
+      process.kill(process.pid, "SIGKILL");
+      return new Promise<never>(() => {});
+    });
+    return Response.json({ survived: true });
+  },
+  { id: "poison" },
+);
+
+// SIGUSR2 opens the gate step "first" of /handover waits at (as a model call that takes its time).
+let gateOpen = false;
+const gateWaiters: (() => void)[] = [];
+process.on("SIGUSR2", () => {
+  gateOpen = true;
+  for (const open of gateWaiters.splice(0)) open();
+});
+const handover = durable.endpoint(
+  async (_request, { runId }) => {
+    say(`run ${runId} handover on ${name}`);
+    const first = await step.run("first", async () => {
+      say(`executing first on ${name}`);
+      stream.push("one ");
+      if (!gateOpen) await new Promise<void>((resolve) => gateWaiters.push(resolve));
+      say(`first released on ${name}`);
+      stream.push("two ");
+      return "one two ";
+    });
+    const second = await step.run("second", () => {
+      say(`executing second on ${name}`);
+      stream.push("three");
+      return "three";
+    });
+    return Response.json({ first, second, finishedOn: name });
+  },
+  { id: "handover" },
+);
+
 const proxy = durable.proxy();
 const server = createEndpointServer(async (request) => {
   const { pathname } = new URL(request.url);
@@ -101,12 +153,21 @@ const server = createEndpointServer(async (request) => {
   if (pathname === "/sleepy") return sleepy(request);
   if (pathname === "/waiter") return waiter(request);
   if (pathname === "/short") return short(request);
+  if (pathname === "/poison") return poison(request);
+  if (pathname === "/handover") return handover(request);
+  if (pathname === "/upload") {
+    say(`receiving upload on ${name}`);
+    return new Response(`received ${(await request.text()).length} characters on ${name}`);
+  }
   if (pathname === "/send") return Response.json(await durable.send((await request.json()) as { name: string; data: unknown }));
   return new Response("not found", { status: 404 });
 });
 server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => say(`listening ${(server.address() as AddressInfo).port}`));
-process.on("SIGTERM", () => {
-  durable.close();
-  server.close();
-  void store.close().then(() => process.exit(0));
+// Graceful shutdown, as the README shows: no new connections, runs handed over, live streams
+// redirected, the store closed last; then the process exits by itself.
+process.on("SIGTERM", async () => {
+  say("shutting down");
+  server.close(); // stop accepting connections
+  await durable.close({ timeout: Number(process.env.CLOSE_TIMEOUT ?? 10_000) }); // hand runs over, end live streams, close the store
+  say("closed");
 });

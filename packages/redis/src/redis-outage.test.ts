@@ -63,6 +63,15 @@ function describeProcessErrors(): string[] {
   return processErrors.map(({ kind, error }) => `${kind}: ${describeError(error, 6)}`);
 }
 
+/** An error report of `onError` (`{ error, phase }`) or a bare error, described. */
+function describeReport(report: unknown): string {
+  if (typeof report === "object" && report !== null && !(report instanceof Error) && "error" in report) {
+    const { error, phase } = report as { error: unknown; phase?: unknown };
+    return `(${String(phase)}) ${describeError(error, 4)}`;
+  }
+  return describeError(report, 4);
+}
+
 function describeError(error: unknown, stackLines = 0): string {
   if (!(error instanceof Error)) return String(error);
   const code = DurableError.isInstance(error) ? ` [${error.code}]` : "";
@@ -501,7 +510,8 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
           if (pathname === "/story") return endpoint(request);
           return new Response("not found", { status: 404 });
         },
-        { onError: (error) => serverErrors.push(error) },
+        // Receives `{ error, phase }` (or, from older engines, the error itself).
+        { onError: (report: unknown) => serverErrors.push(report) },
       );
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const port = (server.address() as AddressInfo).port;
@@ -544,7 +554,7 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
           `client committed view: ${JSON.stringify(view.committed)}`,
           `store:\n  ${runState}`,
           `process errors:\n  ${describeProcessErrors().join("\n  ") || "(none)"}`,
-          `server (serveEndpoint onError) errors:\n  ${serverErrors.map((error) => describeError(error, 4)).join("\n  ") || "(none)"}`,
+          `server (serveEndpoint onError) errors:\n  ${serverErrors.map(describeReport).join("\n  ") || "(none)"}`,
           `console.error:\n  ${consoleErrors.join("\n  ") || "(none)"}`,
         ].join("\n");
       }

@@ -323,7 +323,7 @@ export class Executor {
           willRetry,
           error: {
             name: "InterruptedError",
-            message: `The process running this step stopped before the step finished (attempt ${attempt}).${willRetry ? " It runs again." : ""}`,
+            message: `The execution running this step stopped before the step finished (attempt ${attempt}): its process stopped, or lost the run's lease.${willRetry ? " It runs again." : ""}`,
           },
         }),
       });

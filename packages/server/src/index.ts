@@ -1,4 +1,5 @@
-export { createDurable, type Durable, type DurableOptions, type EndpointOptions, type WebHandler } from "./create-durable.js";
+export { createDurable, type CloseOptions, type Durable, type DurableOptions, type EndpointOptions, type WebHandler } from "./create-durable.js";
+export type { BackgroundError, ErrorHandler, ErrorPhase } from "./background-errors.js";
 export { acceptsEventStream } from "./event-stream.js";
 export type { CorsOptions, ProxyOptions } from "./proxy.js";
 export type { Duration } from "./duration.js";
