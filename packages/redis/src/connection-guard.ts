@@ -91,7 +91,11 @@ export class ConnectionGuard {
       if (downFor < UNAVAILABLE_AFTER || this.#pending.size === 0) return;
       const last = this.#lastConnectionError;
       const reason = `no connection for ${Math.round(downFor / 1000)} s${last === undefined ? "" : `: ${last.message}`}`;
-      for (const abandon of [...this.#pending]) abandon(unavailableError(this.#where, reason, last));
+      const error = unavailableError(this.#where, reason, last);
+      // What is reported as failed must not happen later: drop the commands ioredis still holds to
+      // send once the connection is back (queued while down, or sent and unanswered when it dropped).
+      dropHeldCommands(this.#client, error);
+      for (const abandon of [...this.#pending]) abandon(error);
       this.#pending.clear();
     }, WATCHDOG_INTERVAL);
     this.#watchdog.unref?.();
@@ -102,4 +106,33 @@ export class ConnectionGuard {
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
     this.#watchdog = undefined;
   }
+}
+
+/** The parts of an ioredis client that hold commands for a connection that is not there yet. */
+interface HeldCommands {
+  offlineQueue?: { length: number; shift(): { command: { reject(error: unknown): void } } | undefined };
+  prevCommandQueue?: { length: number; shift(): { command: { reject(error: unknown): void } } | undefined } | null;
+}
+
+/**
+ * Rejects and forgets the commands ioredis would send once it reconnects: its offline queue
+ * (issued while down) and the commands that were sent but unanswered when the connection dropped
+ * (resent on reconnect with `autoResendUnfulfilledCommands`). ioredis keeps these internally; the
+ * guard reaches in because otherwise a write reported as failed could still be applied seconds
+ * later. A command Redis executed before the connection dropped stays applied: that ambiguity is
+ * inherent, and the engine's writes are safe to repeat.
+ */
+function dropHeldCommands(client: Redis, error: unknown): void {
+  const held = client as unknown as HeldCommands;
+  for (const queue of [held.offlineQueue, held.prevCommandQueue]) {
+    if (queue === null || queue === undefined || typeof queue.shift !== "function") continue;
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      try {
+        item.command.reject(error);
+      } catch {
+        // Already settled.
+      }
+    }
+  }
+  if (held.prevCommandQueue !== undefined) held.prevCommandQueue = null;
 }
