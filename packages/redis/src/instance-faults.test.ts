@@ -300,7 +300,6 @@ describe.skipIf(url === undefined)("instance faults on one Redis", () => {
     const attempts = () => timeline.filter((line) => line.startsWith("executing boom attempt"));
     expect(attempts().map((line) => Number(line.split(" ")[3]))).toEqual([1, 2, 3]);
     expect(a.restarts + b.restarts).toBe(3);
-    console.log(`[poison] ${timeline.filter((line) => !line.startsWith("listening")).join(" | ")}`);
 
     // The whole log, replayed through the wait endpoint: each interrupted attempt was rolled back
     // (nothing was streamed in it), then the step failed for good.
@@ -308,15 +307,13 @@ describe.skipIf(url === undefined)("instance faults on one Redis", () => {
     const replayed = await resumeStream(waitUrl(balancer.port, runId), callbacks);
     expect(replayed.status).toBe(500);
     expect(await replayed.text()).toContain("crashed its process");
-    console.log(`[poison] rollbacks: ${JSON.stringify(state.rollbacks.map(({ attempt, willRetry, name }) => ({ attempt, willRetry, name })))}`);
     expect(state.rollbacks.map(({ attempt, name }) => [attempt, name])).toEqual([
       [1, "InterruptedError"],
       [2, "InterruptedError"],
       [3, "InterruptedError"],
-      [3, "DurableError"], // STEP_CRASHED: the step fails for good
     ]);
-    expect(state.rollbacks.at(-1)).toMatchObject({ willRetry: false, message: expect.stringContaining("crashed its process") });
-    expect(state.rollbacks.slice(0, 2).map(({ willRetry }) => willRetry)).toEqual([true, true]);
+    // The step's own retries (2) decide: attempt 3 does not run again, though the endpoint allows 3.
+    expect(state.rollbacks.map(({ willRetry }) => willRetry)).toEqual([true, true, false]);
     expect(state.committed).toEqual([]);
 
     // Both instances (restarted as needed) still serve other runs.

@@ -293,7 +293,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
       if (endpointOptions.id !== undefined) executor.register(endpointOptions.id, registration);
 
       return async (request: Request): Promise<Response> => {
-        if (executor.closed) return unavailable("This instance is shutting down; send the request again (another instance takes it).");
+        if (executor.closed) return unavailable("This instance is shutting down; send the request again (another instance takes it).", { connection: "close" });
         const endpointId = endpointOptions.id ?? `${request.method} ${new URL(request.url).pathname}`;
         executor.register(endpointId, registration);
         let captured;
@@ -402,7 +402,11 @@ export function createDurable(options: DurableOptions = {}): Durable {
 /** How long live connections get to read the rest of their log at shutdown, ms. */
 const STREAM_GRACE = 2_000;
 
-/** A `503` that tells the client to try again in a second. */
-function unavailable(message: string): Response {
-  return new Response(message, { status: 503, headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1" } });
+/**
+ * A `503` that tells the client to try again in a second. While shutting down it also closes the
+ * connection (`connection: close`), so a client's pooled keep-alive connection does not keep
+ * retrying against this process (and keep `server.close()` from completing).
+ */
+function unavailable(message: string, headers: Record<string, string> = {}): Response {
+  return new Response(message, { status: 503, headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1", ...headers } });
 }

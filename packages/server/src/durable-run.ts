@@ -285,12 +285,8 @@ export class DurableRun implements RunScopeOwner {
           "STEP_CRASHED",
           `Step "${id}" crashed its process: attempt ${memo.attempts} of ${memo.attempts} was interrupted (the process running it stopped before the step finished), so it is not run again. A step that kills its process (out of memory, a native crash) fails for good once its retries are spent.`,
         );
-        const wireError = describeError(error);
-        const rollback: FrameToAppend = {
-          type: "rollback",
-          payload: encodeFramePayload({ type: "rollback", hashedStepId, attempt: memo.attempts, willRetry: false, error: wireError }),
-        };
-        await this.#storeOrStop([rollback], { step: { ...base, status: "failed", attempts: memo.attempts, error: wireError } });
+        // The takeover already rolled the attempt back (saying it does not run again).
+        await this.#storeOrStop([], { step: { ...base, status: "failed", attempts: memo.attempts, error: describeError(error) } });
         throw new StepFailedError(id, memo.attempts, error);
       }
       // A retry whose backoff suspended the run: wait out what is left of it, then go on.
@@ -315,7 +311,7 @@ export class DurableRun implements RunScopeOwner {
         let output: string | undefined;
         let failure: { error: unknown } | undefined;
         try {
-          await this.#storeOrStop([], { step: { ...base, status: "running", attempts: attempt } });
+          await this.#storeOrStop([], { step: { ...base, status: "running", attempts: attempt, retries: policy.retries } });
           if (this.#state !== "executing") return NEVER;
           const failuresBefore = this.#writer.failures;
           const attemptController = timeout === undefined ? null : new AbortController();

@@ -311,7 +311,7 @@ export class Executor {
     const running = new Map(journal.filter((entry) => entry.kind === "run" && entry.status === "running").map((entry) => [entry.hashedStepId, entry]));
     const interrupted = new Map<string, number>();
     const frames: FrameToAppend[] = [];
-    // The step's own retries are only known once it runs again; the endpoint's are the best guess.
+    // A `running` entry records its step's retries; the endpoint's apply to entries written before.
     const { retries } = resolveRetryPolicy("durable.endpoint", ...registration.retryPolicy);
     const rollback = (step: string | null, attempt: number, willRetry: boolean) =>
       frames.push({
@@ -331,7 +331,7 @@ export class Executor {
       // Rolled back already (by an earlier takeover that stopped in turn) when the log says so.
       if (!open.has(step) && lastAttempt.get(step) === entry.attempts) continue;
       open.delete(step);
-      rollback(step, entry.attempts, entry.attempts <= retries);
+      rollback(step, entry.attempts, entry.attempts <= (entry.retries ?? retries));
     }
     for (const step of open) {
       const attempt = (lastAttempt.get(step) ?? 0) + 1;

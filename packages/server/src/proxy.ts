@@ -76,7 +76,8 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
       return new Response("The wait endpoint answers GET requests.", { status: 405, headers: { allow: "GET, OPTIONS", ...corsHeaders(request) } });
     }
     // Shutting down: the client retries, and a load balancer sends it to another instance.
-    if (executor.closed) return unavailable(corsHeaders(request), "This instance is shutting down; try again (another instance serves this run).");
+    // `connection: close`: a pooled keep-alive connection must not keep retrying against this process.
+    if (executor.closed) return unavailable({ ...corsHeaders(request), connection: "close" }, "This instance is shutting down; try again (another instance serves this run).");
     const requestUrl = new URL(request.url);
     const url = new URL(`${requestUrl.pathname}${requestUrl.search}`, originOf(request));
     const runId = url.searchParams.get("runId") ?? url.pathname.split("/").filter(Boolean).at(-1) ?? "";

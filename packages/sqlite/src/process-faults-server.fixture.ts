@@ -2,20 +2,21 @@
 // Usage: node --conditions=@durastream/source --import tsx src/process-faults-server.fixture.ts <db file> <port>
 //
 // Endpoints (ids in brackets):
-// - POST /boom [boom, retries: 2]: step "boom" prints "boom attempt N", then SIGKILLs its own process.
+// - POST /boom [boom, retries: 2]: step "boom" prints "boom attempt N", then SIGKILLs its own process;
+//   attempt 1 first waits for a request to /release-boom, so the client is connected by then.
 // - POST /hello [hello]: one step that streams "hi", returns { greeting: "hi" }.
 // - POST /slow [slow]: step "first" streams "one "; step "middle" streams "two ", prints "middle
-//   waiting", and finishes once this process has answered a request with 503 after SIGTERM (so it
-//   is provably in flight while the process drains); step "last" streams "three".
+//   waiting", and finishes once this process has answered a request to /hello with 503 after
+//   SIGTERM (so it is provably in flight while the process drains), or, with
+//   MIDDLE_FINISHES_ON=sigterm, as soon as SIGTERM arrives; step "last" streams "three".
 // - GET /hold: not durable; answered once SIGTERM arrives (keeps one keep-alive connection busy
 //   across `server.close()`, so the test can send a request on it while the process drains).
 //
 // Shutdown is the README snippet, exactly. Prints "listening <port>", one line per step execution,
 // "poll <n>" after each look for due runs, "sigterm", "refused 503" and "store closed" on stdout.
 import type { AddressInfo } from "node:net";
-import { createDurable, step, stream } from "@durastream/server";
+import { createDurable, step, stream, type ResumableRun } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
-import type { ResumableRun } from "@durastream/server";
 import { SqliteRunStore } from "./sqlite-store.js";
 
 const [path, port = "0"] = process.argv.slice(2);
@@ -42,10 +43,13 @@ const durable = createDurable({
   secret: "process-faults-test-secret",
 });
 
+let releaseBoom: () => void = () => {};
+const boomReleased = new Promise<void>((resolve) => (releaseBoom = resolve));
 const boom = durable.endpoint(
   async () => {
-    await step.run("boom", ({ attempt }) => {
+    await step.run("boom", async ({ attempt }) => {
       say(`boom attempt ${attempt}`);
+      if (attempt === 1) await boomReleased;
       process.kill(process.pid, "SIGKILL");
       return new Promise<never>(() => {});
     });
@@ -66,8 +70,9 @@ const hello = durable.endpoint(
   { id: "hello" },
 );
 
-let refusedWhileDraining!: () => void;
-const refused = new Promise<void>((resolve) => (refusedWhileDraining = resolve));
+let finishMiddle!: () => void;
+const middleMayFinish = new Promise<void>((resolve) => (finishMiddle = resolve));
+const middleFinishesOnSigterm = process.env.MIDDLE_FINISHES_ON === "sigterm";
 const slow = durable.endpoint(
   async () => {
     const first = await step.run("first", ({ attempt }) => {
@@ -79,7 +84,7 @@ const slow = durable.endpoint(
       say(`middle attempt ${attempt}`);
       stream.push("two ");
       say("middle waiting");
-      await refused;
+      await middleMayFinish;
       say("middle done");
       return "two";
     });
@@ -101,7 +106,10 @@ const proxy = durable.proxy();
 const server = createEndpointServer(async (request) => {
   const { pathname } = new URL(request.url);
   let response: Response;
-  if (pathname === "/hold") {
+  if (pathname === "/release-boom") {
+    releaseBoom();
+    response = new Response("released");
+  } else if (pathname === "/hold") {
     say("holding");
     await hold;
     response = new Response("held");
@@ -112,7 +120,7 @@ const server = createEndpointServer(async (request) => {
   }
   if (response.status === 503 && pathname === "/hello") {
     say("refused 503");
-    refusedWhileDraining();
+    finishMiddle();
   }
   return response;
 });
@@ -127,4 +135,5 @@ process.on("SIGTERM", async () => {
 process.on("SIGTERM", () => {
   say("sigterm");
   releaseHold();
+  if (middleFinishesOnSigterm) finishMiddle();
 });

@@ -30,6 +30,7 @@ export interface StepRow {
   readonly output: string | null;
   readonly error: string | null;
   readonly attempts: number;
+  readonly retries: number | null;
   readonly wake_at: number | null;
   readonly event: string | null;
   readonly match: string | null;
@@ -67,6 +68,7 @@ export function stepFromRow(row: StepRow): StepRecord {
     ...(row.output === null ? {} : { output: row.output }),
     ...(row.error === null ? {} : { error: JSON.parse(row.error) as NonNullable<StepRecord["error"]> }),
     attempts: row.attempts,
+    ...(row.retries === null ? {} : { retries: row.retries }),
     ...(row.wake_at === null ? {} : { wakeAt: row.wake_at }),
     ...(row.event === null ? {} : { event: row.event }),
     ...(row.match === null ? {} : { match: JSON.parse(row.match) as Record<string, unknown> }),
@@ -85,6 +87,7 @@ export function stepToRow(runId: string, step: StepRecord): StepRow {
     output: step.output ?? null,
     error: step.error === undefined ? null : JSON.stringify({ name: step.error.name, message: step.error.message }),
     attempts: step.attempts,
+    retries: step.retries ?? null,
     wake_at: step.wakeAt ?? null,
     event: step.event ?? null,
     match: step.match === undefined ? null : JSON.stringify(step.match),

@@ -3,7 +3,7 @@ import Database from "better-sqlite3";
 import { DurableError } from "@durastream/server";
 
 /** The schema version this package writes, kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /**
  * Tables of a store file. Offsets are `${epoch}-${sequence}`: `sequence` numbers a run's frames
@@ -42,6 +42,7 @@ CREATE TABLE steps (
   output TEXT,
   error TEXT,
   attempts INTEGER NOT NULL,
+  retries INTEGER,
   wake_at INTEGER,
   event TEXT,
   match TEXT,
@@ -61,6 +62,12 @@ CREATE TABLE frames (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX frames_by_offset ON frames (run_id, epoch, sequence);
 `;
+
+/** Upgrades from each schema version to the next: MIGRATIONS[0] takes version 1 to 2, and so on. */
+const MIGRATIONS: readonly string[] = [
+  // 2: a `running` journal entry records the retries its step may make, for takeovers.
+  "ALTER TABLE steps ADD COLUMN retries INTEGER;",
+];
 
 /**
  * Opens `path` for one store: takes the file's exclusive lock (so no other process or connection
@@ -96,6 +103,9 @@ export function openDatabase(path: string): Database.Database {
     database.transaction(() => {
       if (version === 0) {
         database.exec(SCHEMA);
+        database.pragma(`user_version = ${SCHEMA_VERSION}`);
+      } else if (version < SCHEMA_VERSION) {
+        for (const migration of MIGRATIONS.slice(version - 1)) database.exec(migration);
         database.pragma(`user_version = ${SCHEMA_VERSION}`);
       }
     }).immediate();

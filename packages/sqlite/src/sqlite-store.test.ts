@@ -108,6 +108,31 @@ describe("SqliteRunStore across restarts", () => {
   });
 });
 
+describe("SqliteRunStore schema upgrades", () => {
+  it("upgrades a version 1 file in place: its runs stay, and running journal entries keep their step's retries", async () => {
+    const first = open();
+    await first.createRun(newRun("r1"));
+    await first.appendFrames("r1", 1, frames(2, "a"), { step });
+    first.close();
+    // Make the file what version 1 wrote: no `retries` column.
+    const database = new Database(path);
+    database.exec("ALTER TABLE steps DROP COLUMN retries");
+    database.pragma("user_version = 1");
+    database.close();
+
+    const store = open();
+    expect(await store.listSteps("r1")).toEqual([step]);
+    expect((await store.readFrames("r1", undefined, 10)).map((entry) => entry.payload)).toEqual(frames(2, "a").map((frame) => frame.payload));
+    const running: StepRecord = { hashedStepId: "b".repeat(40), stepId: "next", position: 1, kind: "run", status: "running", attempts: 2, retries: 5 };
+    await store.appendFrames("r1", 1, [], { step: running });
+    expect(await store.listSteps("r1")).toEqual([step, running]);
+    store.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.pragma("user_version", { simple: true })).toBe(2);
+    check.close();
+  });
+});
+
 describe("SqliteRunStore one process per file", () => {
   it("refuses a second store on the same file while the first is open, with a clear error", async () => {
     const first = open();
@@ -229,7 +254,7 @@ describe("SqliteRunStore options", () => {
     const database = new Database(path, { readonly: true });
     try {
       expect(database.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(database.pragma("user_version", { simple: true })).toBe(1);
+      expect(database.pragma("user_version", { simple: true })).toBe(2);
     } finally {
       database.close();
     }

@@ -185,11 +185,11 @@ export class SqliteRunStore implements RunStore {
       this.#deleteRunRows = ["frames", "steps", "runs"].map((table) => database.prepare<[string]>(`DELETE FROM ${table} WHERE run_id = ?`));
       this.#selectSteps = database.prepare<[string], StepRow>("SELECT * FROM steps WHERE run_id = ? ORDER BY position");
       this.#upsertStep = database.prepare<[StepRow]>(
-        `INSERT INTO steps (run_id, hashed_step_id, step_id, position, kind, status, output, error, attempts, wake_at, event, match, waiting)
-         VALUES (@run_id, @hashed_step_id, @step_id, @position, @kind, @status, @output, @error, @attempts, @wake_at, @event, @match, @waiting)
+        `INSERT INTO steps (run_id, hashed_step_id, step_id, position, kind, status, output, error, attempts, retries, wake_at, event, match, waiting)
+         VALUES (@run_id, @hashed_step_id, @step_id, @position, @kind, @status, @output, @error, @attempts, @retries, @wake_at, @event, @match, @waiting)
          ON CONFLICT (run_id, hashed_step_id) DO UPDATE SET
            step_id = excluded.step_id, position = excluded.position, kind = excluded.kind, status = excluded.status,
-           output = excluded.output, error = excluded.error, attempts = excluded.attempts, wake_at = excluded.wake_at,
+           output = excluded.output, error = excluded.error, attempts = excluded.attempts, retries = excluded.retries, wake_at = excluded.wake_at,
            event = excluded.event, match = excluded.match, waiting = excluded.waiting`,
       );
       this.#insertFrame = database.prepare<[string, number, number, string, string]>("INSERT INTO frames (run_id, sequence, epoch, type, payload) VALUES (?, ?, ?, ?, ?)");

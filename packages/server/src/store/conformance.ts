@@ -286,6 +286,8 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
           { hashedStepId: hashedId(3), stepId: "nap", position: 3, kind: "sleep", status: "sleeping", attempts: 0, wakeAt: clock + 30_000 },
           waitingStep("order/paid", { "data.orderId": "o1", "data.items": [{ sku: "a" }] }, clock + 60_000, 4),
           { hashedStepId: hashedId(5), stepId: "slept", position: 5, kind: "sleep", status: "succeeded", attempts: 0, wakeAt: clock - 1 },
+          // An attempt put on record before it runs, with the retries its step may make.
+          runStep(6, { status: "running", output: undefined, attempts: 2, retries: 7 }),
         ];
         for (const entry of entries) await store.appendFrames(run.runId, 1, [], { step: entry });
         const listed = await store.listSteps(run.runId);

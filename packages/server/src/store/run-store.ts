@@ -90,6 +90,11 @@ export interface StepRecord {
   readonly error?: WireError;
   /** Attempts made (run steps). */
   readonly attempts: number;
+  /**
+   * The retries the step may make (its retry policy), on `running` entries: a takeover that finds
+   * the attempt interrupted tells clients whether it runs again.
+   */
+  readonly retries?: number;
   /** Sleep end, wait deadline, or next retry, epoch-milliseconds. */
   readonly wakeAt?: number;
   /** Event name a `waiting` step waits for. */

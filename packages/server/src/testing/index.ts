@@ -1,5 +1,6 @@
 // @durastream/server/testing: tools for testing durable endpoints and stores (uses vitest and fast-check).
 export { defineRunStoreConformance, type RunStoreConformanceContext, type RunStoreFactory, type RunStoreUnderTest } from "../store/conformance.js";
+export { defineChaosProperty } from "./chaos-property.js";
 export { defineCommittedViewProperty } from "./committed-view-property.js";
 export { FaultyStore, type FaultyMethod } from "./faulty-store.js";
 export { advanceUntil, collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./helpers.js";

@@ -1,0 +1,5 @@
+import { defineChaosProperty } from "../testing/chaos-property.js";
+import { MemoryRunStore } from "./memory-store.js";
+
+// 200 cases by default; CHAOS_RUNS=2000 (and CHAOS_SEED to replay one) locally for more.
+defineChaosProperty("MemoryRunStore", async () => ({ store: new MemoryRunStore(), close: async () => {} }));
