@@ -169,5 +169,6 @@ process.on("SIGTERM", async () => {
   say("shutting down");
   server.close(); // stop accepting connections
   await durable.close({ timeout: Number(process.env.CLOSE_TIMEOUT ?? 10_000) }); // hand runs over, end live streams, close the store
+  server.closeIdleConnections();            // keep-alive sockets the ended streams leave behind
   say("closed");
 });

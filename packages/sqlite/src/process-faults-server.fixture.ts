@@ -130,6 +130,7 @@ server.listen(Number(port), "127.0.0.1", () => say(`listening ${(server.address(
 process.on("SIGTERM", async () => {
   server.close();                          // stop accepting connections
   await durable.close({ timeout: 10_000 }); // hand runs over, end live streams, close the store
+  server.closeIdleConnections();            // keep-alive sockets the ended streams leave behind
 });
 // The test's view of it: the busy keep-alive connection is answered now.
 process.on("SIGTERM", () => {
