@@ -478,9 +478,14 @@ const EXPECTED_BODY = { one: "one", two: "two", three: "three" };
 const FINISH_WITHIN = 20_000;
 
 describe.skipIf(!available)("a Redis outage in the middle of a run, end to end over HTTP (a private redis-server, AOF, appendfsync always)", () => {
-  it.each([300, 2_000, 10_000])(
-    "Redis stopped for %i ms while step two streams: no unhandled rejection, the run finishes, and the client's committed view is exactly the output, with the result",
-    async (outageMs) => {
+  it.each([
+    ["stopped", 300],
+    ["stopped", 2_000],
+    ["stopped", 10_000],
+    ["paused (CLIENT PAUSE ALL)", 8_000],
+  ] as const)(
+    "Redis %s for %i ms while step two streams: no unhandled rejection, the run finishes, and the client's committed view is exactly the output, with the result",
+    async (kind, outageMs) => {
       const redis = await startPrivateRedis();
       const store = new RedisRunStore({ url: redis.url });
       const durable: Durable = createDurable({ store: traced(store), secret: "outage-test-secret-0000", backoff: () => 0, maxInlineWait: 1000 });
@@ -615,8 +620,9 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
       mark("step one committed, step two streamed 2a and waits at gate 2b");
 
       // The outage. Step two goes on meanwhile: "2b" at once, "2c" and its return halfway through.
-      mark(`stopping Redis for ${outageMs} ms`);
-      expect(await redis.stop()).toBe(0);
+      mark(`${kind === "stopped" ? "stopping" : "pausing"} Redis for ${outageMs} ms`);
+      if (kind === "stopped") expect(await redis.stop()).toBe(0);
+      else await redis.pause(outageMs);
       const stoppedAt = Date.now();
       mark("Redis stopped; opening gate 2b");
       gates.open("2b");
@@ -624,7 +630,7 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
       mark("opening gate 2c");
       gates.open("2c");
       await sleep(Math.max(0, outageMs - (Date.now() - stoppedAt)));
-      await redis.start();
+      if (kind === "stopped") await redis.start();
       mark(`Redis answers PING again (down ${Date.now() - stoppedAt} ms)`);
 
       // Step three streams "3a"; once the client has it, the handler may go on.
