@@ -1,3 +1,17 @@
+// A randomized chaos test of the engine against a store (see `defineChaosProperty`).
+//
+// How a case runs:
+// - "Processes" are in-process instances: each its own `createDurable` on its own `FaultyStore`
+//   over one shared store (counted by `InFlightStore`). Killing one = `faulty.kill()` plus dropping
+//   the HTTP responses it serves; SIGTERM = `durable.close({ timeout })`. Either starts a new
+//   instance first, which takes all new traffic.
+// - The client talks HTTP to a front server (a load balancer) that forwards every request to the
+//   current instance; a request to a dead or closing instance is a violation.
+// - One manual clock drives every instance. It ticks by `TICK` whenever no store call is in flight
+//   (so a networked store answers "at once" on that clock), and races ahead of real time otherwise;
+//   work off that clock (Web Crypto, HTTP) takes real time, so "stuck" needs both clocks to pass.
+// - A POST whose connection dies before the client learns its run (a fault at boundary 0) is sent
+//   again, as a user would: the first run goes on in the background and is checked too.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fetchWithStream, resumeStream, type FetchWithStreamOptions, type StreamResult } from "@durastream/client";
@@ -406,8 +420,8 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
         executing = instance;
         note(`P${instance.index} ${run} step-${index} attempt ${attempt}`);
         const failing = spec.failOn.includes(attempt);
-        const count = failing ? Math.min(spec.failAfter, spec.chunks) : spec.chunks;
-        for (let chunk = 0; chunk < count; chunk += 1) {
+        const toPush = failing ? Math.min(spec.failAfter, spec.chunks) : spec.chunks;
+        for (let chunk = 0; chunk < toPush; chunk += 1) {
           if (spec.gap > 0) await new Promise<void>((resolve) => timers.setTimeout(resolve, spec.gap));
           stream.push(`s${index}a${attempt}c${chunk}`);
           pushed(instance, run);
@@ -440,6 +454,8 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
       maxInlineWait: MAX_INLINE_WAIT,
       leaseDuration: LEASE_DURATION,
       pollInterval: POLL_INTERVAL,
+      // The manual clock may run far ahead of real time; resume URLs must not expire meanwhile.
+      resumeTokenTtl: 365 * 24 * 3_600_000,
       onError: (report) => errors.push(report),
     });
     const instance = { index: instances.length, faulty, durable, responses: new Set(), state: "alive", errors } as unknown as Instance;
@@ -610,6 +626,8 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
   let stopClock = false;
   const over = new Set<string>();
   const allOver = () => chaosRuns.size > 0 && [...chaosRuns].every((id) => over.has(id));
+  /** Set once the manual clock passed MAX_RUN_CLOCK while a run was not over (statistics only). */
+  let overLate = false;
   const timeOut = (why: string) => {
     if (timedOut !== undefined) return;
     timedOut = why;
@@ -635,6 +653,7 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
       }
       // Work off the manual clock (Web Crypto for step ids and tokens, HTTP) takes real time, while
       // the clock can run far ahead of it: a run counts as stuck only once real time has passed too.
+      if (!allOver() && timers.now() > MAX_RUN_CLOCK) overLate = true;
       if (!allOver() && timers.now() > MAX_RUN_CLOCK && Date.now() - started > MIN_REAL_FOR_STUCK) {
         timeOut(`run(s) ${[...chaosRuns].filter((id) => !over.has(id)).map(short).join(", ")} not over after ${MAX_RUN_CLOCK} ms on the manual clock`);
       }
@@ -798,6 +817,10 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
     count(statistics, "InterruptedError rollbacks", log.filter((frame) => frame.type === "rollback" && frame.error.name === "InterruptedError").length);
     count(statistics, "epochs > 1", record !== undefined && record.epoch > 1 ? 1 : 0);
     count(statistics, "manual clock ms", timers.now());
+    if (overLate) {
+      count(statistics, "cases whose runs ended only after the manual bound (real-time stalls)");
+      statistics.set("longest such case, real ms", Math.max(statistics.get("longest such case, real ms") ?? 0, Date.now() - started));
+    }
     // Runs the client lost track of are held to the same outcome.
     for (const [id, other] of logs) if (id !== clientRunId) checkOutcome(program, attemptFaultsFired, short(id), other.log, other.record);
   } catch (error) {
