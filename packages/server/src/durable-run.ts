@@ -581,31 +581,47 @@ export class DurableRun implements RunScopeOwner {
     const outsideCommitted = this.#takeOutsideCommit(frames);
     frames.push({ type: "result", payload: encodeFramePayload({ type: "result", status, response: snapshot }) });
     const effects: AppendEffects = { finish: { status, response: snapshot }, ...(outsideCommitted === undefined ? {} : { outsideCommitted }) };
+    // Refused: another executor took the run over, or it is over already.
+    const stored = await this.#writeRetrying(frames, effects, "finish", () => true);
+    if (stored === "gave-up") {
+      const { writeRetryLimit } = this.#settings;
+      this.#settings.report(
+        "finish",
+        new DurableError(
+          "STORE_UNAVAILABLE",
+          `Run ${this.runId}: its result could not be stored for ${writeRetryLimit} ms; the run is left to be taken over (and finished again) once its lease expires.`,
+        ),
+        this.runId,
+      );
+    }
+  }
+
+  /**
+   * Appends through the writer, retrying with backoff while the store fails (each failure is
+   * reported under `phase`), for up to `writeRetryLimit`, and while `wanted()` holds.
+   */
+  async #writeRetrying(
+    frames: readonly FrameToAppend[],
+    effects: AppendEffects | undefined,
+    phase: "write" | "finish",
+    wanted: () => boolean,
+  ): Promise<"stored" | "refused" | "gave-up" | "unwanted"> {
     const { timers, report, writeRetryLimit } = this.#settings;
     const started = timers.now();
     for (let pause = 50; ; pause = Math.min(pause * 2, 2_000)) {
       try {
         await this.#writer.write(frames, effects);
-        return;
+        return "stored";
       } catch (error) {
         const cause = error instanceof SkippedWriteError ? error.cause : error;
-        // Refused: another executor took the run over, or it is over already.
-        if (StoreRefusedError.isInstance(cause)) return;
-        report("finish", error, this.runId);
-        if (timers.now() - started >= writeRetryLimit) {
-          report(
-            "finish",
-            new DurableError(
-              "STORE_UNAVAILABLE",
-              `Run ${this.runId}: its result could not be stored for ${writeRetryLimit} ms; the run is left to be taken over (and finished again) once its lease expires.`,
-              { cause },
-            ),
-            this.runId,
-          );
-          return;
-        }
+        if (StoreRefusedError.isInstance(cause)) return "refused";
+        // A skipped write was not tried: the failure that skipped it was reported already.
+        if (!(error instanceof SkippedWriteError)) report(phase, error, this.runId);
         await this.#writer.recover();
+        if (!wanted()) return "unwanted";
+        if (timers.now() - started >= writeRetryLimit) return "gave-up";
         await delay(timers, pause);
+        if (!wanted()) return "unwanted";
       }
     }
   }
@@ -617,35 +633,21 @@ export class DurableRun implements RunScopeOwner {
    * write (fenced, over) stops this execution at once.
    */
   async #storeOrStop(frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<void> {
-    const { timers, report, writeRetryLimit } = this.#settings;
-    const started = timers.now();
-    for (let pause = 50; ; pause = Math.min(pause * 2, 2_000)) {
-      try {
-        await this.#writer.write(frames, effects);
-        break;
-      } catch (error) {
-        const cause = error instanceof SkippedWriteError ? error.cause : error;
-        if (StoreRefusedError.isInstance(cause)) {
-          this.lose();
-          return NEVER;
-        }
-        if (!(error instanceof SkippedWriteError)) report("write", error, this.runId);
-        await this.#writer.recover();
-        if (this.#state !== "executing") return NEVER;
-        if (timers.now() - started >= writeRetryLimit) {
-          const stopped = new DurableError(
-            "STORE_UNAVAILABLE",
-            `Run ${this.runId}: the store failed every write for ${writeRetryLimit} ms; this process stops executing the run, which is taken over once its lease expires.`,
-            { cause },
-          );
-          report("write", stopped, this.runId);
-          this.lose(stopped);
-          return NEVER;
-        }
-        await delay(timers, pause);
-        if (this.#state !== "executing") return NEVER;
-      }
+    const stored = await this.#writeRetrying(frames, effects, "write", () => this.#state === "executing");
+    if (stored === "refused") {
+      this.lose();
+      return NEVER;
     }
+    if (stored === "gave-up") {
+      const stopped = new DurableError(
+        "STORE_UNAVAILABLE",
+        `Run ${this.runId}: the store failed every write for ${this.#settings.writeRetryLimit} ms; this process stops executing the run, which is taken over once its lease expires.`,
+      );
+      this.#settings.report("write", stopped, this.runId);
+      this.lose(stopped);
+      return NEVER;
+    }
+    if (stored === "unwanted") return NEVER;
     if (effects?.step !== undefined) {
       this.#journal.set(effects.step.hashedStepId, effects.step);
       this.#journalByPosition.set(effects.step.position, effects.step);

@@ -12,7 +12,7 @@ import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { FrameToAppend } from "./store/run-store.js";
 import { FaultyStore } from "./testing/faulty-store.js";
-import { advanceUntil, collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
+import { advanceUntil, collectFrames, committedData, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
 
 const opened: Durable[] = [];
 const unhandled: unknown[] = [];
@@ -49,20 +49,6 @@ function readInto(response: Response, frames: Frame[]): Promise<void> {
     }
     decoder.end();
   })();
-}
-
-/** The chunks of committed steps, in log order; rolled-back chunks dropped (what a UI shows in the end). */
-function committedView(frames: readonly Frame[]): unknown[] {
-  const pending = new Map<string | null, unknown[]>();
-  const committed: unknown[] = [];
-  for (const frame of frames) {
-    if (frame.type === "data") pending.set(frame.hashedStepId, [...(pending.get(frame.hashedStepId) ?? []), frame.data]);
-    else if (frame.type === "commit") {
-      committed.push(...(pending.get(frame.hashedStepId) ?? []));
-      pending.delete(frame.hashedStepId);
-    } else if (frame.type === "rollback") pending.delete(frame.hashedStepId);
-  }
-  return committed;
 }
 
 const rollbacks = (frames: readonly Frame[]) => frames.filter((frame): frame is RollbackFrame => frame.type === "rollback");
@@ -110,7 +96,7 @@ describe("background work never throws into the event loop", () => {
     );
     await advanceUntil(timers, () => rest.some((frame) => frame.type === "result"), { what: "the result after the outage" });
     await reading;
-    expect(committedView([...live, ...rest])).toEqual(["before", "after"]);
+    expect(committedData([...live, ...rest])).toEqual(["before", "after"]);
     expect(rest.at(-1)).toMatchObject({ type: "result", status: "succeeded" });
   });
 
@@ -162,7 +148,7 @@ describe("store write failures fail the attempt, then the run; never a loop", ()
     expect(rollbacks(frames)).toHaveLength(1);
     expect(rollbacks(frames)[0]).toMatchObject({ attempt: 1, willRetry: true, error: { name: "DurableError" } });
     expect(rollbacks(frames)[0]!.error.message).toContain("the store failed to take this attempt's chunks");
-    expect(committedView(frames)).toEqual(["x", "y"]);
+    expect(committedData(frames)).toEqual(["x", "y"]);
     expect(frames.at(-1)).toMatchObject({ type: "result", status: "succeeded" });
     expect(errors.length).toBe(0); // the attempt's failure is reported on the wire, not as a background error
   });
@@ -190,7 +176,7 @@ describe("store write failures fail the attempt, then the run; never a loop", ()
       [3, false],
     ]);
     expect(frames.at(-1)).toMatchObject({ type: "result", status: "failed", response: { status: 500 } });
-    expect(committedView(frames)).toEqual([]);
+    expect(committedData(frames)).toEqual([]);
     expect(frames.some((frame) => frame.type === "rollback" && frame.error.name === "InterruptedError")).toBe(false);
   });
 
@@ -214,7 +200,7 @@ describe("store write failures fail the attempt, then the run; never a loop", ()
     const frames = await collectFrames(await response);
     expect(executions).toBe(1);
     expect(rollbacks(frames)).toEqual([]);
-    expect(committedView(frames)).toEqual(["only once"]);
+    expect(committedData(frames)).toEqual(["only once"]);
     expect(frames.at(-1)).toMatchObject({ type: "result", status: "succeeded" });
     expect(errors.map((error) => error.phase)).toEqual(["write"]);
   });
@@ -241,7 +227,7 @@ describe("store write failures fail the attempt, then the run; never a loop", ()
     await reading;
     expect(executions).toBe(2);
     expect(rollbacks(frames).map((frame) => frame.attempt)).toEqual([1]);
-    expect(committedView(frames)).toEqual(["done"]);
+    expect(committedData(frames)).toEqual(["done"]);
     expect(errors.filter((error) => error.phase === "write")).toHaveLength(3);
   });
 });
@@ -316,7 +302,7 @@ describe("leases", () => {
     const log = await memory.readFrames(runId, undefined, 100);
     expect(log.filter((entry) => entry.type === "data").map((entry) => JSON.parse(entry.payload).data)).toEqual(["attempt 1", "attempt 2"]);
     expect(rollbacks(frames)).toMatchObject([{ attempt: 1, error: { name: "InterruptedError" } }]);
-    expect(committedView(frames)).toEqual(["attempt 2"]);
+    expect(committedData(frames)).toEqual(["attempt 2"]);
   });
 });
 
@@ -352,7 +338,7 @@ describe("errors of any shape", () => {
     const [rollback] = rollbacks(frames);
     expect(rollback).toMatchObject({ attempt: 1, willRetry: true });
     expect(typeof rollback!.error.message).toBe("string");
-    expect(committedView(frames)).toEqual(["attempt 2"]);
+    expect(committedData(frames)).toEqual(["attempt 2"]);
     expect(frames.at(-1)).toMatchObject({ type: "result", status: "succeeded" });
   });
 
@@ -396,7 +382,7 @@ describe("step timeout", () => {
     expect(DurableError.isInstance(signals[0]!.reason) && signals[0]!.reason.code).toBe("TIMEOUT");
     expect(rollbacks(frames)).toMatchObject([{ attempt: 1, willRetry: true, error: { name: "DurableError" } }]);
     expect(rollbacks(frames)[0]!.error.message).toContain("did not finish within 5000 ms");
-    expect(committedView(frames)).toEqual(["attempt 2"]);
+    expect(committedData(frames)).toEqual(["attempt 2"]);
     expect(frames.at(-1)).toMatchObject({ type: "result", status: "succeeded" });
   });
 
@@ -561,7 +547,7 @@ describe("graceful shutdown", () => {
     const rest: Frame[] = [];
     await readInto(await b.proxy(new Request(resumeUrl, { headers: { accept: "text/event-stream", "last-event-id": lastOffset(live)!.offset } })), rest);
     expect(executions).toEqual(["one", "two"]);
-    expect(committedView([...live, ...rest])).toEqual(["a", "b"]);
+    expect(committedData([...live, ...rest])).toEqual(["a", "b"]);
     expect(rest.at(-1)).toMatchObject({ type: "result", status: "succeeded" });
     expect(rollbacks(rest)).toEqual([]);
   });
@@ -594,7 +580,7 @@ describe("graceful shutdown", () => {
     const { resumeUrl } = live[0] as { resumeUrl: string };
     await readInto(await b.proxy(new Request(resumeUrl, { headers: { accept: "text/event-stream", "last-event-id": lastOffset(live)!.offset } })), rest);
     expect(rollbacks(rest)).toMatchObject([{ attempt: 1, willRetry: true, error: { name: "InterruptedError" } }]);
-    expect(committedView([...live, ...rest])).toEqual(["attempt 2"]);
+    expect(committedData([...live, ...rest])).toEqual(["attempt 2"]);
     expect(rest.at(-1)).toMatchObject({ type: "result", status: "succeeded" });
   });
 

@@ -35,7 +35,7 @@ import type {
   StepRecord,
 } from "../store/run-store.js";
 import { FaultyStore } from "./faulty-store.js";
-import { createManualTimers, type ManualTimers } from "./helpers.js";
+import { createManualTimers, type ManualTimers, committedData } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------------
 // Programs and fault schedules
@@ -226,20 +226,6 @@ class ChaosFailure extends Error {}
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const sleepReal = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
 
-/** The committed view a client computes from a whole log. */
-function committedFromLog(frames: readonly Frame[]): string[] {
-  const committed: string[] = [];
-  const pending = new Map<string | null, string[]>();
-  for (const frame of frames) {
-    if (frame.type === "data") pending.set(frame.hashedStepId, [...(pending.get(frame.hashedStepId) ?? []), String(frame.data)]);
-    else if (frame.type === "commit") {
-      committed.push(...(pending.get(frame.hashedStepId) ?? []));
-      pending.delete(frame.hashedStepId);
-    } else if (frame.type === "rollback") pending.delete(frame.hashedStepId);
-  }
-  return committed;
-}
-
 /** The first attempt of a step that its program does not fail. */
 const firstSuccess = (spec: StepSpec) => [1, 2, 3, 4].find((attempt) => !spec.failOn.includes(attempt))!;
 
@@ -320,7 +306,7 @@ function checkOutcome(program: Program, attemptFaultsFired: number, run: string,
   const last = log.at(-1);
   if (results.length !== 1 || last?.type !== "result") throw new ChaosFailure(`(4) run ${run}: the log has ${results.length} result frame(s), and ends with ${last?.type ?? "nothing"}`);
   if (record?.status !== last.status) throw new ChaosFailure(`(4) run ${run}: the run record's status is ${record?.status}, its result frame's ${last.status}`);
-  const final = committedFromLog(log);
+  const final = committedData(log).map(String);
   if (last.status === "succeeded") {
     const { expected, attempts } = expectedView(program, final);
     if (JSON.stringify(final) !== JSON.stringify(expected)) {
@@ -791,7 +777,7 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
     if (violations.length > 0) fail(`(2) ${violations.join("; ")}`);
 
     // (3) The client's committed view is the log's, and every snapshot of it was a prefix.
-    const final = committedFromLog(log);
+    const final = committedData(log).map(String);
     for (const [index, snapshot] of snapshots.entries()) {
       if (JSON.stringify(final.slice(0, snapshot.length)) !== JSON.stringify(snapshot)) {
         fail(`(3) the client's committed view #${index + 1} ${JSON.stringify(snapshot)} is not a prefix of the log's committed view ${JSON.stringify(final)}`);

@@ -8,7 +8,7 @@ import { createDurable } from "../create-durable.js";
 import type { DurableHandler } from "../durable-run.js";
 import { createEndpointServer } from "../node/index.js";
 import type { RunStore } from "../store/run-store.js";
-import { collectFrames, createManualTimers, passTime } from "./helpers.js";
+import { collectFrames, createManualTimers, passTime, committedData } from "./helpers.js";
 
 /** One step of a generated program. */
 interface StepSpec {
@@ -80,20 +80,6 @@ function expectedChunks(program: Program): string[] {
     for (let chunk = 0; chunk < spec.chunks; chunk += 1) chunks.push(`s${index}a${attempt}c${chunk}`);
   });
   return chunks;
-}
-
-/** The committed view a client computes from a whole log. */
-function committedFromLog(frames: readonly Frame[]): string[] {
-  const committed: string[] = [];
-  const pending = new Map<string | null, string[]>();
-  for (const frame of frames) {
-    if (frame.type === "data") pending.set(frame.hashedStepId, [...(pending.get(frame.hashedStepId) ?? []), String(frame.data)]);
-    else if (frame.type === "commit") {
-      committed.push(...(pending.get(frame.hashedStepId) ?? []));
-      pending.delete(frame.hashedStepId);
-    } else if (frame.type === "rollback") pending.delete(frame.hashedStepId);
-  }
-  return committed;
 }
 
 /**
@@ -199,7 +185,7 @@ export function defineCommittedViewProperty(
             expect(lastOffset).toBeDefined();
 
             const log = await collectFrames(await proxy(new Request(resumeUrl!, { headers: { accept: "text/event-stream" } })));
-            const final = committedFromLog(log);
+            const final = committedData(log).map(String);
             const describeLog = () =>
               log.map((frame) => `${frame.type}${"offset" in frame ? ` ${frame.offset}` : ""}${frame.type === "data" ? ` ${String(frame.data)}` : ""}`).join(", ");
             for (const snapshot of snapshots) expect(final.slice(0, snapshot.length), `log: ${describeLog()}`).toEqual(snapshot);

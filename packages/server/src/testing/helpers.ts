@@ -128,3 +128,20 @@ export async function advanceUntil(
     if (ioWait > 0) await new Promise((resolve) => setTimeout(resolve, ioWait));
   }
 }
+
+/**
+ * The committed view a client computes from a log: the chunks of each step once its commit
+ * arrives, in log order; chunks of rolled-back attempts dropped.
+ */
+export function committedData(frames: readonly Frame[]): unknown[] {
+  const committed: unknown[] = [];
+  const pending = new Map<string | null, unknown[]>();
+  for (const frame of frames) {
+    if (frame.type === "data") pending.set(frame.hashedStepId, [...(pending.get(frame.hashedStepId) ?? []), frame.data]);
+    else if (frame.type === "commit") {
+      committed.push(...(pending.get(frame.hashedStepId) ?? []));
+      pending.delete(frame.hashedStepId);
+    } else if (frame.type === "rollback") pending.delete(frame.hashedStepId);
+  }
+  return committed;
+}
