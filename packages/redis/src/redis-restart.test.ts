@@ -7,7 +7,7 @@
 // only a machine crash or power loss would lose an unsynced `everysec` tail.
 import { createFrameDecoder, hashStepId, type Frame, type ProtocolError } from "@durastream/protocol";
 import { createDurable, step, stream, type Durable } from "@durastream/server";
-import { collectFrames, sseRequest, until } from "@durastream/server/testing";
+import { collectFrames, sseRequest, until, committedData } from "@durastream/server/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PrivateRedis, redisServerAvailable, skipWithoutRedisServer } from "./private-redis.js";
 import { RedisRunStore } from "./redis-store.js";
@@ -18,20 +18,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** What a UI shows in the end: the chunks of each step once its commit arrives; rolled back chunks dropped. */
-function committedView(frames: readonly Frame[]): unknown[] {
-  const committed: unknown[] = [];
-  const pending = new Map<string | null, unknown[]>();
-  for (const frame of frames) {
-    if (frame.type === "data") pending.set(frame.hashedStepId, [...(pending.get(frame.hashedStepId) ?? []), frame.data]);
-    else if (frame.type === "commit") {
-      committed.push(...(pending.get(frame.hashedStepId) ?? []));
-      pending.delete(frame.hashedStepId);
-    } else if (frame.type === "rollback") pending.delete(frame.hashedStepId);
-  }
-  return committed;
-}
 
 /** A frame without its offset (offsets are checked apart), for comparing logs. */
 function shape(frame: Frame): string {
@@ -170,7 +156,7 @@ describe.skipIf(!available)("a Redis restart during a run (AOF, appendfsync alwa
     expect(log.filter((frame) => frame.type === "data" && frame.hashedStepId === one).map((frame) => (frame as { data: unknown }).data)).toEqual(["a", "b"]);
     expect(log.filter((frame) => frame.type === "commit" && frame.hashedStepId === one)).toHaveLength(1);
     expect(log.map((frame) => (frame as { offset: string }).offset)).toEqual(["1-1", "1-2", "1-3", "1-4", "1-5", "1-6"]);
-    expect(committedView(log)).toEqual(["a", "b", "c"]);
+    expect(committedData(log)).toEqual(["a", "b", "c"]);
     const result = log.at(-1)!;
     expect(result).toMatchObject({ type: "result", status: "succeeded", response: { status: 200 } });
     if (result.type === "result") expect(JSON.parse(result.response.body)).toEqual({ first: "ab", second: "c" });

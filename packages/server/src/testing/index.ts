@@ -3,4 +3,4 @@ export { defineRunStoreConformance, type RunStoreConformanceContext, type RunSto
 export { defineChaosProperty } from "./chaos-property.js";
 export { defineCommittedViewProperty } from "./committed-view-property.js";
 export { FaultyStore, type FaultyMethod } from "./faulty-store.js";
-export { advanceUntil, collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./helpers.js";
+export { advanceUntil, collectFrames, committedData, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./helpers.js";
