@@ -121,6 +121,11 @@ export class Executor {
     if (record === undefined || this.#active.has(runId)) return;
     const journal = await store.listSteps(runId);
     const interrupted = await this.#rollBackInterrupted(record, journal, registration);
+    if (this.#closed) {
+      // Shutdown began while the run was being claimed: hand it back at once.
+      await store.renewLease(runId, this.owner, record.epoch, 0);
+      return;
+    }
     const run = new DurableRun(record, this.#runSettings(record.endpointId, registration), journal, interrupted);
     void this.#execute(run, registration, requestFromSnapshot(record.request), false);
   }

@@ -604,6 +604,44 @@ describe("graceful shutdown", () => {
     expect(response.headers.get("location")).toMatch(/^http:\/\/app\.test\/api\/durable\//);
   });
 
+  it("a run being claimed when shutdown begins is handed back at once instead of executed", async () => {
+    const timers = createManualTimers();
+    const memory = new MemoryRunStore();
+    const storeA = new FaultyStore(memory);
+    const executions: number[] = [];
+    const handler: DurableHandler = async () => {
+      await step.run("work", ({ attempt }) => {
+        executions.push(attempt);
+        if (attempt === 1) storeA.kill(); // process A dies in its first attempt
+        return attempt === 1 ? new Promise(() => {}) : undefined;
+      });
+      return Response.json({ ok: true });
+    };
+    const a = setup(handler, { store: storeA, timers, leaseDuration: 2_000 });
+    const live: Frame[] = [];
+    void readInto(await a.endpoint(sseRequest()), live);
+    await until(() => executions.length === 1);
+    const runId = (live[0] as { runId: string }).runId;
+
+    const storeB = new FaultyStore(memory);
+    const claiming = gate();
+    let claims = 0;
+    const claimRun = storeB.claimRun.bind(storeB);
+    storeB.claimRun = async (...args: Parameters<typeof claimRun>) => {
+      claims += 1;
+      await claiming.promise;
+      return claimRun(...args);
+    };
+    const b = setup(handler, { store: storeB, timers, leaseDuration: 2_000, pollInterval: 500 });
+    await advanceUntil(timers, () => claims === 1, { stepSize: 500, what: "B claiming the dead run" });
+    const closing = b.durable.close({ timeout: 1_000 });
+    claiming.open();
+    await closing;
+    await passTime(timers, 100);
+    expect(executions).toEqual([1]); // B never ran it
+    expect(await memory.getRun(runId)).toMatchObject({ status: "running", epoch: 2, leaseExpiresAt: 0 });
+  });
+
   it("close() rejects a bad timeout and is safe to call twice", async () => {
     const durable = createDurable({ store: new MemoryRunStore() });
     expect(() => durable.close({ timeout: -1 })).toThrow(/"timeout" must be milliseconds >= 0/);
