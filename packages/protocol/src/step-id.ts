@@ -3,11 +3,12 @@ const encoder = new TextEncoder();
 
 /**
  * Hashes a step id as it appears on the wire: the hex SHA-1 of `id` for its first use in a run,
- * and of `id:N` for its N-th repeat (N from 1). Uses Web Crypto, so it runs in browsers, edge
- * runtimes, Deno, Bun and Node alike.
+ * and of `id:N` for a repeat (N from 1; in a run with no step literally named `id:N`, the N-th
+ * repeat — the server skips an N whose `id:N` another step has taken, see PROTOCOL.md "Step ids").
+ * Uses Web Crypto, so it runs in browsers, edge runtimes, Deno, Bun and Node alike.
  *
  * @param id - the id given to `step.run`.
- * @param repeat - 0 for the first use of `id` in the run, N for the N-th repeat.
+ * @param repeat - 0 for the first use of `id` in the run, N for the repeat resolved to `id:N`.
  * @example
  * ```ts
  * await hashStepId("generate");    // sha1("generate")

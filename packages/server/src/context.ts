@@ -5,7 +5,11 @@ import type { RetryPolicy } from "./retry-policy.js";
 
 /** Options of one step, for `step.run({ id, ... }, fn)`. */
 export interface StepOptions extends RetryPolicy {
-  /** The step's id, unique per logical step; repeats get `:N` appended when hashed. */
+  /**
+   * The step's id, unique per logical step and well-formed UTF-16 (no lone surrogates, else
+   * `INVALID_OPTIONS`). A repeat of an id in the run is hashed as `id:N`, the lowest N from the
+   * last one given to that id whose `id:N` no step of the run has taken (as Inngest does).
+   */
   id: string;
   /**
    * Longest one attempt may take (milliseconds or a duration such as `"30s"`). An attempt still
@@ -37,7 +41,8 @@ export interface StepTools {
    * become final with the step's commit frame, sent after its output is stored. A throwing step is
    * rolled back and retried with backoff; when it has failed for good, `step.run` rejects with a
    * `StepFailedError`. Resolves with the output as stored (a JSON round trip of what `fn` returned).
-   * Outside a durable endpoint it simply calls `fn`.
+   * Outside a durable endpoint it simply calls `fn`. Steps cannot be nested: any step tool called
+   * inside `fn` rejects with a `DurableError` of code `NESTED_STEP` (not retried).
    *
    * @example
    * ```ts
@@ -140,6 +145,8 @@ export interface StreamTools {
 
 /** The scope of one step attempt: chunks pushed in it carry its hashed id while it is active. */
 export interface StepScope {
+  /** The id given to `step.run`. */
+  readonly stepId: string;
   readonly hashedStepId: string;
   /** Builds this step's data-frame payloads from a chunk's JSON. */
   readonly encodeData: (dataJson: string) => string;
@@ -165,6 +172,20 @@ export interface RunScope {
 }
 
 const storageKey = Symbol.for("durastream.server.run-scope");
+
+/**
+ * The error a step tool called inside another step's function rejects with. Refused at the first
+ * call, before anything is numbered or journaled: a nested step would be journaled on the first
+ * execution but not reached on a replay (the outer step's output is memoized, its function does
+ * not run), so the run would fail with NON_DETERMINISTIC only after a suspension or takeover.
+ */
+function nestedStep(tool: string, id: unknown, outer: StepScope): DurableError {
+  const called = `${tool}(${typeof id === "string" ? JSON.stringify(id) : "…"})`;
+  return new DurableError(
+    "NESTED_STEP",
+    `${called} was called inside the function of step ${JSON.stringify(outer.stepId)}; steps cannot be nested. Call step.run, step.sleep and step.waitForEvent from the handler (or from plain functions the handler awaits), not from inside another step's function; to reuse work inside a step, call a plain async function there.`,
+  );
+}
 
 /**
  * @internal The AsyncLocalStorage behind `step` and `stream`. Kept on `globalThis` under a
@@ -193,12 +214,17 @@ export const step: StepTools = {
         fn({ attempt: 1, signal: new AbortController().signal }),
       ) as Promise<Awaited<ReturnType<typeof fn>>>;
     }
+    if (scope.step !== null) {
+      const id = typeof idOrOptions === "object" && idOrOptions !== null ? idOrOptions.id : idOrOptions;
+      return Promise.reject(nestedStep("step.run", id, scope.step));
+    }
     return scope.run.runStep(idOrOptions, fn);
   },
   sleep(id, duration) {
     const milliseconds = toMilliseconds(duration, `step.sleep("${id}")`);
     const scope = runScopeStorage.getStore();
     if (scope === undefined) return new Promise((resolve) => setTimeout(resolve, milliseconds));
+    if (scope.step !== null) return Promise.reject(nestedStep("step.sleep", id, scope.step));
     return scope.run.sleep(id, (now) => now + milliseconds);
   },
   sleepUntil(id, time) {
@@ -208,6 +234,7 @@ export const step: StepTools = {
     }
     const scope = runScopeStorage.getStore();
     if (scope === undefined) return new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+    if (scope.step !== null) return Promise.reject(nestedStep("step.sleepUntil", id, scope.step));
     return scope.run.sleep(id, () => at);
   },
   waitForEvent(id, options) {
@@ -217,6 +244,7 @@ export const step: StepTools = {
         new DurableError("NOT_IN_ENDPOINT", `step.waitForEvent("${id}") only works inside a durable endpoint (durable.endpoint(handler)).`),
       );
     }
+    if (scope.step !== null) return Promise.reject(nestedStep("step.waitForEvent", id, scope.step));
     return scope.run.waitForEvent(id, options) as Promise<ReceivedEvent<never> | null>;
   },
 };

@@ -184,7 +184,8 @@ describe("durable.endpoint over Web Request/Response", () => {
       response: { status: 200, body: '{"answer":42}', headers: [["content-type", "application/json"]] },
     });
     const bad = durable.endpoint(() => ({ big: 1n }));
-    const badFrames = await collectFrames(await bad(sseRequest()));
+    // Another handler needs another id: without one, "GET /chat" is the first endpoint's already.
+    const badFrames = await collectFrames(await bad(sseRequest("http://localhost/bad")));
     expect(badFrames.at(-1)).toMatchObject({ status: "failed", response: { status: 500 } });
     expect(badFrames.at(-1)?.type === "result" && (badFrames.at(-1) as { response: { body: string } }).response.body).toContain(
       "$.big is a BigInt",

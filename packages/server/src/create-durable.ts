@@ -3,6 +3,7 @@ import { createErrorReporter, type ErrorHandler } from "./background-errors.js";
 import { stepTimeoutOf, type DurableHandler, type ExecutionEnd } from "./durable-run.js";
 import type { Duration } from "./duration.js";
 import { DurableError } from "./errors.js";
+import { assertWellFormedId } from "./ids.js";
 import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
 import { Executor, type Registration } from "./executor.js";
 import { createLogStream, LiveStreams } from "./log-stream.js";
@@ -104,9 +105,16 @@ function publicOrigin(request: Request, trustProxy: boolean): string {
 /** Options of one endpoint. */
 export interface EndpointOptions {
   /**
-   * The endpoint's id, stored with its runs; a restarted process resumes a run through the endpoint
-   * with its id. Default: `METHOD /path` of the first request (give an explicit id with a durable
-   * store, so runs resume before a new request arrives).
+   * The endpoint's id, stored with its runs; a process resumes a run (after a restart, a takeover,
+   * or a sleep, event or backoff it did not start) only through the endpoint registered here under
+   * the run's id. One id belongs to one handler: registering it again with another handler throws
+   * `INVALID_OPTIONS` (the same handler again is a no-op). Must be well-formed UTF-16.
+   *
+   * Default: `METHOD /path` of the endpoint's first request in this process. Such an endpoint is
+   * only known to the process once it has served a request there, so with a durable store (SQLite,
+   * Redis) its runs left by a stopped or other process are not resumed until a request reaches that
+   * path — possibly never. Give every endpoint an explicit id with a durable store (and the same id
+   * on every instance); a run whose endpoint is not registered waits, it is not lost.
    */
   id?: string;
   /** Retries per step, 0 to 20; overrides `createDurable`'s. */
@@ -283,6 +291,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
       if (endpointOptions.id !== undefined && (typeof endpointOptions.id !== "string" || endpointOptions.id === "")) {
         throw new DurableError("INVALID_OPTIONS", 'durable.endpoint: "id" must be a non-empty string.');
       }
+      if (endpointOptions.id !== undefined) assertWellFormedId(endpointOptions.id, 'durable.endpoint({ id })');
       const endpointDefaults = { retries: endpointOptions.retries, backoff: endpointOptions.backoff };
       resolveRetryPolicy("durable.endpoint", durableDefaults, endpointDefaults);
       const registration: Registration = {

@@ -24,6 +24,7 @@ import { toMilliseconds } from "./duration.js";
 import type { ReportError } from "./background-errors.js";
 import { DurableError, StepFailedError, StoreRefusedError, describeError, isNonRetriable } from "./errors.js";
 import { nextTurn } from "./event-loop.js";
+import { assertWellFormedId } from "./ids.js";
 import { toJson } from "./json-data.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry-policy.js";
 import { RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
@@ -100,7 +101,10 @@ export class DurableRun implements RunScopeOwner {
   readonly #controller = new AbortController();
   readonly #journal = new Map<string, StepRecord>();
   readonly #journalByPosition = new Map<number, StepRecord>();
-  readonly #occurrences = new Map<string, number>();
+  /** Step ids taken in this execution, repeats included as `id:N` (see `#repeatOf`). */
+  readonly #takenIds = new Set<string>();
+  /** Per id, the lowest repeat index `#repeatOf` may try next. */
+  readonly #nextRepeat = new Map<string, number>();
   readonly #interruptedAttempts: ReadonlyMap<string, number>;
   readonly #defaultPolicy;
   readonly #blocking = new Map<string, BlockingWait>();
@@ -316,7 +320,7 @@ export class DurableRun implements RunScopeOwner {
           const failuresBefore = this.#writer.failures;
           const attemptController = timeout === undefined ? null : new AbortController();
           const signal = attemptController === null ? runSignal : attemptController.signal;
-          const scope: StepScope = { hashedStepId, encodeData, active: true, signal };
+          const scope: StepScope = { stepId: id, hashedStepId, encodeData, active: true, signal };
           try {
             const value = await runAttempt(
               () => runScopeStorage.run({ run: this, step: scope }, () => fn({ attempt, signal })),
@@ -477,10 +481,10 @@ export class DurableRun implements RunScopeOwner {
     if (typeof id !== "string" || id === "") {
       throw new DurableError("INVALID_OPTIONS", `${what}(id, …): id must be a non-empty string, e.g. ${what}("fetch-user", …).`);
     }
+    assertWellFormedId(id, `${what}(id, …)`);
     // A run being handed over (shutdown) starts no new step: the next executor does.
     if (this.#state !== "executing" || this.#draining) return NEVER;
-    const repeat = this.#occurrences.get(id) ?? 0;
-    this.#occurrences.set(id, repeat + 1);
+    const repeat = this.#repeatOf(id);
     const position = this.#nextPosition++;
     // Chunks pushed outside steps before this boundary are final now.
     this.#commitOutside();
@@ -497,6 +501,25 @@ export class DurableRun implements RunScopeOwner {
     const atPosition = this.#journalByPosition.get(position);
     if (atPosition !== undefined && atPosition.hashedStepId !== hashedStepId) throw nonDeterministic(id, position, atPosition);
     return { hashedStepId, position, memo: this.#journal.get(hashedStepId) };
+  }
+
+  /**
+   * The repeat index a step call with `id` hashes under, as Inngest resolves it: 0 (the id as
+   * given) when `id` is not taken yet in this execution; otherwise the lowest N, counting up from
+   * the last one given to `id`, whose `id:N` is not taken either (a step literally named `"a:1"`
+   * makes the second `"a"` hash `"a:2"`, not collide with it). Takes the resolved id. Depends only
+   * on the order of step calls, so a replay resolves every call alike.
+   */
+  #repeatOf(id: string): number {
+    if (!this.#takenIds.has(id)) {
+      this.#takenIds.add(id);
+      return 0;
+    }
+    let repeat = this.#nextRepeat.get(id) ?? 1;
+    while (this.#takenIds.has(`${id}:${repeat}`)) repeat += 1;
+    this.#nextRepeat.set(id, repeat + 1);
+    this.#takenIds.add(`${id}:${repeat}`);
+    return repeat;
   }
 
   /** Waits until `wakeAt`: on the live connection when short, else by suspending the run. */

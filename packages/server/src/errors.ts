@@ -2,7 +2,10 @@ import type { StoreErrorReason } from "./store/run-store.js";
 
 const brand = Symbol.for("durastream.server.error");
 
-/** Discriminates the kinds of `DurableError`. */
+/**
+ * Discriminates the kinds of `DurableError`. `NESTED_STEP`: a step tool was called inside another
+ * step's function (refused at once, never retried).
+ */
 export type DurableErrorCode =
   | "INVALID_OPTIONS"
   | "NON_RETRIABLE"
@@ -20,7 +23,8 @@ export type DurableErrorCode =
   | "STORE_UNAVAILABLE"
   | "TIMEOUT"
   | "STEP_CRASHED"
-  | "SHUTTING_DOWN";
+  | "SHUTTING_DOWN"
+  | "NESTED_STEP";
 
 /**
  * The one error base class of `@durastream/server`; `code` tells the kinds apart.
@@ -227,6 +231,7 @@ export function isNonRetriable(error: unknown): boolean {
       error.code === "INVALID_STEP_OUTPUT" ||
       error.code === "LOG_LIMIT" ||
       error.code === "NON_DETERMINISTIC" ||
+      error.code === "NESTED_STEP" ||
       error.code === "RUN_CANCELLED")
   );
 }

@@ -60,9 +60,20 @@ export class Executor {
     this.#settings = settings;
   }
 
-  /** Registers an endpoint's handler and looks for its runs to resume. */
+  /**
+   * Registers an endpoint's handler and looks for its runs to resume. The same id again with the
+   * same handler is a no-op (the first registration's options stay); with another handler it
+   * throws `INVALID_OPTIONS`, since the runs of one id would otherwise be finished by the wrong one.
+   */
   register(endpointId: string, registration: Registration): void {
-    if (this.#registrations.has(endpointId)) return;
+    const existing = this.#registrations.get(endpointId);
+    if (existing !== undefined) {
+      if (existing.handler === registration.handler) return;
+      throw new DurableError(
+        "INVALID_OPTIONS",
+        `durable.endpoint: the id ${JSON.stringify(endpointId)} is already registered with another handler. Every endpoint needs its own id (runs are stored under it and resumed by the handler registered with it): give this endpoint a different id, e.g. { id: "chat-v2" }. An endpoint without an id takes "METHOD /path" of its first request as its id.`,
+      );
+    }
     this.#registrations.set(endpointId, registration);
     void this.poll();
   }
