@@ -63,8 +63,10 @@ const WARNING_CODES: ReadonlySet<string> = new Set(["UNKNOWN_EVENT", "UNKNOWN_FI
 
 /**
  * Reads one connection's SSE body, calling the frame callbacks of `options` in order, until the
- * result or a redirect frame. Skips log frames at or before `cursor.lastOffset` (the frames a
- * replaying server sends again) and advances the cursor. When `sameRun` is set (a reconnect to a
+ * result or a redirect frame. Skips log frames at or before the last one applied (initially
+ * `cursor.lastOffset`: the frames a replaying server sends again, and any duplicate or backward
+ * offset later in the connection) and advances the cursor; a skipped result frame still ends the
+ * connection with that result. When `sameRun` is set (a reconnect to a
  * resume URL), metadata naming a run other than `cursor.runId` is a `PROTOCOL` error.
  *
  * The body is cancelled whenever reading stops early. Throws the signal's reason on abort, a
@@ -94,8 +96,10 @@ export async function readConnection(
 
   const { onMetadata, onData, onCommit, onRollback, onResult, onWarning } = options;
   let sawMetadata = false;
-  // Set while the connection replays frames the client already has; cleared at the first new one.
-  let resumeAfter: Offset | undefined = cursor.lastOffset === undefined ? undefined : parseOffset(cursor.lastOffset);
+  // The offset of the last log frame applied (or the resume offset): a log frame at or before it is
+  // a replay or a duplicate and is skipped, whether it comes at the start of the connection or later
+  // (PROTOCOL.md, Redirect and resume). One comparison per frame, no lookup.
+  let lastApplied: Offset | undefined = cursor.lastOffset === undefined ? undefined : parseOffset(cursor.lastOffset);
   let end: ConnectionEnd | undefined;
   let failure: unknown;
   let failed = false;
@@ -121,7 +125,7 @@ export async function readConnection(
           );
         }
         // A different run (after a redirect): its offsets say nothing about the previous run's frames.
-        resumeAfter = undefined;
+        lastApplied = undefined;
         cursor.lastOffset = undefined;
         cursor.resumeUrl = resumeUrl;
       } else if (resumeUrl !== undefined) {
@@ -151,10 +155,15 @@ export async function readConnection(
       end = { type: "redirect", frame };
       return;
     }
-    if (resumeAfter !== undefined) {
-      if (compareOffsets(parseOffset(frame.offset), resumeAfter) <= 0) return;
-      resumeAfter = undefined;
+    const offset = parseOffset(frame.offset);
+    if (lastApplied !== undefined && compareOffsets(offset, lastApplied) <= 0) {
+      // The result frame again, at or before the resume offset: the client resumed at (or past) the
+      // end of a finished run and has everything already. The connection ends with the result,
+      // without delivering the frame a second time.
+      if (frame.type === "result") end = { type: "result", frame };
+      return;
     }
+    lastApplied = offset;
     cursor.lastOffset = frame.offset;
     // The frames themselves carry exactly the callback arguments: pass them on without copying.
     switch (frame.type) {

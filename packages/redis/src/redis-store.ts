@@ -2,6 +2,7 @@ import { parseOffset } from "@durastream/protocol";
 import {
   DurableError,
   newRunRecord,
+  storedTime,
   StoreRefusedError,
   eventMatches,
   type AppendEffects,
@@ -73,7 +74,9 @@ export class RedisRunStore implements RunStore {
     this.#prefix = prefix ?? "durastream:";
     this.#keys = storeKeys(this.#prefix);
     this.#retention = retention ?? DEFAULT_RETENTION;
-    this.#now = now ?? Date.now;
+    // Times are kept as whole milliseconds, rounded up, as in every store (`storedTime`).
+    const clock = now ?? Date.now;
+    this.#now = () => storedTime(clock());
     if (redis !== undefined) {
       this.#client = defineScripts(redis);
       this.#ownsClient = false;
@@ -114,7 +117,7 @@ export class RedisRunStore implements RunStore {
       this.#client.durastreamCreate(
         keys.run, keys.log, keys.steps, keys.waits, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases,
         this.#prefix, run.runId, this.#token(), this.#now(), this.#retention,
-        run.endpointId, run.owner, run.leaseExpiresAt, JSON.stringify(run.request), run.createdAt,
+        run.endpointId, run.owner, storedTime(run.leaseExpiresAt), JSON.stringify(run.request), storedTime(run.createdAt),
       ),
     );
     if (outcome === "exists") {
@@ -175,8 +178,8 @@ export class RedisRunStore implements RunStore {
       keys.run, keys.log, keys.steps, keys.waits, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases,
       this.#prefix, runId, this.#token(), this.#now(), this.#retention, String(epoch),
       effects?.outsideCommitted ?? "",
-      step?.hashedStepId ?? "", step === undefined ? "" : JSON.stringify(step), waits ? "1" : "0", waits ? step.event! : "",
-      effects?.suspend?.wakeAt ?? "",
+      step?.hashedStepId ?? "", step === undefined ? "" : JSON.stringify(step.wakeAt === undefined ? step : { ...step, wakeAt: storedTime(step.wakeAt) }), waits ? "1" : "0", waits ? step.event! : "",
+      effects?.suspend === undefined ? "" : storedTime(effects.suspend.wakeAt),
       finish?.status ?? "", finish === undefined ? "" : JSON.stringify(finish.response),
       0, frames.length,
     ];
@@ -247,7 +250,7 @@ export class RedisRunStore implements RunStore {
   async claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
     const keys = runKeys(this.#prefix, runId);
     const pairs = await this.#operate(() =>
-      this.#client.durastreamClaim(keys.run, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases, runId, this.#token(), now, owner, leaseExpiresAt, this.#now()),
+      this.#client.durastreamClaim(keys.run, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases, runId, this.#token(), now, owner, storedTime(leaseExpiresAt), this.#now()),
     );
     if (pairs.length === 0) return undefined;
     const record = runFromHash(hashFromPairs(pairs));
@@ -266,7 +269,7 @@ export class RedisRunStore implements RunStore {
    */
   async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
     const key = runKeys(this.#prefix, runId).run;
-    return (await this.#operate(() => this.#client.durastreamRenew(key, this.#keys.leases, runId, owner, String(epoch), leaseExpiresAt))) === 1;
+    return (await this.#operate(() => this.#client.durastreamRenew(key, this.#keys.leases, runId, owner, String(epoch), storedTime(leaseExpiresAt)))) === 1;
   }
 
   /**

@@ -21,7 +21,7 @@ export type { Backoff, BackoffOptions, RetryPolicy } from "./retry-policy.js";
 export type { Timers } from "./timers.js";
 export { MemoryRunStore, type MemoryRunStoreOptions } from "./store/memory-store.js";
 export { eventMatches } from "./store/event-match.js";
-export { newRunRecord } from "./store/new-run-record.js";
+export { newRunRecord, storedTime } from "./store/new-run-record.js";
 export type {
   AppendEffects,
   DurableEvent,

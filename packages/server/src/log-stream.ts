@@ -154,6 +154,13 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
   /** An append woke the stream; the read waits for the running job's microtasks. */
   let wakeScheduled = false;
   let redirectReason: RedirectReason | null = null;
+  /**
+   * The client resumed after an offset and this connection has read no frame yet: when a read finds
+   * nothing, the offset may be at or past the end of a finished run (see `checkEnded`). Set again by
+   * each append, since the run may finish between the check and the next read.
+   */
+  let endUnchecked = options.after !== undefined;
+  let readAny = false;
 
   /** Sends a piece; false when the sink asked to pause. */
   const send = (text: string): boolean => {
@@ -179,6 +186,7 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
 
   const unsubscribe = store.subscribe(runId, () => {
     appended = true;
+    if (!readAny) endUnchecked = options.after !== undefined;
     // Read once the running job's microtasks are done, so appends that follow at once (a commit
     // right after a batch) are read together. Not a macrotask later: the writer already gathers a
     // turn's chunks into one append, and on a busy server each extra turn adds latency to every chunk.
@@ -254,6 +262,8 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     retryDelay = 0;
     if (done) return;
     if (entries.length > 0) {
+      readAny = true;
+      endUnchecked = false;
       let text = "";
       for (const entry of entries) {
         text += encodeEvent(entry.type, entry.offset, entry.payload);
@@ -271,7 +281,51 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
       return;
     }
     if (appended) pump();
+    else if (endUnchecked) checkEnded();
     else settle();
+  }
+
+  /**
+   * The read after the client's offset found nothing and no frame was sent yet: when the run is
+   * over, that offset is at or past its result frame, and nothing will ever be appended. Send the
+   * result frame again (with its own offset) and close, so the client ends with its result instead
+   * of waiting for keep-alives forever (PROTOCOL.md, Redirect and resume).
+   */
+  function checkEnded(): void {
+    endUnchecked = false;
+    reading = true;
+    findResult().then(
+      (result) => {
+        reading = false;
+        if (done) return;
+        if (result !== undefined) finish(encodeEvent(result.type, result.offset, result.payload));
+        else if (appended) pump();
+        else settle();
+      },
+      (error: unknown) => {
+        endUnchecked = true; // the retried read checks again
+        failed(error);
+      },
+    );
+  }
+
+  /** The run's result frame when it is over, else undefined. */
+  async function findResult(): Promise<LogEntry | undefined> {
+    const record = await store.getRun(runId);
+    if (record === undefined || record.result === undefined || record.frameCount === 0) return undefined;
+    // The result frame is the last of the log, written in the run's last epoch, and sequences count
+    // the frames: it is `<epoch>-<frameCount>`, the one frame strictly after `<epoch>-<frameCount - 1>`.
+    const [last] = await store.readFrames(runId, `${record.epoch}-${record.frameCount - 1}`, 1);
+    if (last?.type === "result") return last;
+    // A store that numbers differently: walk the log to its end.
+    let cursor: string | undefined;
+    let found: LogEntry | undefined;
+    for (;;) {
+      const entries = await store.readFrames(runId, cursor, READ_BATCH);
+      if (entries.length === 0) return found?.type === "result" ? found : undefined;
+      found = entries[entries.length - 1];
+      cursor = found!.offset;
+    }
   }
 
   /** Nothing new in the log: redirect, send a due keep-alive, or wait. */

@@ -88,7 +88,8 @@ export function stepToRow(runId: string, step: StepRecord): StepRow {
     error: step.error === undefined ? null : JSON.stringify({ name: step.error.name, message: step.error.message }),
     attempts: step.attempts,
     retries: step.retries ?? null,
-    wake_at: step.wakeAt ?? null,
+    // Whole milliseconds, rounded up, as every time the store keeps (see `storedTime`).
+    wake_at: step.wakeAt === undefined ? null : Math.ceil(step.wakeAt),
     event: step.event ?? null,
     match: step.match === undefined ? null : JSON.stringify(step.match),
     // A `waiting` entry registers its wait for deliverEvent; any rewrite to another status ends it.

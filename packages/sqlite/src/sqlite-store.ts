@@ -169,7 +169,8 @@ export class SqliteRunStore implements RunStore {
   constructor(options: SqliteRunStoreOptions) {
     const { path, retention = DEFAULT_RETENTION, now = Date.now } = validateOptions(options);
     this.#retention = retention;
-    this.#now = now;
+    // Times are stored in INTEGER columns: whole milliseconds, rounded up (see `storedTime`).
+    this.#now = () => storedTime(now());
     const database = openDatabase(path);
     this.#database = database;
     this.#path = path;
@@ -383,7 +384,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
-    const row = this.#guard("claimRun", "writing", () => this.#claimRun.get({ runId, owner, leaseExpiresAt, now, updatedAt: this.#now() }));
+    const row = this.#guard("claimRun", "writing", () => this.#claimRun.get({ runId, owner, leaseExpiresAt: storedTime(leaseExpiresAt), now, updatedAt: this.#now() }));
     return row === undefined ? undefined : runFromRow(row);
   }
 
@@ -396,7 +397,7 @@ export class SqliteRunStore implements RunStore {
    * ```
    */
   async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
-    return this.#guard("renewLease", "writing", () => this.#renewLease.run(leaseExpiresAt, this.#now(), runId, owner, epoch).changes === 1);
+    return this.#guard("renewLease", "writing", () => this.#renewLease.run(storedTime(leaseExpiresAt), this.#now(), runId, owner, epoch).changes === 1);
   }
 
   /**
@@ -484,9 +485,9 @@ export class SqliteRunStore implements RunStore {
       runId: run.runId,
       endpointId: run.endpointId,
       owner: run.owner,
-      leaseExpiresAt: run.leaseExpiresAt,
+      leaseExpiresAt: storedTime(run.leaseExpiresAt),
       request: JSON.stringify(run.request),
-      createdAt: run.createdAt,
+      createdAt: storedTime(run.createdAt),
     });
     return runFromRow(this.#selectRun.get(run.runId)!);
   }
@@ -512,7 +513,7 @@ export class SqliteRunStore implements RunStore {
       outsideCommitted: effects?.outsideCommitted ?? null,
       finishStatus: finish?.status ?? null,
       result: finish === undefined ? null : JSON.stringify(finish.response),
-      suspendWakeAt: effects?.suspend?.wakeAt ?? null,
+      suspendWakeAt: effects?.suspend === undefined ? null : storedTime(effects.suspend.wakeAt),
     });
     if (finish !== undefined) this.#dropWaits.run(runId);
     return frames.length === 0 ? "" : `${epoch}-${sequence}`;
@@ -530,7 +531,7 @@ export class SqliteRunStore implements RunStore {
       woken.add(wait.run_id);
     }
     const updatedAt = this.#now();
-    for (const runId of woken) this.#wakeRun.run(now, updatedAt, runId);
+    for (const runId of woken) this.#wakeRun.run(storedTime(now), updatedAt, runId);
     return [...woken];
   }
 
@@ -596,4 +597,13 @@ function validateOptions(options: SqliteRunStoreOptions): SqliteRunStoreOptions 
 
 function describe(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : typeof value === "function" ? "a function" : String(value);
+}
+
+/**
+ * A time as the store keeps it: whole epoch-milliseconds, rounded up. Durations may be fractional
+ * (`step.sleep("x", 10.5)`, `"0.0015s"`, a backoff function's result) while the columns are
+ * INTEGER; rounding up never wakes a run early. Every store does the same (conformance suite).
+ */
+function storedTime(milliseconds: number): number {
+  return Math.ceil(milliseconds);
 }

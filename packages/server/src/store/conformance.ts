@@ -346,6 +346,25 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
         expect(await store.listSteps(run.runId)).toEqual([step]);
       });
 
+      it("stores fractional times as whole milliseconds, rounded up (step.sleep(\"x\", 10.5), \"0.0015s\")", async () => {
+        const run = await createRun({ createdAt: clock + 0.25, leaseExpiresAt: clock + LEASE + 0.5 });
+        const created = (await store.getRun(run.runId))!;
+        expect(created.createdAt).toBe(clock + 1);
+        expect(created.leaseExpiresAt).toBe(clock + LEASE + 1);
+        const step: StepRecord = { hashedStepId: hashedId(0), stepId: "x", position: 0, kind: "sleep", status: "sleeping", attempts: 0, wakeAt: clock + 10.5 };
+        await store.appendFrames(run.runId, 1, dataFrames(1), { step, suspend: { wakeAt: clock + 1.5 } });
+        const record = (await store.getRun(run.runId))!;
+        expect(record.wakeAt).toBe(clock + 2);
+        expect(await store.nextWakeAt()).toBe(clock + 2);
+        expect((await store.listSteps(run.runId))[0]!.wakeAt).toBe(clock + 11);
+        // Not due before the rounded-up time; due at it.
+        expect(await store.claimRun(run.runId, "owner-2", clock + 1.5, clock + 1.75)).toBeUndefined();
+        const claimed = (await store.claimRun(run.runId, "owner-2", clock + LEASE + 0.1, clock + 2))!;
+        expect(claimed.leaseExpiresAt).toBe(clock + LEASE + 1);
+        expect(await store.renewLease(run.runId, "owner-2", claimed.epoch, clock + LEASE + 7.2)).toBe(true);
+        expect((await store.getRun(run.runId))!.leaseExpiresAt).toBe(clock + LEASE + 8);
+      });
+
       it("applies effects given with zero frames", async () => {
         const run = await createRun();
         await store.appendFrames(run.runId, 1, dataFrames(2));

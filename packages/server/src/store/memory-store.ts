@@ -2,7 +2,7 @@ import { parseOffset, START_OFFSET } from "@durastream/protocol";
 import { DurableError, StoreRefusedError } from "../errors.js";
 import { eventMatches } from "./event-match.js";
 import { FrameLog } from "./frame-log.js";
-import { newRunRecord } from "./new-run-record.js";
+import { newRunRecord, storedTime } from "./new-run-record.js";
 import type {
   AppendEffects,
   DurableEvent,
@@ -102,7 +102,8 @@ export class MemoryRunStore implements RunStore {
       throw new DurableError("INVALID_OPTIONS", 'MemoryRunStore: "now" must be a function returning epoch-milliseconds.');
     }
     this.#retention = retention;
-    this.#now = now;
+    // Times are kept as whole milliseconds, rounded up, as in every store (see `storedTime`).
+    this.#now = () => storedTime(now());
   }
 
   async createRun(run: NewRun): Promise<RunRecord> {
@@ -154,7 +155,8 @@ export class MemoryRunStore implements RunStore {
       let next = run.record;
       if (effects.outsideCommitted !== undefined) next = { ...next, outsideCommitted: effects.outsideCommitted };
       if (effects.suspend !== undefined) {
-        const wakeAt = record.wakeAt === null ? effects.suspend.wakeAt : Math.min(record.wakeAt, effects.suspend.wakeAt);
+        const suspendAt = storedTime(effects.suspend.wakeAt);
+        const wakeAt = record.wakeAt === null ? suspendAt : Math.min(record.wakeAt, suspendAt);
         next = { ...next, status: "suspended", owner: null, wakeAt };
       }
       if (effects.finish !== undefined) {
@@ -192,9 +194,9 @@ export class MemoryRunStore implements RunStore {
       status: "running",
       epoch: run.record.epoch + 1,
       owner,
-      leaseExpiresAt,
+      leaseExpiresAt: storedTime(leaseExpiresAt),
       wakeAt: null,
-      updatedAt: now,
+      updatedAt: storedTime(now),
     };
     return run.record;
   }
@@ -202,7 +204,7 @@ export class MemoryRunStore implements RunStore {
   async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
     const run = this.#live(runId);
     if (run === undefined || run.record.status !== "running" || run.record.owner !== owner || run.record.epoch !== epoch) return false;
-    run.record = { ...run.record, leaseExpiresAt };
+    run.record = { ...run.record, leaseExpiresAt: storedTime(leaseExpiresAt) };
     return true;
   }
 
@@ -243,7 +245,7 @@ export class MemoryRunStore implements RunStore {
         delivered = true;
       }
       if (delivered) {
-        run.record = { ...run.record, wakeAt: now, updatedAt: now };
+        run.record = { ...run.record, wakeAt: storedTime(now), updatedAt: storedTime(now) };
         woken.push(runId);
         for (const listener of run.listeners) listener();
       }
@@ -252,6 +254,7 @@ export class MemoryRunStore implements RunStore {
   }
 
   #putStep(run: MemoryRun, step: StepRecord): void {
+    if (step.wakeAt !== undefined && !Number.isInteger(step.wakeAt)) step = { ...step, wakeAt: storedTime(step.wakeAt) };
     const previous = run.steps.get(step.hashedStepId);
     if (previous?.status === "waiting") this.#unindexWait(previous, run.record.runId);
     run.steps.set(step.hashedStepId, step);

@@ -16,13 +16,28 @@ export function newRunRecord(run: NewRun): RunRecord {
     status: "running",
     epoch: 1,
     owner: run.owner,
-    leaseExpiresAt: run.leaseExpiresAt,
+    leaseExpiresAt: storedTime(run.leaseExpiresAt),
     wakeAt: null,
     outsideCommitted: 0,
     frameCount: 0,
     logBytes: 0,
     request: run.request,
-    createdAt: run.createdAt,
-    updatedAt: run.createdAt,
+    createdAt: storedTime(run.createdAt),
+    updatedAt: storedTime(run.createdAt),
   };
+}
+
+/**
+ * A time as stores keep it: whole epoch-milliseconds, rounded up. Durations may be fractional
+ * (`step.sleep("x", 10.5)`, `"0.0015s"`, a backoff function's result), and a SQL store keeps
+ * times in INTEGER columns; every store rounds the same way (the conformance suite checks it), and
+ * rounding up never wakes a run early.
+ *
+ * @example
+ * ```ts
+ * storedTime(1_000.2); // 1_001
+ * ```
+ */
+export function storedTime(milliseconds: number): number {
+  return Math.ceil(milliseconds);
 }

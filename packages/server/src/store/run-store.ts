@@ -159,6 +159,9 @@ export type StoreErrorReason = "fenced" | "over" | "unknown-run";
  *   run that is over; a refused write changes nothing;
  * - `readFrames` returns frames strictly after an offset, in order, including after a takeover;
  * - `subscribe` listeners are called (without arguments, possibly batched) after frames are appended.
+ * - times (`wakeAt` of runs and journal entries, `leaseExpiresAt`, `createdAt`, `updatedAt`) are
+ *   kept as whole milliseconds, rounded up (`storedTime`): a fractional duration such as
+ *   `step.sleep("x", 10.5)` or `"0.0015s"` is accepted by every store and never wakes a run early.
  *
  * @example
  * ```ts
