@@ -85,7 +85,16 @@ interface BlockingWait {
   readonly resolve?: (value: ReceivedEvent | null) => void;
 }
 
-const NEVER = new Promise<never>(() => {});
+/**
+ * What an execution that stopped (suspended, lost, handed over) gives the handler's pending
+ * `await`: a promise that never settles, so no code after that `await` runs in this execution.
+ * A fresh one per call, referenced by nothing but the frames awaiting it, so once the executor
+ * drops the execution, the handler's suspended frames and closures are garbage collected with it.
+ * (One shared module-level promise would keep every suspended handler reachable forever.)
+ */
+function never(): Promise<never> {
+  return new Promise<never>(() => {});
+}
 const encodeOutsideData = createDataPayloadEncoder(null);
 
 /**
@@ -303,7 +312,7 @@ export class DurableRun implements RunScopeOwner {
     this.#activeSteps += 1;
     try {
       for (let attempt = firstAttempt; ; attempt += 1) {
-        if (this.#state !== "executing" || this.#draining) return NEVER;
+        if (this.#state !== "executing" || this.#draining) return never();
         // The attempt is on record before it runs, so one that takes its process down still counts.
         this.#attemptsInFlight += 1;
         let inFlight = true;
@@ -316,7 +325,7 @@ export class DurableRun implements RunScopeOwner {
         let failure: { error: unknown } | undefined;
         try {
           await this.#storeOrStop([], { step: { ...base, status: "running", attempts: attempt, retries: policy.retries } });
-          if (this.#state !== "executing") return NEVER;
+          if (this.#state !== "executing") return never();
           const failuresBefore = this.#writer.failures;
           const attemptController = timeout === undefined ? null : new AbortController();
           const signal = attemptController === null ? runSignal : attemptController.signal;
@@ -337,7 +346,7 @@ export class DurableRun implements RunScopeOwner {
             scope.active = false;
             failure = { error: runSignal.aborted ? runSignal.reason : error };
           }
-          if (this.#state !== "executing") return NEVER;
+          if (this.#state !== "executing") return never();
           if (failure === undefined) {
             const entry: StepRecord = { ...base, status: "succeeded", attempts: attempt, ...(output === undefined ? {} : { output }) };
             const commit: FrameToAppend = { type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId }) };
@@ -483,7 +492,7 @@ export class DurableRun implements RunScopeOwner {
     }
     assertWellFormedId(id, `${what}(id, …)`);
     // A run being handed over (shutdown) starts no new step: the next executor does.
-    if (this.#state !== "executing" || this.#draining) return NEVER;
+    if (this.#state !== "executing" || this.#draining) return never();
     const repeat = this.#repeatOf(id);
     const position = this.#nextPosition++;
     // Chunks pushed outside steps before this boundary are final now.
@@ -537,7 +546,7 @@ export class DurableRun implements RunScopeOwner {
     }
     this.#blocking.set(hashedStepId, { wakeAt, reason });
     this.#scheduleBlockCheck();
-    return NEVER;
+    return never();
   }
 
   /** After this turn, suspends the run if all it does is wait (no step running, some wait pending). */
@@ -659,7 +668,7 @@ export class DurableRun implements RunScopeOwner {
     const stored = await this.#writeRetrying(frames, effects, "write", () => this.#state === "executing");
     if (stored === "refused") {
       this.lose();
-      return NEVER;
+      return never();
     }
     if (stored === "gave-up") {
       const stopped = new DurableError(
@@ -668,9 +677,9 @@ export class DurableRun implements RunScopeOwner {
       );
       this.#settings.report("write", stopped, this.runId);
       this.lose(stopped);
-      return NEVER;
+      return never();
     }
-    if (stored === "unwanted") return NEVER;
+    if (stored === "unwanted") return never();
     if (effects?.step !== undefined) {
       this.#journal.set(effects.step.hashedStepId, effects.step);
       this.#journalByPosition.set(effects.step.position, effects.step);
@@ -694,7 +703,7 @@ export class DurableRun implements RunScopeOwner {
     } catch (error) {
       if (StoreRefusedError.isInstance(error)) {
         this.lose();
-        return NEVER;
+        return never();
       }
       throw error;
     }
