@@ -135,7 +135,7 @@ export interface StepRollback {
 export interface StreamResult {
   /** `succeeded`, or `failed` when the handler threw. */
   readonly status: "succeeded" | "failed";
-  /** The handler's final response, captured exactly (see `responseFromSnapshot`). */
+  /** The handler's final response, captured exactly, body still content-encoded if it was (see `responseFromSnapshot`). */
   readonly response: ResponseSnapshot;
   /** The result frame's position in the run's log. */
   readonly offset: string;

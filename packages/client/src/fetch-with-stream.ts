@@ -9,7 +9,8 @@ export { DEFAULT_MAX_REDIRECTS } from "./stream-connections.js";
  * Calls a Durastream endpoint and reads its stream: streamed chunks, commits and rollbacks reach
  * the callbacks in order, redirects to the wait endpoint are followed, dropped connections are
  * resumed (see `ReconnectOptions`), all without losing or repeating a frame, and the promise
- * resolves with the endpoint's final `Response`, rebuilt exactly (status, headers, body bytes).
+ * resolves with the endpoint's final `Response`, rebuilt exactly (status, headers, body bytes;
+ * a `content-encoding: gzip` or `deflate` body reads decoded, as `fetch` would give it).
  *
  * The request itself (e.g. a `POST` that starts a run) is sent once: a dropped connection is
  * resumed with a `GET` to the run's resume URL (from `onMetadata`), never by sending the request

@@ -32,4 +32,4 @@ export {
   encodeFramePayload,
 } from "./encode.js";
 export { createFrameDecoder, decodeEvent, type FrameDecoder, type FrameDecoderCallbacks } from "./decode.js";
-export { responseFromSnapshot, snapshotResponse } from "./response-snapshot.js";
+export { responseFromSnapshot, snapshotResponse, type ResponseFromSnapshotOptions } from "./response-snapshot.js";

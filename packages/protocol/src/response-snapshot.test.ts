@@ -100,6 +100,39 @@ describe("responseFromSnapshot", () => {
     expect(await bytesOf(response)).toEqual(Uint8Array.of(0xff, 0xfe, 0x00, 0x80));
   });
 
+  it("decodes a content-encoding body as fetch does (headers kept), and leaves it as stored with decode: false", async () => {
+    const json = JSON.stringify({ answer: "中文 😀" });
+    const gzipped = await bytesOf(new Response(new Blob([json]).stream().pipeThrough(new CompressionStream("gzip"))));
+    const snapshot = await snapshotResponse(
+      new Response(gzipped, { headers: { "content-type": "application/json", "content-encoding": "gzip" } }),
+    );
+    expect(snapshot.bodyEncoding).toBe("base64");
+    const rebuilt = responseFromSnapshot(snapshot);
+    expect(rebuilt.headers.get("content-encoding")).toBe("gzip");
+    expect(await rebuilt.json()).toEqual({ answer: "中文 😀" });
+    expect(await bytesOf(responseFromSnapshot(snapshot, { decode: false }))).toEqual(gzipped);
+  });
+
+  it("undoes a list of encodings last to first, and leaves an encoding it cannot undo as stored", async () => {
+    const deflated = await bytesOf(new Response(new Blob(["twice"]).stream().pipeThrough(new CompressionStream("deflate"))));
+    const both = await bytesOf(new Response(new Blob([deflated]).stream().pipeThrough(new CompressionStream("gzip"))));
+    const snapshotOf = (bytes: Uint8Array, encoding: string): ResponseSnapshot => ({
+      status: 200,
+      statusText: "",
+      headers: [["content-encoding", encoding]],
+      body: btoa(String.fromCharCode(...bytes)),
+      bodyEncoding: "base64",
+    });
+    expect(await responseFromSnapshot(snapshotOf(both, "deflate, GZIP")).text()).toBe("twice");
+    expect(await bytesOf(responseFromSnapshot(snapshotOf(both, "zstd")))).toEqual(both);
+    expect(await bytesOf(responseFromSnapshot(snapshotOf(both, "identity")))).toEqual(both);
+  });
+
+  it("rejects reading a body that is not valid for its content-encoding, as fetch does", async () => {
+    const response = responseFromSnapshot({ status: 200, statusText: "", headers: [["content-encoding", "gzip"]], body: "not gzip", bodyEncoding: "text" });
+    await expect(response.text()).rejects.toThrow();
+  });
+
   it.each([204, 205, 304])("gives a %i a null body", (status) => {
     const response = responseFromSnapshot({ status, statusText: "", headers: [], body: "", bodyEncoding: "text" });
     expect(response.status).toBe(status);

@@ -33,26 +33,81 @@ export async function snapshotResponse(response: Response): Promise<ResponseSnap
   };
 }
 
+/** Options of `responseFromSnapshot`. */
+export interface ResponseFromSnapshotOptions {
+  /**
+   * Undo the body's `content-encoding` (gzip, deflate, and whatever else `DecompressionStream`
+   * supports here), as `fetch` does when it reads a body. Default true: the `Response` a client
+   * gets equals what `fetch` of the same response would give. Pass false to get the stored bytes
+   * unchanged, e.g. to send them on over HTTP with their `content-encoding` header.
+   */
+  readonly decode?: boolean;
+}
+
 /**
  * Rebuilds the `Response` a snapshot describes, with the same status, headers and body bytes.
+ * A body with a `content-encoding` header is decoded by default, as `fetch` decodes one from the
+ * network: the headers stay as they were (like `fetch`, which keeps `content-encoding` and
+ * `content-length` too) and the body reads as the decoded bytes. An encoding this runtime's
+ * `DecompressionStream` cannot undo (`br` where it has no `"brotli"`, `zstd`) leaves the body
+ * as stored; bytes that are not valid for their encoding make reading the body reject, as with
+ * `fetch`.
  *
  * @example
  * ```ts
  * const response = responseFromSnapshot(resultFrame.response);
- * await response.json();
+ * await response.json(); // also for a handler that answered with `content-encoding: gzip`
  * ```
  */
-export function responseFromSnapshot(snapshot: ResponseSnapshot): Response {
+export function responseFromSnapshot(snapshot: ResponseSnapshot, options: ResponseFromSnapshotOptions = {}): Response {
   const headers = new Headers();
   for (const [name, value] of snapshot.headers) headers.append(name, value);
   // Text goes in as bytes too: a string body would make `Response` add a content-type header the
   // original response did not have.
-  const body = NULL_BODY_STATUSES.has(snapshot.status)
+  const bytes = NULL_BODY_STATUSES.has(snapshot.status)
     ? null
     : snapshot.bodyEncoding === "base64"
       ? base64ToBytes(snapshot.body)
       : encoder.encode(snapshot.body);
+  const decoders = bytes === null || options.decode === false ? undefined : decodersFor(headers.get("content-encoding"));
+  let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null = bytes;
+  if (bytes !== null && decoders !== undefined && decoders.length > 0) {
+    let stream = new Blob([bytes]).stream() as ReadableStream<Uint8Array>;
+    // (A DecompressionStream takes any BufferSource; TypeScript's lib types cannot pipe bytes into it directly.)
+    for (const decoder of decoders) stream = stream.pipeThrough(decoder as unknown as TransformStream<Uint8Array, Uint8Array>);
+    body = stream;
+  }
   return new Response(body, { status: snapshot.status, statusText: snapshot.statusText, headers });
+}
+
+const DECOMPRESSION_FORMATS: Readonly<Record<string, string>> = {
+  gzip: "gzip",
+  "x-gzip": "gzip",
+  deflate: "deflate",
+  br: "brotli",
+};
+
+/**
+ * The decoders that undo a `content-encoding` list (applied in order, so undone last to first),
+ * or `undefined` when one of them is unknown or not supported here: then the body stays as it is.
+ */
+function decodersFor(contentEncoding: string | null): DecompressionStream[] | undefined {
+  if (contentEncoding === null || typeof DecompressionStream !== "function") return undefined;
+  const codings = contentEncoding
+    .split(",")
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== "" && coding !== "identity");
+  const decoders: DecompressionStream[] = [];
+  for (const coding of codings.reverse()) {
+    const format = DECOMPRESSION_FORMATS[coding];
+    if (format === undefined) return undefined;
+    try {
+      decoders.push(new DecompressionStream(format as CompressionFormat));
+    } catch {
+      return undefined;
+    }
+  }
+  return decoders;
 }
 
 function bytesToBase64(bytes: Uint8Array): string {

@@ -36,7 +36,13 @@ export interface DurableOptions {
    * `token` query parameters added), or a function building the whole URL.
    */
   asyncRedirectUrl?: string | ((params: { runId: string; token: string }) => string | Promise<string>);
-  /** How long a resume URL stays valid, ms. Default 24 hours. */
+  /**
+   * How long a resume URL stays valid, ms. Default 24 hours. The expiry slides: each request the
+   * wait endpoint accepts answers with URLs carrying a fresh token (metadata `resumeUrl`, redirect
+   * frames, the `202`'s `Location`), valid for this long from then. A client that reconnects
+   * within the TTL with the latest URL keeps access to a run that lasts longer; an unused URL
+   * expires (`404`). Keep `maxConnectionDuration` below it so long-open connections renew too.
+   */
   resumeTokenTtl?: number;
   /** Waits (sleeps, retry backoffs) up to this long stay on the live connection; longer ones suspend the run. Default 10 000 ms. */
   maxInlineWait?: number;
@@ -372,6 +378,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
         store,
         timers,
         tokens,
+        resumeTokenTtl,
         executor,
         keepAliveInterval,
         maxConnectionDuration,

@@ -1,5 +1,6 @@
 // Durable execution through real Request objects: suspension and replay, the wait endpoint,
 // events, tokens, 303 + long-poll, takeover. Time moves only through injected timers.
+import { resumeStream } from "@durastream/client";
 import { hashStepId, type DataFrame, type Frame, type RedirectFrame } from "@durastream/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { step, stream } from "./context.js";
@@ -268,7 +269,10 @@ describe("the wait endpoint", () => {
     const stillRunning = await pending;
     expect(stillRunning.status).toBe(202);
     expect(stillRunning.headers.get("retry-after")).toBe("1");
-    expect(stillRunning.headers.get("location")).toBe(location);
+    // The same run's URL, with a token valid for another resumeTokenTtl (24 h) from the answer (at 25 s).
+    const next = new URL(stillRunning.headers.get("location")!);
+    expect(next.origin + next.pathname).toBe(new URL(location).origin + new URL(location).pathname);
+    expect(next.searchParams.get("token")).toMatch(/^86425\./);
 
     await passTime(timers, 3_600_000);
     const done = proxy(new Request(location));
@@ -308,6 +312,61 @@ describe("the wait endpoint", () => {
     await valid.body!.cancel();
     timers.advance(60_000);
     expect(await answer(urlOne)).toEqual(unknown);
+  });
+
+  it("slides the token's expiry: a run waiting 2 days with a 1-day TTL stays reachable for a client reconnecting every 12 h with its latest URL; an unused URL expires", async () => {
+    const day = 24 * 3_600_000;
+    const { endpoint, proxy, timers } = setup(async () => {
+      const event = await step.waitForEvent("paid", { event: "order/paid", timeout: "2d" });
+      return Response.json({ event });
+    }, { resumeTokenTtl: day });
+    const live = await collectFrames(await endpoint(sseRequest()));
+    expect(live.at(-1)).toMatchObject({ type: "redirect", reason: "wait-for-event" });
+    const original = (live[0] as { resumeUrl: string }).resumeUrl;
+    const fetchViaProxy = (input: string | URL | Request, init?: RequestInit) => proxy(new Request(input, init));
+    const status = async (url: string) => {
+      const response = await proxy(new Request(url, { headers: { accept: "text/event-stream" } }));
+      await response.body?.cancel();
+      return response.status;
+    };
+    /** The client reconnects with resumeStream and leaves once the metadata frame named the newest URL. */
+    const reconnect = async (url: string): Promise<string> => {
+      const controller = new AbortController();
+      let newest: string | null = null;
+      const reading = resumeStream(url, {
+        fetch: fetchViaProxy,
+        fetchOpts: { signal: controller.signal },
+        reconnect: false,
+        lastEventId: lastOffset(live),
+        onMetadata: (metadata) => {
+          newest = metadata.resumeUrl;
+          controller.abort(new Error("client leaves"));
+        },
+      });
+      await expect(reading).rejects.toThrow("client leaves");
+      expect(newest).not.toBeNull();
+      return newest!;
+    };
+
+    const urls = [original];
+    for (let hour = 12; hour < 48; hour += 12) {
+      await passTime(timers, day / 2, 60_000);
+      urls.push(await reconnect(urls.at(-1)!));
+      // Each answer names the same run with a token valid for another day from now.
+      const token = new URL(urls.at(-1)!).searchParams.get("token")!;
+      expect(Number(token.split(".")[0]) * 1000).toBe(timers.now() + day);
+    }
+    expect(timers.now()).toBe(36 * 3_600_000);
+    // Past its TTL, a URL nobody renewed gets the unknown-run 404, though the run is still waiting.
+    expect(await status(original)).toBe(404);
+    expect(await status(urls[1]!)).toBe(404);
+    expect(await status(urls.at(-1)!)).toBe(200);
+
+    // At 48 h the wait times out; the client reconnects 12 h after its last visit and gets the result.
+    await passTime(timers, day / 2, 60_000);
+    const response = await resumeStream(urls.at(-1)!, { fetch: fetchViaProxy, reconnect: false, lastEventId: lastOffset(live) });
+    expect(await response.json()).toEqual({ event: null });
+    expect(await status(urls[2]!)).toBe(404);
   });
 
   it("replays strictly after Last-Event-ID or ?offset= and refuses a malformed offset with 400", async () => {

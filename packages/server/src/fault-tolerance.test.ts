@@ -538,7 +538,11 @@ describe("graceful shutdown", () => {
     expect(live.slice(-2)).toMatchObject([{ type: "commit" }, { type: "redirect", reason: "shutdown", url: resumeUrl }]);
     const polled = await longPoll;
     expect(polled.status).toBe(202);
-    expect(polled.headers.get("location")).toBe(resumeUrl);
+    // The same run's URL, with a fresh token (sliding expiry) that lasts at least as long.
+    const location = new URL(polled.headers.get("location")!);
+    expect(`${location.origin}${location.pathname}`).toBe(resumeUrl.split("?")[0]);
+    const expiryOf = (url: URL) => Number(url.searchParams.get("token")!.split(".")[0]);
+    expect(expiryOf(location)).toBeGreaterThanOrEqual(expiryOf(new URL(resumeUrl)));
     const record = await memory.getRun(runId);
     expect(record).toMatchObject({ status: "running", leaseExpiresAt: 0 });
 

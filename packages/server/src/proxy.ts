@@ -29,6 +29,8 @@ interface ProxySettings extends ProxyOptions {
   readonly store: RunStore;
   readonly timers: Timers;
   readonly tokens: ResumeTokens;
+  /** How long a token handed out here stays valid, ms (`resumeTokenTtl`): each request gets a fresh one. */
+  readonly resumeTokenTtl: number;
   readonly executor: Executor;
   readonly keepAliveInterval: number;
   readonly maxConnectionDuration: number;
@@ -41,7 +43,7 @@ interface ProxySettings extends ProxyOptions {
 
 /** Builds the wait endpoint; see `Durable.proxy`. */
 export function createProxy(settings: ProxySettings): (request: Request) => Promise<Response> {
-  const { store, timers, tokens, executor, keepAliveInterval, maxConnectionDuration, cors, originOf, report, live } = settings;
+  const { store, timers, tokens, resumeTokenTtl, executor, keepAliveInterval, maxConnectionDuration, cors, originOf, report, live } = settings;
   const waitTimeout = settings.waitTimeout ?? 25_000;
   if (typeof waitTimeout !== "number" || !(waitTimeout >= 0)) {
     throw new DurableError("INVALID_OPTIONS", `durable.proxy: "waitTimeout" must be milliseconds >= 0, got ${String(waitTimeout)}.`);
@@ -93,6 +95,10 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     if (record === undefined) {
       return Response.json({ error: "Unknown run, or its resume URL is invalid or has expired." }, { status: 404, headers: corsHeaders(request) });
     }
+    // Sliding expiry: every URL this answer hands out (metadata, redirect frame, 202 Location)
+    // carries a token valid for another `resumeTokenTtl`, so a client that comes back within the
+    // TTL with the latest URL keeps access to a run that outlives any single token.
+    url.searchParams.set("token", await tokens.sign(runId, timers.now() + resumeTokenTtl));
     // A wait endpoint request is also a chance to run what is due (serverless hosts have no timers).
     if (record.status === "suspended" || record.status === "running") void executor.resume(runId).catch(() => {});
 
@@ -162,10 +168,14 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
       });
     }
     if (current?.result !== undefined) {
-      const response = responseFromSnapshot(current.result);
+      // The stored bytes as the handler sent them, `content-encoding` included: the HTTP client
+      // decodes them, exactly as for the endpoint's own (non-SSE) answer.
+      const response = responseFromSnapshot(current.result, { decode: false });
       for (const [name, value] of Object.entries(corsHeaders(request))) response.headers.set(name, value);
       return response;
     }
+    // The Location to poll again, with a token fresh from the end of this wait.
+    url.searchParams.set("token", await tokens.sign(record.runId, timers.now() + resumeTokenTtl));
     return Response.json(
       { runId: record.runId, status: current?.status ?? record.status },
       {

@@ -1,6 +1,7 @@
 // Wire edge cases over real loopback HTTP: createEndpointServer + durable.endpoint/proxy on one
 // side, fetchWithStream / resumeStream (or plain fetch) on the other.
 import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
 import { fetchWithStream, resumeStream } from "@durastream/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { createDurable, type DurableOptions } from "./create-durable.js";
@@ -113,5 +114,43 @@ describe("resuming at or past the end of a finished run", () => {
     });
     expect(delivered).toEqual(["commit", "result"]);
     expect(await response.json()).toEqual({ answer: 42 });
+  });
+});
+
+describe("a handler response with content-encoding: gzip", () => {
+  it("reads as the same decoded JSON through plain fetch, the wait endpoint's long-poll and fetchWithStream", async () => {
+    const payload = { answer: 42, text: "中文 😀".repeat(50) };
+    const url = await serveWireApp(async () => {
+      await step.run("a", () => stream.push("one"));
+      return new Response(gzipSync(JSON.stringify(payload)), {
+        status: 201,
+        headers: { "content-type": "application/json", "content-encoding": "gzip", "x-kept": "yes" },
+      });
+    });
+    const seen = async (response: Response) => ({
+      status: response.status,
+      contentType: response.headers.get("content-type"),
+      contentEncoding: response.headers.get("content-encoding"),
+      kept: response.headers.get("x-kept"),
+      body: (await response.json()) as unknown,
+    });
+    const expected = { status: 201, contentType: "application/json", contentEncoding: "gzip", kept: "yes", body: payload };
+
+    // 1. The endpoint without SSE: the handler's own Response, decoded by fetch.
+    expect(await seen(await fetch(url, { method: "POST" }))).toEqual(expected);
+
+    // 3. fetchWithStream: the Response rebuilt from the result frame.
+    let resumeUrl = "";
+    const streamed = await fetchWithStream(url, {
+      fetchOpts: { method: "POST" },
+      onMetadata: (metadata) => {
+        resumeUrl = metadata.resumeUrl ?? "";
+      },
+    });
+    expect(await seen(streamed)).toEqual(expected);
+
+    // 2. The wait endpoint's long-poll of that finished run: the stored bytes, decoded by fetch.
+    const polled = await fetch(resumeUrl);
+    expect(await seen(polled)).toEqual(expected);
   });
 });
