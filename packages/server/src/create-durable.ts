@@ -8,6 +8,7 @@ import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
 import { Executor, type Registration } from "./executor.js";
 import { createLogStream, LiveStreams } from "./log-stream.js";
 import { attachTextBody } from "./text-body.js";
+import { unavailableResponse } from "./unavailable-response.js";
 import { createProxy, type ProxyOptions } from "./proxy.js";
 import { DEFAULT_REQUEST_HEADERS, snapshotRequest } from "./request-snapshot.js";
 import { ResumeTokens, resolveSecret } from "./resume-token.js";
@@ -308,7 +309,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
       if (endpointOptions.id !== undefined) executor.register(endpointOptions.id, registration);
 
       return async (request: Request): Promise<Response> => {
-        if (executor.closed) return unavailable("This instance is shutting down; send the request again (another instance takes it).", { connection: "close" });
+        if (executor.closed) return unavailableResponse("This instance is shutting down; send the request again (another instance takes it).", { connection: "close" });
         const endpointId = endpointOptions.id ?? `${request.method} ${new URL(request.url).pathname}`;
         executor.register(endpointId, registration);
         let captured;
@@ -333,7 +334,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
           // The store cannot take a new run now: nothing has started, so the client may simply retry.
           if (DurableError.isInstance(error) && error.code === "STORE_UNAVAILABLE") {
             report("resume", error);
-            return unavailable("The run store is unavailable right now; nothing was started. Send the request again in a moment.");
+            return unavailableResponse("The run store is unavailable right now; nothing was started. Send the request again in a moment.");
           }
           throw error;
         }
@@ -417,12 +418,3 @@ export function createDurable(options: DurableOptions = {}): Durable {
 
 /** How long live connections get to read the rest of their log at shutdown, ms. */
 const STREAM_GRACE = 2_000;
-
-/**
- * A `503` that tells the client to try again in a second. While shutting down it also closes the
- * connection (`connection: close`), so a client's pooled keep-alive connection does not keep
- * retrying against this process (and keep `server.close()` from completing).
- */
-function unavailable(message: string, headers: Record<string, string> = {}): Response {
-  return new Response(message, { status: 503, headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1", ...headers } });
-}

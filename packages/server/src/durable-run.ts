@@ -680,10 +680,7 @@ export class DurableRun implements RunScopeOwner {
       return never();
     }
     if (stored === "unwanted") return never();
-    if (effects?.step !== undefined) {
-      this.#journal.set(effects.step.hashedStepId, effects.step);
-      this.#journalByPosition.set(effects.step.position, effects.step);
-    }
+    if (effects?.step !== undefined) this.#remember(effects.step);
   }
 
   /** One step attempt has stored its outcome (or stopped); a drain waiting for it may end. */
@@ -707,10 +704,13 @@ export class DurableRun implements RunScopeOwner {
       }
       throw error;
     }
-    if (entry !== undefined) {
-      this.#journal.set(entry.hashedStepId, entry);
-      this.#journalByPosition.set(entry.position, entry);
-    }
+    if (entry !== undefined) this.#remember(entry);
+  }
+
+  /** Keeps a stored journal entry for this execution's memo and replay-order checks. */
+  #remember(entry: StepRecord): void {
+    this.#journal.set(entry.hashedStepId, entry);
+    this.#journalByPosition.set(entry.position, entry);
   }
 
   #emit(step: StepScope | null, json: string): void {
@@ -718,7 +718,7 @@ export class DurableRun implements RunScopeOwner {
     // fails (and is rolled back and retried). Outside steps, chunks are dropped until it recovers.
     if (this.#writer.failure !== null) {
       if (step === null) return;
-      throw storeFailure("", this.#writer.failure.error);
+      throw storeFailure(step.stepId, this.#writer.failure.error);
     }
     if (step === null) {
       this.#outsidePushed += 1;
@@ -762,7 +762,7 @@ const SUSPEND_RETRY_DELAY = 500;
 function storeFailure(stepId: string, cause: unknown): DurableError {
   return new DurableError(
     "STORE_UNAVAILABLE",
-    `${stepId === "" ? "This step" : `Step "${stepId}"`}: the store failed to take this attempt's chunks (${describeError(cause).message}); the attempt is rolled back and retried.`,
+    `Step "${stepId}": the store failed to take this attempt's chunks (${describeError(cause).message}); the attempt is rolled back and retried.`,
     { cause },
   );
 }

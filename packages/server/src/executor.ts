@@ -7,7 +7,7 @@ import { requestFromSnapshot } from "./request-snapshot.js";
 import type { RetryPolicy } from "./retry-policy.js";
 import { resolveRetryPolicy } from "./retry-policy.js";
 import type { DurableEvent, FrameToAppend, RequestSnapshot, RunRecord, RunStore, StepRecord } from "./store/run-store.js";
-import { delay, unrefTimer, type Timers } from "./timers.js";
+import { unrefTimer, type Timers } from "./timers.js";
 
 /** A handler the executor can run, registered under its endpoint id. */
 export interface Registration {
@@ -134,7 +134,7 @@ export class Executor {
     const interrupted = await this.#rollBackInterrupted(record, journal, registration);
     if (this.#closed) {
       // Shutdown began while the run was being claimed: hand it back at once.
-      await store.renewLease(runId, this.owner, record.epoch, 0);
+      await this.#release(runId, record.epoch);
       return;
     }
     const run = new DurableRun(record, this.#runSettings(record.endpointId, registration), journal, interrupted);
@@ -193,7 +193,7 @@ export class Executor {
    */
   async shutdown(timeout: number): Promise<void> {
     this.close();
-    const { store, timers, report } = this.#settings;
+    const { timers, report } = this.#settings;
     const runs = [...this.#active.values()];
     let timer: unknown;
     const timedOut = new Promise<void>((resolve) => (timer = timers.setTimeout(resolve, timeout)));
@@ -204,7 +204,7 @@ export class Executor {
         if (run.executing) {
           await run.stop(new DurableError("SHUTTING_DOWN", "This process is shutting down; the run goes on in another execution."));
           try {
-            await store.renewLease(run.runId, this.owner, run.epoch, 0);
+            await this.#release(run.runId, run.epoch);
           } catch (error) {
             report("shutdown", error, run.runId); // the lease then expires on its own
           }
@@ -268,6 +268,11 @@ export class Executor {
     this.#settled.set(run.runId, settled);
     this.#settings.waitUntil?.(settled);
     return end;
+  }
+
+  /** Gives up this process's lease on a run it holds, so any executor may claim it at once. */
+  async #release(runId: string, epoch: number): Promise<void> {
+    await this.#settings.store.renewLease(runId, this.owner, epoch, 0);
   }
 
   /** Sets the timer for the next due run (or the next poll, whichever is first). */

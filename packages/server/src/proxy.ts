@@ -5,6 +5,7 @@ import { DurableError } from "./errors.js";
 import type { Executor } from "./executor.js";
 import { createLogStream, type LiveStreams } from "./log-stream.js";
 import { attachTextBody } from "./text-body.js";
+import { unavailableResponse } from "./unavailable-response.js";
 import type { ResumeTokens } from "./resume-token.js";
 import type { RunRecord, RunStore } from "./store/run-store.js";
 import type { Timers } from "./timers.js";
@@ -79,7 +80,7 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     }
     // Shutting down: the client retries, and a load balancer sends it to another instance.
     // `connection: close`: a pooled keep-alive connection must not keep retrying against this process.
-    if (executor.closed) return unavailable({ ...corsHeaders(request), connection: "close" }, "This instance is shutting down; try again (another instance serves this run).");
+    if (executor.closed) return unavailableResponse("This instance is shutting down; try again (another instance serves this run).", { ...corsHeaders(request), connection: "close" });
     const requestUrl = new URL(request.url);
     const url = new URL(`${requestUrl.pathname}${requestUrl.search}`, originOf(request));
     const runId = url.searchParams.get("runId") ?? url.pathname.split("/").filter(Boolean).at(-1) ?? "";
@@ -89,7 +90,7 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     } catch (error) {
       if (!(DurableError.isInstance(error) && error.code === "STORE_UNAVAILABLE")) throw error;
       report("long-poll", error, runId);
-      return unavailable(corsHeaders(request), "The run store is unavailable right now; try again in a moment.");
+      return unavailableResponse("The run store is unavailable right now; try again in a moment.", corsHeaders(request));
     }
     // A bad, expired or foreign token gets exactly the answer an unknown run gets.
     if (record === undefined) {
@@ -184,9 +185,4 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
       },
     );
   }
-}
-
-/** A `503` that tells the client to try again in a second. */
-function unavailable(headers: Record<string, string>, message: string): Response {
-  return new Response(message, { status: 503, headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1", ...headers } });
 }
