@@ -8,11 +8,46 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
-/** The platform's clock and timers. */
+/** The longest delay platform timers take; longer ones fire at once (Node, browsers). */
+const MAX_PLATFORM_DELAY = 2_147_483_647;
+
+/** A timer longer than the platform allows: it waits in chained parts. */
+class LongTimer {
+  #handle: ReturnType<typeof setTimeout> | undefined;
+  #unref = false;
+
+  constructor(callback: () => void, milliseconds: number) {
+    const due = Date.now() + milliseconds;
+    const arm = (wait: number) => {
+      this.#handle = setTimeout(() => {
+        const left = due - Date.now();
+        if (left > 0) arm(left);
+        else callback();
+      }, Math.min(wait, MAX_PLATFORM_DELAY));
+      if (this.#unref) unrefTimer(this.#handle);
+    };
+    arm(milliseconds);
+  }
+
+  unref(): void {
+    this.#unref = true;
+    unrefTimer(this.#handle);
+  }
+
+  clear(): void {
+    clearTimeout(this.#handle);
+  }
+}
+
+/** The platform's clock and timers (delays past the platform's 24.8-day limit are chained). */
 export const systemTimers: Timers = {
   now: () => Date.now(),
-  setTimeout: (callback, milliseconds) => setTimeout(callback, milliseconds),
-  clearTimeout: (handle) => clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
+  setTimeout: (callback, milliseconds) =>
+    milliseconds > MAX_PLATFORM_DELAY ? new LongTimer(callback, milliseconds) : setTimeout(callback, milliseconds),
+  clearTimeout: (handle) => {
+    if (handle instanceof LongTimer) handle.clear();
+    else clearTimeout(handle as Parameters<typeof clearTimeout>[0]);
+  },
 };
 
 /** Lets a timer not keep the process alive, where the runtime supports it (Node, Bun, Deno). */

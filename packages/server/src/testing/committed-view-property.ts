@@ -107,7 +107,12 @@ export function defineCommittedViewProperty(
         fc.asyncProperty(programs, async (program) => {
           const { store, close } = await factory();
           const timers = createManualTimers();
-          const durable = createDurable({ store, timers, backoff: () => 0, maxInlineWait: 1000 });
+          // The clock below runs far ahead of real time (a minute per few event-loop turns) to wake
+          // sleeping runs; leases and tokens last a year on it so that a store round trip never
+          // outlives a lease (a takeover would rightly count the interrupted attempt) or a token.
+          // Leases and takeovers are the chaos property's subject, not this one's.
+          const year = 365 * 24 * 3_600_000;
+          const durable = createDurable({ store, timers, backoff: () => 0, maxInlineWait: 1000, leaseDuration: year, resumeTokenTtl: year });
           const endpoint = durable.endpoint(handlerFor(program), { id: "property" });
           const proxy = durable.proxy();
           const server = createEndpointServer((request) =>
