@@ -132,7 +132,7 @@ async function durableSqliteServer(): Promise<http.Server> {
       const count = chunkCount(request);
       await step.run("generate", () => stream.pipe(tokens(count)));
       return Response.json({ ok: true });
-    }),
+    }, { id: "generate" }),
   );
 }
 
@@ -146,7 +146,7 @@ async function durableRedisServer(): Promise<http.Server> {
       const count = chunkCount(request);
       await step.run("generate", () => stream.pipe(tokens(count)));
       return Response.json({ ok: true });
-    }),
+    }, { id: "generate" }),
   );
 }
 

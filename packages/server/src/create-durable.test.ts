@@ -5,6 +5,7 @@ import { acceptsEventStream } from "./event-stream.js";
 import { step, stream } from "./context.js";
 import { DurableError, NonRetriableError, StepFailedError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
+import { FaultyStore } from "./testing/faulty-store.js";
 import { collectFrames, createManualTimers, sseRequest, until } from "./testing/helpers.js";
 
 const noBackoff = { backoff: () => 0 } as const;
@@ -438,6 +439,34 @@ describe("options", () => {
     await collectFrames(response);
     const run = await store.getRun(response.headers.get("x-durastream-run-id")!);
     expect(run).toMatchObject({ endpointId: "POST /api/chat", status: "succeeded", result: { status: 200, body: "x" } });
+  });
+});
+
+describe("endpoint ids and the store's lifetime", () => {
+  /** A store that keeps runs beyond the process, as SQLite and Redis do (it does not say `ephemeral`). */
+  const lastingStore = () => {
+    const memory = new MemoryRunStore();
+    return new Proxy(memory, { get: (target, key) => (key === "ephemeral" ? undefined : Reflect.get(target, key, target)) });
+  };
+
+  it("requires an id with a store that outlives the process, and says how to give one", () => {
+    const durable = createDurable({ store: lastingStore() });
+    let thrown: unknown;
+    try {
+      durable.endpoint(async () => "ok");
+    } catch (error) {
+      thrown = error;
+    }
+    expect(DurableError.isInstance(thrown) && thrown.code).toBe("INVALID_OPTIONS");
+    expect((thrown as Error).message).toContain('{ id: "chat" }');
+    expect(() => durable.endpoint(async () => "ok", { id: "chat" })).not.toThrow();
+  });
+
+  it("lets an endpoint of the in-memory store (also behind a wrapper) go without an id", async () => {
+    for (const store of [new MemoryRunStore(), new FaultyStore(new MemoryRunStore())]) {
+      const endpoint = createDurable({ store }).endpoint(async () => "ok");
+      expect(await (await endpoint(new Request("http://app.test/x", { method: "POST" }))).json()).toBe("ok");
+    }
   });
 });
 

@@ -117,11 +117,13 @@ export interface EndpointOptions {
    * the run's id. One id belongs to one handler: registering it again with another handler throws
    * `INVALID_OPTIONS` (the same handler again is a no-op). Must be well-formed UTF-16.
    *
-   * Default: `METHOD /path` of the endpoint's first request in this process. Such an endpoint is
-   * only known to the process once it has served a request there, so with a durable store (SQLite,
-   * Redis) its runs left by a stopped or other process are not resumed until a request reaches that
-   * path — possibly never. Give every endpoint an explicit id with a durable store (and the same id
-   * on every instance); a run whose endpoint is not registered waits, it is not lost.
+   * Required with a store that outlives the process (SQLite, Redis, any store without
+   * `ephemeral: true`): such runs are resumed after a restart, or by another instance, before any
+   * request arrives, so the endpoint must be known by id from the start; without one,
+   * `durable.endpoint` throws `INVALID_OPTIONS`. Use the same id on every instance.
+   *
+   * Optional with the in-memory store, whose runs end with the process: the default is
+   * `METHOD /path` of the endpoint's first request in this process.
    */
   id?: string;
   /** Retries per step, 0 to 20; overrides `createDurable`'s. */
@@ -299,6 +301,12 @@ export function createDurable(options: DurableOptions = {}): Durable {
         throw new DurableError("INVALID_OPTIONS", 'durable.endpoint: "id" must be a non-empty string.');
       }
       if (endpointOptions.id !== undefined) assertWellFormedId(endpointOptions.id, 'durable.endpoint({ id })');
+      if (endpointOptions.id === undefined && store.ephemeral !== true) {
+        throw new DurableError(
+          "INVALID_OPTIONS",
+          'durable.endpoint: give this endpoint an id, e.g. durable.endpoint(handler, { id: "chat" }), the same on every instance. Its runs are kept in a store that outlives this process (SQLite, Redis), and after a restart they are resumed through the endpoint registered under their id before any request arrives; an endpoint without an id would be known only once a request reached its path.',
+        );
+      }
       const endpointDefaults = { retries: endpointOptions.retries, backoff: endpointOptions.backoff };
       resolveRetryPolicy("durable.endpoint", durableDefaults, endpointDefaults);
       const registration: Registration = {

@@ -22,7 +22,7 @@ async function serveOnSqlite(handler: () => Promise<Response>) {
   const store = new SqliteRunStore({ path: join(directory, "runs.db") });
   const durable = createDurable({ store, backoff: () => 0 });
   cleanups.push(() => durable.close());
-  const endpoint = durable.endpoint(handler);
+  const endpoint = durable.endpoint(handler, { id: "fractional" });
   const proxy = durable.proxy();
   const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request)));
   cleanups.push(() => {

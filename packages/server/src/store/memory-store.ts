@@ -86,6 +86,8 @@ const SWEEP_INTERVAL = 60_000;
  * ```
  */
 export class MemoryRunStore implements RunStore {
+  /** Runs live in this process only (an endpoint needs no explicit id). */
+  readonly ephemeral = true;
   readonly #runs = new Map<string, MemoryRun>();
   /** Event name → runs with a step waiting for it. */
   readonly #waiting = new Map<string, Set<string>>();

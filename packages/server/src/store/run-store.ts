@@ -207,6 +207,13 @@ export interface RunStore {
    */
   deliverEvent(event: DurableEvent, now: number): Promise<string[]>;
   /**
+   * True when runs live only in this process's memory (`MemoryRunStore`): they cannot outlive it,
+   * so an endpoint may go without an explicit `id`. Absent or false for a store that keeps runs
+   * across restarts or instances (SQLite, Redis, your own): there every endpoint must have an `id`,
+   * because a process resumes the runs it finds by their endpoint id before any request arrives.
+   */
+  readonly ephemeral?: boolean;
+  /**
    * Optional: closes the store's connections or files. `durable.close()` calls it last, once its
    * runs are handed over and its live streams have ended.
    */

@@ -12,7 +12,7 @@ import type {
 } from "../store/run-store.js";
 
 /** The `RunStore` operations a `FaultyStore` counts and can fail (all but `subscribe`). */
-export type FaultyMethod = Exclude<keyof RunStore, "subscribe" | "close">;
+export type FaultyMethod = Exclude<keyof RunStore, "subscribe" | "close" | "ephemeral">;
 
 /** A queued `failNext` / `failAfterNext` rule. */
 interface FailRule {
@@ -47,6 +47,11 @@ function never<T>(): Promise<T> {
 export class FaultyStore implements RunStore {
   /** The wrapped store, which calls reach when no fault stops them. */
   readonly inner: RunStore;
+
+  /** The wrapped store's (see {@link RunStore.ephemeral}). */
+  get ephemeral(): boolean | undefined {
+    return this.inner.ephemeral;
+  }
 
   /** Calls made per method (counted whether they failed or not). */
   readonly calls: Record<FaultyMethod, number> = {
