@@ -1,7 +1,7 @@
 // The playground page: a prompt, fault-injection controls, the answer (committed text, and each
 // step's uncommitted text dimmed), the steps' attempts on a time axis, a timeline of events and a
 // frame inspector. Everything comes from useDurableStream and its callbacks.
-import { useDurableStream } from "@durastream/react";
+import { isActiveStatus, useDurableStream } from "@durastream/react";
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type FormEvent, type ReactNode } from "react";
 import { DEFAULT_REQUEST, MAX_INLINE_WAIT_MS, STEP_NAMES, type RunRequest, type RunResult, type StepName } from "../run-request.js";
 import { RunLog, hashStepName, seconds, type AttemptRow, type RunLogSnapshot, type StepRow } from "./run-log.js";
@@ -23,7 +23,6 @@ declare global {
 }
 window.__committedHistory = [];
 
-const BUSY = new Set(["connecting", "streaming", "waiting", "reconnecting"]);
 
 /** Ready-made fault combinations. */
 const PRESETS: { name: string; request: Partial<RunRequest> }[] = [
@@ -89,7 +88,7 @@ export function App() {
       refreshWorker();
     },
   });
-  const busy = BUSY.has(chat.status);
+  const busy = isActiveStatus(chat.status);
 
   // A worker replaced while a run is on: note it in the timeline (seen by polling /api/worker).
   const seenGeneration = useRef<number | null>(null);

@@ -1,7 +1,7 @@
 "use client";
 
 import type { DurableStreamSnapshot } from "@durastream/client";
-import { useDurableStream } from "@durastream/react";
+import { isActiveStatus, useDurableStream } from "@durastream/react";
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { ChatMessage, ChatResponse } from "@/lib/chat";
 
@@ -77,7 +77,7 @@ export default function ChatPage() {
     if (loaded) sessionStorage.setItem(TRANSCRIPT_KEY, JSON.stringify(transcript));
   }, [loaded, transcript]);
 
-  const busy = answer.status === "connecting" || answer.status === "streaming" || answer.status === "waiting" || answer.status === "reconnecting";
+  const busy = isActiveStatus(answer.status);
   // The live answer is shown until it is in the transcript.
   const live = answer.status !== "idle" && !transcript.some((entry) => entry.runId !== undefined && entry.runId === answer.runId);
   const resultError = answer.result !== null && answer.result.status !== 200 ? errorText(answer.result.body) : null;

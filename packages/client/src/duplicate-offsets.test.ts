@@ -1,11 +1,11 @@
 // Log frames whose offset is not after the last one applied, within one connection (PROTOCOL.md,
 // Redirect and resume): skipped. And a result frame re-sent at or before the resume offset ends the stream.
+import { ORIGIN, commitFrame, dataFrame, durableRun, recorder, resultFrame, servePosts, sse, sseResponse, useTestServer } from "@durastream/client-testing";
 import { http } from "msw";
 import { describe, expect, it } from "vitest";
 import { createDurableStream } from "./durable-stream.js";
 import { fetchWithStream } from "./fetch-with-stream.js";
 import { resumeStream } from "./resume-stream.js";
-import { ORIGIN, commitFrame, dataFrame, durableRun, recorder, resultFrame, servePosts, sse, sseResponse, useTestServer } from "./test-helpers.js";
 
 const server = useTestServer();
 

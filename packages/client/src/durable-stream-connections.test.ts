@@ -1,7 +1,3 @@
-import { hashStepId } from "@durastream/protocol";
-import { http } from "msw";
-import { describe, expect, it } from "vitest";
-import { createDurableStream } from "./durable-stream.js";
 import {
   NO_WAIT,
   ORIGIN,
@@ -20,7 +16,11 @@ import {
   statusReached,
   streamResponse,
   useTestServer,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { hashStepId } from "@durastream/protocol";
+import { http } from "msw";
+import { describe, expect, it } from "vitest";
+import { createDurableStream } from "./durable-stream.js";
 
 const server = useTestServer();
 

@@ -1,9 +1,3 @@
-import { hashStepId } from "@durastream/protocol";
-import { http, HttpResponse } from "msw";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { PERSIST_INTERVAL_MS, createRunSaver, loadPersistedRun } from "./durable-stream-persistence.js";
-import type { DurableStreamStorage } from "./durable-stream-types.js";
-import { createDurableStream } from "./durable-stream.js";
 import {
   ORIGIN,
   commitFrame,
@@ -20,7 +14,13 @@ import {
   sseResponse,
   streamResponse,
   useTestServer,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { hashStepId } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { PERSIST_INTERVAL_MS, createRunSaver, loadPersistedRun } from "./durable-stream-persistence.js";
+import type { DurableStreamStorage } from "./durable-stream-types.js";
+import { createDurableStream } from "./durable-stream.js";
 
 const server = useTestServer();
 afterEach(() => {

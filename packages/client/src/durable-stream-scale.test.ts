@@ -1,7 +1,7 @@
+import { ORIGIN, commitFrame, dataFrame, durableRun, resultFrame, scriptedFetch } from "@durastream/client-testing";
 import { hashStepId, type Frame } from "@durastream/protocol";
 import { describe, expect, it } from "vitest";
 import { createDurableStream } from "./durable-stream.js";
-import { ORIGIN, commitFrame, dataFrame, durableRun, resultFrame, scriptedFetch } from "./test-helpers.js";
 
 const CHUNKS = 100_000;
 const PER_STEP = 100;

@@ -15,10 +15,12 @@ import type { FetchFunction, FetchWithStreamOptions } from "./fetch-with-stream-
  *   stream failed for good (then `error` is the `DurableClientError`);
  * - `aborted`: `abort()` stopped the connection (the run goes on on the server).
  *
+ * The first four have a run in progress: test for them with `isActiveStatus(status)`.
+ *
  * @example
  * ```ts
- * const busy = (status: DurableStreamStatus) =>
- *   status === "connecting" || status === "streaming" || status === "waiting" || status === "reconnecting";
+ * const { status } = stream.getSnapshot();
+ * const label = status === "waiting" ? "Working in the background…" : isActiveStatus(status) ? "Streaming…" : "Ready.";
  * ```
  */
 export type DurableStreamStatus =

@@ -1,8 +1,3 @@
-import { hashStepId } from "@durastream/protocol";
-import { http, HttpResponse } from "msw";
-import { describe, expect, it } from "vitest";
-import type { DurableStreamSnapshot } from "./durable-stream-types.js";
-import { createDurableStream } from "./durable-stream.js";
 import {
   ORIGIN,
   commitFrame,
@@ -22,7 +17,12 @@ import {
   streamResponse,
   useTestServer,
   type SeenRequest,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { hashStepId } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { describe, expect, it } from "vitest";
+import type { DurableStreamSnapshot } from "./durable-stream-types.js";
+import { createDurableStream } from "./durable-stream.js";
 
 const server = useTestServer();
 

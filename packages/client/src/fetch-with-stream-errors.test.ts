@@ -1,7 +1,3 @@
-import { PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
-import { http, HttpResponse } from "msw";
-import { describe, expect, it } from "vitest";
-import { fetchWithStream } from "./fetch-with-stream.js";
 import {
   ORIGIN,
   commitFrame,
@@ -18,7 +14,11 @@ import {
   sseResponse,
   streamResponse,
   useTestServer,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { describe, expect, it } from "vitest";
+import { fetchWithStream } from "./fetch-with-stream.js";
 
 const server = useTestServer();
 

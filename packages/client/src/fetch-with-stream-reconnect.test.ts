@@ -1,8 +1,3 @@
-import { PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
-import { http, HttpResponse } from "msw";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import type { FetchFunction } from "./fetch-with-stream-options.js";
-import { fetchWithStream } from "./fetch-with-stream.js";
 import {
   NO_WAIT,
   ORIGIN,
@@ -22,7 +17,12 @@ import {
   sseResponse,
   streamResponse,
   useTestServer,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { FetchFunction } from "./fetch-with-stream-options.js";
+import { fetchWithStream } from "./fetch-with-stream.js";
 
 const server = useTestServer();
 afterEach(() => {

@@ -1,9 +1,3 @@
-import { PROTOCOL_VERSION, hashStepId, type ResultFrame } from "@durastream/protocol";
-import { http, HttpResponse } from "msw";
-import { describe, expect, it } from "vitest";
-import { DurableClientError } from "./errors.js";
-import type { FetchFunction } from "./fetch-with-stream-options.js";
-import { fetchWithStream } from "./fetch-with-stream.js";
 import {
   ORIGIN,
   commitFrame,
@@ -18,7 +12,13 @@ import {
   sseResponse,
   useTestServer,
   type SeenRequest,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { PROTOCOL_VERSION, hashStepId, type ResultFrame } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { describe, expect, it } from "vitest";
+import { DurableClientError } from "./errors.js";
+import type { FetchFunction } from "./fetch-with-stream-options.js";
+import { fetchWithStream } from "./fetch-with-stream.js";
 
 const server = useTestServer();
 

@@ -1,8 +1,8 @@
+import { ORIGIN, commitFrame, dataFrame, durableRun, recorder, resultFrame, sse, sseResponse, useTestServer } from "@durastream/client-testing";
 import { http } from "msw";
 import { describe, expect, it } from "vitest";
 import type { StreamResult } from "./fetch-with-stream-options.js";
 import { fetchWithStream } from "./fetch-with-stream.js";
-import { ORIGIN, commitFrame, dataFrame, durableRun, recorder, resultFrame, sse, sseResponse, useTestServer } from "./test-helpers.js";
 
 const server = useTestServer();
 const { metadata } = durableRun("01JRESULTCALLBACK000000000");

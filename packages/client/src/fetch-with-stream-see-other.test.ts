@@ -1,7 +1,3 @@
-import { PROTOCOL_VERSION } from "@durastream/protocol";
-import { http, HttpResponse } from "msw";
-import { describe, expect, it } from "vitest";
-import { fetchWithStream } from "./fetch-with-stream.js";
 import {
   NO_WAIT,
   ORIGIN,
@@ -15,7 +11,11 @@ import {
   sse,
   sseResponse,
   useTestServer,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { PROTOCOL_VERSION } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { describe, expect, it } from "vitest";
+import { fetchWithStream } from "./fetch-with-stream.js";
 
 // An endpoint may answer a request with `303 See Other` to the run's wait URL (the protocol's path
 // for clients that do not ask for SSE, and a server's choice in general). fetch follows it; when

@@ -1,7 +1,3 @@
-import { PROTOCOL_VERSION, hashStepId } from "@durastream/protocol";
-import { http, HttpResponse } from "msw";
-import { describe, expect, it } from "vitest";
-import { fetchWithStream } from "./fetch-with-stream.js";
 import {
   ORIGIN,
   commitFrame,
@@ -14,7 +10,11 @@ import {
   sse,
   sseResponse,
   useTestServer,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { PROTOCOL_VERSION, hashStepId } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { describe, expect, it } from "vitest";
+import { fetchWithStream } from "./fetch-with-stream.js";
 
 const server = useTestServer();
 

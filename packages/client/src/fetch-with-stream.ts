@@ -18,9 +18,12 @@ export { DEFAULT_MAX_REDIRECTS } from "./stream-connections.js";
  * that answers with `303 See Other` to its wait URL works too: `fetch` follows it and the stream
  * it leads to is read.
  *
- * To resume after a page reload, persist `(resumeUrl, last offset)`: the `resumeUrl` from
- * `onMetadata` and the `offset` of the last `onData` / `onCommit` / `onRollback` you applied; then
- * call `resumeStream(resumeUrl, { lastEventId: offset })`.
+ * To resume after a page reload, persist the `resumeUrl` from `onMetadata` with the committed
+ * output and the `offset` of an `onCommit` or `onRollback` after which no step has chunks pending
+ * (never the offset of an `onData`: resuming after it would lose the step's earlier uncommitted
+ * chunks, which are not sent again); then call `resumeStream(resumeUrl, { lastEventId: offset })`
+ * and start from the saved committed output (see PROTOCOL.md, "Redirect and resume").
+ * `createDurableStream` with `persistKey` does all this for you.
  *
  * A response that is not an SSE stream (a non-durable endpoint, an error page, a 4xx) is returned
  * as it came. The promise rejects with a `DurableClientError` when the stream fails (after
@@ -30,12 +33,23 @@ export { DEFAULT_MAX_REDIRECTS } from "./stream-connections.js";
  * @example
  * ```ts
  * const controller = new AbortController();
- * let text = "";
+ * let resumeUrl: string | null = null;
+ * let committed = "";
+ * const pending = new Map<HashedStepId, string>(); // each step's uncommitted text
+ * // Saved only where no chunk is pending: a reload resumes after `offset`, and frames up to it are not sent again.
+ * const settled = (offset: string) => {
+ *   render(committed, [...pending.values()].join(""));
+ *   if (pending.size === 0 && resumeUrl !== null) sessionStorage.setItem("chat", JSON.stringify({ resumeUrl, offset, committed }));
+ * };
  * const response = await fetchWithStream("/api/chat", {
  *   fetchOpts: { method: "POST", body: JSON.stringify({ prompt: "Hi" }), signal: controller.signal },
- *   onMetadata: ({ resumeUrl }) => sessionStorage.setItem("resumeUrl", resumeUrl ?? ""),
- *   onData: ({ data, offset }) => { text += String(data); render(text); sessionStorage.setItem("offset", offset); },
- *   onRollback: () => { text = ""; render(text); },
+ *   onMetadata: (metadata) => { resumeUrl = metadata.resumeUrl; },
+ *   onData: ({ data, hashedStepId }) => {
+ *     pending.set(hashedStepId, (pending.get(hashedStepId) ?? "") + String(data));
+ *     render(committed, [...pending.values()].join(""));
+ *   },
+ *   onCommit: ({ hashedStepId, offset }) => { committed += pending.get(hashedStepId) ?? ""; pending.delete(hashedStepId); settled(offset); },
+ *   onRollback: ({ hashedStepId, offset }) => { pending.delete(hashedStepId); settled(offset); },
  *   onReconnect: ({ attempt }) => showStatus(`Reconnecting (${attempt})…`),
  *   onStreamError: (error) => console.error(error.code, error.message),
  * });

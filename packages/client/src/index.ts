@@ -15,6 +15,8 @@ export type {
   StreamResult,
 } from "./fetch-with-stream-options.js";
 export { createDurableStream } from "./durable-stream.js";
+export { isActiveStatus } from "./durable-stream-status.js";
+export { throttleSnapshots, type ThrottledSnapshots } from "./throttled-snapshots.js";
 export type { ChunkList } from "./chunk-list.js";
 export type {
   DurableStream,

@@ -1,8 +1,8 @@
+import { rejectionOf } from "@durastream/client-testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { waitFor } from "./abortable-wait.js";
 import { DurableClientError } from "./errors.js";
 import { DEFAULT_RECONNECT, backoffDelay, createReconnectPolicy, isReconnectable } from "./reconnect-policy.js";
-import { rejectionOf } from "./test-helpers.js";
 
 afterEach(() => {
   vi.useRealTimers();

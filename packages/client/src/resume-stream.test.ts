@@ -1,7 +1,3 @@
-import { PROTOCOL_VERSION, ProtocolError, type ResultFrame } from "@durastream/protocol";
-import { http, HttpResponse } from "msw";
-import { describe, expect, it } from "vitest";
-import { resumeStream } from "./resume-stream.js";
 import {
   NO_WAIT,
   ORIGIN,
@@ -20,7 +16,11 @@ import {
   sseResponse,
   streamResponse,
   useTestServer,
-} from "./test-helpers.js";
+} from "@durastream/client-testing";
+import { PROTOCOL_VERSION, ProtocolError, type ResultFrame } from "@durastream/protocol";
+import { http, HttpResponse } from "msw";
+import { describe, expect, it } from "vitest";
+import { resumeStream } from "./resume-stream.js";
 
 const server = useTestServer();
 

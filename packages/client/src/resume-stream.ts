@@ -26,8 +26,11 @@ import { settleStream, streamConnections } from "./stream-connections.js";
  * if (saved !== null) {
  *   const response = await resumeStream(saved.resumeUrl, {
  *     lastEventId: saved.offset,
- *     onData: ({ data, offset }) => { appendToken(String(data)); saved.offset = offset; },
- *     onRollback: ({ hashedStepId }) => dropUncommitted(hashedStepId),
+ *     onData: ({ data, hashedStepId }) => appendPending(hashedStepId, String(data)),
+ *     // Save the offset only where nothing is pending (PROTOCOL.md): an offset saved after an
+ *     // uncommitted chunk would skip the rest of that attempt after the next reload.
+ *     onCommit: ({ hashedStepId, offset }) => { commitPending(hashedStepId); if (nothingPending()) saved.offset = offset; },
+ *     onRollback: ({ hashedStepId, offset }) => { dropPending(hashedStepId); if (nothingPending()) saved.offset = offset; },
  *   });
  *   showAnswer(await response.json());
  * }

@@ -2,7 +2,7 @@
 // with Vite and serves it next to the durable endpoint, on one origin).
 import { StrictMode, useEffect, useState, type FormEvent } from "react";
 import { createRoot } from "react-dom/client";
-import { useDurableStream } from "@durastream/react";
+import { isActiveStatus, useDurableStream } from "@durastream/react";
 
 /** The key the hook persists the run under (hook.browser.test.ts reads it to know a commit was saved). */
 const PERSIST_KEY = "browser-test-chat";
@@ -39,7 +39,7 @@ function Chat() {
     window.__renders.push({ status: chat.status, committed: chat.committedText, uncommitted: chat.uncommittedText });
   });
 
-  const busy = ["connecting", "streaming", "waiting", "reconnecting"].includes(chat.status);
+  const busy = isActiveStatus(chat.status);
   const send = (event: FormEvent) => {
     event.preventDefault();
     setAsked(prompt);

@@ -1,4 +1,10 @@
-export { useDurableStream, type UseDurableStreamOptions, type UseDurableStreamResult } from "./use-durable-stream.js";
+export {
+  useDurableStream,
+  type UseDurableStreamInstanceOptions,
+  type UseDurableStreamOptions,
+  type UseDurableStreamResult,
+} from "./use-durable-stream.js";
+export { isActiveStatus } from "@durastream/client";
 export type {
   ChunkList,
   DurableStream,

@@ -1,9 +1,4 @@
 // @vitest-environment happy-dom
-import { hashStepId, type Frame } from "@durastream/protocol";
-import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
-import { http } from "msw";
-import { StrictMode, createElement, useEffect, type ReactElement } from "react";
-import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   ORIGIN,
   commitFrame,
@@ -18,7 +13,12 @@ import {
   sseResponse,
   streamResponse,
   useTestServer,
-} from "../../client/src/test-helpers.js";
+} from "@durastream/client-testing";
+import { hashStepId, type Frame } from "@durastream/protocol";
+import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
+import { http } from "msw";
+import { StrictMode, createElement, useEffect, type ReactElement } from "react";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { useDurableStream, type UseDurableStreamOptions, type UseDurableStreamResult } from "./use-durable-stream.js";
 
 const server = useTestServer();

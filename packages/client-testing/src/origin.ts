@@ -1,0 +1,2 @@
+/** Base URL of every mocked endpoint. */
+export const ORIGIN = "http://durastream.test";
