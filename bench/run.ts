@@ -2,11 +2,13 @@
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import { renderChart } from "./chart.js";
+import { formatFanout, measureFanout } from "./fanout.js";
 import { formatManyStreams, measureManyStreams } from "./many-streams.js";
 import { measureClientParse } from "./client-parse.js";
 import { measureStoreThroughput } from "./client-state.js";
 import { measureHookRenders } from "./hook-renders.js";
 import { measureReplay, measureRollbackLatency } from "./replay.js";
+import { formatSuspendedRuns, measureSuspendedRuns, type SuspendedRunsResult } from "./suspended-runs.js";
 import { measureThroughput } from "./throughput.js";
 
 async function redisAnswers(): Promise<boolean> {
@@ -38,6 +40,17 @@ const burst = await measureManyStreams({ streams: 1000, chunksPerSecond: 20, sec
 const burstRows = formatManyStreams(burst);
 console.log(burstRows.join("\n"));
 
+// Fan-out next: its tailers run in this process too.
+const FANOUT_TAILERS = [1, 100, 1000];
+const FANOUT_RATE = 50;
+const FANOUT_SECONDS = 4;
+const FANOUT_ROUNDS = 3;
+console.log(`\nFan-out: one run, ${FANOUT_RATE} chunks/s for ${FANOUT_SECONDS} s, to ${FANOUT_TAILERS.join(", ")} tailers on the wait endpoint (memory store), over loopback; median of ${FANOUT_ROUNDS} runs`);
+const fanoutLoad = os.loadavg().map((value) => value.toFixed(2)).join(", "); // lag is the first figure a busy machine spoils
+const fanout = await measureFanout({ tailers: FANOUT_TAILERS, chunksPerSecond: FANOUT_RATE, seconds: FANOUT_SECONDS, rounds: FANOUT_ROUNDS });
+const fanoutRows = formatFanout(fanout);
+console.log(fanoutRows.join("\n"));
+
 console.log(`\nSingle-stream throughput: ${CHUNKS.toLocaleString("en")} chunks, median of ${ROUNDS} rounds, over loopback`);
 const redis = await redisAnswers();
 if (!redis) console.log("(Redis does not answer at REDIS_URL or 127.0.0.1:6379: the Redis rows are left out)");
@@ -63,6 +76,15 @@ const replay = await measureReplay(REPLAY_FRAMES, ROUNDS);
 console.log(`replay: ${Math.round(replay.framesPerSecond).toLocaleString("en")} frames/s (median of ${ROUNDS})`);
 const rollback = await measureRollbackLatency(200);
 console.log(`step failure → rollback frame at the client: p50 ${rollback.p50.toFixed(2)} ms, p99 ${rollback.p99.toFixed(2)} ms (${rollback.samples} failures)`);
+
+// The SQLite store syncs every write to disk (synchronous=FULL): 10,000 such runs take minutes, so it is opt-in.
+const SUSPENDED_RUNS = 10_000;
+const suspendedStores: ("memory" | "sqlite")[] = process.env.BENCH_SUSPENDED_SQLITE === "1" ? ["memory", "sqlite"] : ["memory"];
+console.log(`\nMemory after ${SUSPENDED_RUNS.toLocaleString("en")} runs that suspended and finished (heap after GC in a child process, after a warm-up of 1,000 runs)`);
+const suspended: SuspendedRunsResult[] = [];
+for (const store of suspendedStores) suspended.push(await measureSuspendedRuns(SUSPENDED_RUNS, store));
+const suspendedRows = formatSuspendedRuns(suspended);
+console.log(suspendedRows.join("\n"));
 
 const parse = await measureClientParse(100_000, ROUNDS);
 console.log(
@@ -102,6 +124,12 @@ const markdown = [
   `| step failure → rollback frame at the client, p50 (${rollback.samples} failures) | ${rollback.p50.toFixed(2)} ms |`,
   `| step failure → rollback frame at the client, p99 | ${rollback.p99.toFixed(2)} ms |`,
   "",
+  `### Memory after ${SUSPENDED_RUNS.toLocaleString("en")} runs that suspended and finished`,
+  "",
+  "Each run suspends once (a 1 h sleep, a 1 h retry backoff or an event wait, by turns, the time passing on manual timers) and then finishes; the V8 heap in use after GC, in a child process, after a warm-up of 1,000 such runs and after the runs, finished runs dropped from the store (retention 0): what the engine keeps of runs that are over.",
+  "",
+  ...suspendedRows,
+  "",
   "## Many streams (1,000 concurrent runs × 20 chunks/s × 10 s, over loopback)",
   "",
   `The streams' chunks are spread evenly over each 50 ms period, as independent model calls are; every figure is the median of ${MANY_ROUNDS} rounds (a fresh server process per endpoint and round), added latency the median of each round's difference.`,
@@ -111,6 +139,12 @@ const markdown = [
   "The worst case, every stream's chunk on the same tick (bursts of 1,000 chunks every 50 ms; a chunk's latency is mostly its place in the burst), one round:",
   "",
   ...burstRows,
+  "",
+  `## Fan-out (one run, ${FANOUT_RATE} chunks/s × ${FANOUT_SECONDS} s, to ${FANOUT_TAILERS.map((count) => count.toLocaleString("en")).join(" / ")} tailers, over loopback)`,
+  "",
+  `Every tailer reads the run from the wait endpoint (its resume URL, SSE) with a bare \`node:http\` + eventsource-parser reader; lag is from the server pushing a chunk (the chunk carries the moment) to its arrival at a tailer, server CPU (\`process.cpuUsage()\` in the server process, memory store) from the first chunk until every tailer has the last one; "server timer late" is how far behind its schedule the server's event loop let the chunks be pushed (not in the lag). Median of ${FANOUT_ROUNDS} runs per tailer count, a fresh server process per count; load average when it started: ${fanoutLoad}.`,
+  "",
+  ...fanoutRows,
   "",
   "## Client",
   "",

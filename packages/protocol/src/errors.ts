@@ -1,13 +1,17 @@
 const brand = Symbol.for("durastream.protocol.error");
 
-/** What went wrong while encoding or decoding the wire protocol. */
+/**
+ * What went wrong while encoding or decoding the wire protocol. `BODY_TOO_LARGE`: a response body
+ * went past `snapshotResponse`'s `maxBodyBytes` (it was not read further).
+ */
 export type ProtocolErrorCode =
   | "MALFORMED_FRAME"
   | "UNKNOWN_EVENT"
   | "UNKNOWN_FIELD"
   | "INVALID_OFFSET"
   | "UNSUPPORTED_VERSION"
-  | "INVALID_FRAME";
+  | "INVALID_FRAME"
+  | "BODY_TOO_LARGE";
 
 /**
  * The one error class of `@durastream/protocol`. `code` tells the kinds apart.

@@ -32,4 +32,9 @@ export {
   encodeFramePayload,
 } from "./encode.js";
 export { createFrameDecoder, decodeEvent, type FrameDecoder, type FrameDecoderCallbacks } from "./decode.js";
-export { responseFromSnapshot, snapshotResponse, type ResponseFromSnapshotOptions } from "./response-snapshot.js";
+export {
+  responseFromSnapshot,
+  snapshotResponse,
+  type ResponseFromSnapshotOptions,
+  type SnapshotResponseOptions,
+} from "./response-snapshot.js";

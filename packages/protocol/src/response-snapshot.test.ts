@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createFrameDecoder } from "./decode.js";
+import { ProtocolError } from "./errors.js";
 import { encodeFrame } from "./encode.js";
 import type { Frame, ResponseSnapshot } from "./frames.js";
 import { responseFromSnapshot, snapshotResponse } from "./response-snapshot.js";
@@ -67,6 +68,55 @@ describe("snapshotResponse", () => {
     const withBody = new Response("x");
     await snapshotResponse(withBody);
     expect(withBody.bodyUsed).toBe(true);
+  });
+});
+
+describe("snapshotResponse with maxBodyBytes", () => {
+  /** A body of `chunks` chunks of `size` bytes (or endless), counting pulls and noting a cancel. */
+  function body(size: number, chunks = Number.POSITIVE_INFINITY) {
+    const state = { pulled: 0, cancelled: undefined as unknown };
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          if (state.pulled >= chunks) return controller.close();
+          state.pulled += 1;
+          controller.enqueue(new Uint8Array(size).fill(0x61));
+        },
+        cancel(reason) {
+          state.cancelled = reason;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return { state, stream };
+  }
+
+  it("reads a body of exactly maxBodyBytes, in several chunks, as text", async () => {
+    const { stream } = body(1000, 10);
+    const snapshot = await snapshotResponse(new Response(stream, { status: 201 }), { maxBodyBytes: 10_000 });
+    expect(snapshot).toMatchObject({ status: 201, body: "a".repeat(10_000), bodyEncoding: "text" });
+  });
+
+  it("stops reading past maxBodyBytes, cancels the body and rejects with BODY_TOO_LARGE", async () => {
+    const { state, stream } = body(1000);
+    const error = await snapshotResponse(new Response(stream), { maxBodyBytes: 10_000 }).catch((caught: unknown) => caught);
+    expect(ProtocolError.isInstance(error) && error.code).toBe("BODY_TOO_LARGE");
+    expect((error as Error).message).toMatch(/larger than 10000 bytes/);
+    expect(state.pulled).toBe(11);
+    expect(state.cancelled).toBe(error);
+  });
+
+  it("reads null and empty bodies, and leaves a limit of Infinity unlimited", async () => {
+    expect((await snapshotResponse(new Response(null, { status: 204 }), { maxBodyBytes: 0 })).body).toBe("");
+    expect((await snapshotResponse(new Response(""), { maxBodyBytes: 0 })).body).toBe("");
+    await expect(snapshotResponse(new Response("x"), { maxBodyBytes: 0 })).rejects.toMatchObject({ code: "BODY_TOO_LARGE" });
+    expect((await snapshotResponse(new Response("y".repeat(5000)), { maxBodyBytes: Number.POSITIVE_INFINITY })).body).toHaveLength(5000);
+  });
+
+  it("refuses a body that was already read", async () => {
+    const response = new Response("used");
+    await response.text();
+    await expect(snapshotResponse(response, { maxBodyBytes: 100 })).rejects.toBeInstanceOf(TypeError);
   });
 });
 

@@ -1,21 +1,37 @@
+import { ProtocolError } from "./errors.js";
 import type { ResponseSnapshot } from "./frames.js";
 
 const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304]);
 const encoder = new TextEncoder();
 
+/** Options of `snapshotResponse`. */
+export interface SnapshotResponseOptions {
+  /**
+   * Most body bytes to read. A body that goes past it is not read further: its stream is
+   * cancelled and `snapshotResponse` rejects with a `ProtocolError` of code `BODY_TOO_LARGE`, so
+   * an endless or huge body costs at most this much memory. Default: no limit.
+   */
+  readonly maxBodyBytes?: number;
+}
+
 /**
  * Reads a `Response` into a snapshot that a result frame can carry: status, status text, every
  * header in order (repeated `set-cookie` headers kept apart), and the body, as text when it is
- * valid UTF-8 and as base64 otherwise. Consumes the response body.
+ * valid UTF-8 and as base64 otherwise. Consumes the response body (up to `maxBodyBytes`).
  *
  * @example
  * ```ts
  * const snapshot = await snapshotResponse(Response.json({ ok: true }, { status: 202 }));
  * snapshot.status; // 202
+ * await snapshotResponse(hugeResponse, { maxBodyBytes: 16 * 1024 * 1024 }); // rejects: BODY_TOO_LARGE
  * ```
  */
-export async function snapshotResponse(response: Response): Promise<ResponseSnapshot> {
-  const bytes = new Uint8Array(await response.arrayBuffer());
+export async function snapshotResponse(response: Response, options: SnapshotResponseOptions = {}): Promise<ResponseSnapshot> {
+  const { maxBodyBytes } = options;
+  const bytes =
+    maxBodyBytes === undefined || maxBodyBytes === Number.POSITIVE_INFINITY
+      ? new Uint8Array(await response.arrayBuffer())
+      : await readBodyUpTo(response, maxBodyBytes);
   let body: string;
   let bodyEncoding: ResponseSnapshot["bodyEncoding"] = "text";
   try {
@@ -78,6 +94,47 @@ export function responseFromSnapshot(snapshot: ResponseSnapshot, options: Respon
     body = stream;
   }
   return new Response(body, { status: snapshot.status, statusText: snapshot.statusText, headers });
+}
+
+/**
+ * Reads a body chunk by chunk, at most `maxBytes` of it; past that, cancels the stream (the
+ * source stops being pulled) and rejects with `BODY_TOO_LARGE`.
+ */
+async function readBodyUpTo(response: Response, maxBytes: number): Promise<Uint8Array> {
+  if (response.bodyUsed) throw new TypeError("snapshotResponse: the response body has already been read.");
+  const body = response.body;
+  if (body === null) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!(value instanceof Uint8Array)) throw new TypeError("snapshotResponse: a response body chunk is not a Uint8Array.");
+      total += value.byteLength;
+      if (total > maxBytes) {
+        throw new ProtocolError(
+          "BODY_TOO_LARGE",
+          `The response body is larger than ${maxBytes} bytes; it was not read further.`,
+        );
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    chunks.length = 0;
+    // Not awaited: a source whose cancel() never settles must not hold the snapshot up.
+    reader.cancel(error).catch(() => {});
+    throw error;
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 const DECOMPRESSION_FORMATS: Readonly<Record<string, string>> = {

@@ -1,4 +1,4 @@
-import type { LogEntry, RequestSnapshot, RunRecord, StepRecord } from "@durastream/server";
+import { parseRollbackMarks, type LogEntry, type RequestSnapshot, type RunRecord, type RunSummary, type StepRecord } from "@durastream/server";
 import type { ResponseSnapshot } from "@durastream/protocol";
 
 /** A run hash as Redis returns it: field → value; absent fields are null/undefined values. */
@@ -6,7 +6,45 @@ export type RunHash = Record<string, string>;
 
 /** The fields of a run hash (the request and the result are JSON). */
 export function runFromHash(hash: RunHash): RunRecord {
-  const record: RunRecord = {
+  return { ...summaryFromHash(hash), request: JSON.parse(hash.request!) as RequestSnapshot };
+}
+
+/**
+ * The fields `getRunSummary` reads with one HMGET: all of the run hash but the request (and the
+ * store's own `outsidePending`). `finishedAt` is not in the record; expiry needs it.
+ */
+export const SUMMARY_FIELDS = [
+  "runId",
+  "endpointId",
+  "status",
+  "epoch",
+  "owner",
+  "leaseExpiresAt",
+  "wakeAt",
+  "outsideCommitted",
+  "frameCount",
+  "logBytes",
+  "createdAt",
+  "updatedAt",
+  "finishedAt",
+  "result",
+  "quietOffset",
+  "quietRollbacks",
+] as const;
+
+/** An HMGET reply (values in the order of `fields`, null for absent ones) as a hash without the absent fields. */
+export function hashFromFields(fields: readonly string[], values: readonly (string | null)[]): RunHash {
+  const hash: RunHash = {};
+  for (let index = 0; index < fields.length; index += 1) {
+    const value = values[index];
+    if (value !== null && value !== undefined) hash[fields[index]!] = value;
+  }
+  return hash;
+}
+
+/** The fields of a run hash but the request (the result is JSON). */
+export function summaryFromHash(hash: RunHash): RunSummary {
+  const summary: RunSummary = {
     runId: hash.runId!,
     endpointId: hash.endpointId!,
     status: hash.status as RunRecord["status"],
@@ -17,11 +55,14 @@ export function runFromHash(hash: RunHash): RunRecord {
     outsideCommitted: Number(hash.outsideCommitted),
     frameCount: Number(hash.frameCount),
     logBytes: Number(hash.logBytes),
-    request: JSON.parse(hash.request!) as RequestSnapshot,
     createdAt: Number(hash.createdAt),
     updatedAt: Number(hash.updatedAt),
   };
-  return hash.result === undefined ? record : { ...record, result: JSON.parse(hash.result) as ResponseSnapshot };
+  return {
+    ...summary,
+    ...(hash.result === undefined ? {} : { result: JSON.parse(hash.result) as ResponseSnapshot }),
+    ...(hash.quietOffset === undefined ? {} : { quiet: { offset: hash.quietOffset, rollbacks: parseRollbackMarks(hash.quietRollbacks) } }),
+  };
 }
 
 /** A flat `[field, value, field, value, …]` reply (HGETALL inside a script) as a hash. */

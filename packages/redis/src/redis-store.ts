@@ -5,14 +5,17 @@ import {
   storedTime,
   StoreRefusedError,
   eventMatches,
+  stringifyRollbackMarks,
   type AppendEffects,
   type DurableEvent,
   type FrameToAppend,
   type LogEntry,
   type NewRun,
+  type ResumableCursor,
   type ResumableRun,
   type RunRecord,
   type RunStore,
+  type RunSummary,
   type StepRecord,
   type StoreErrorReason,
 } from "@durastream/server";
@@ -21,7 +24,7 @@ import { ConnectionGuard } from "./connection-guard.js";
 import { connectionName, createClient, describeClient, describeUrl } from "./connection.js";
 import { eventWaitsKey, runKeys, storeKeys, type StoreKeys } from "./keys.js";
 import { validateOptions, type RedisRunStoreOptions } from "./options.js";
-import { entriesFromStream, hashFromPairs, isExpired, runFromHash, stepsFromJson } from "./records.js";
+import { entriesFromStream, hashFromFields, hashFromPairs, isExpired, runFromHash, stepsFromJson, SUMMARY_FIELDS, summaryFromHash } from "./records.js";
 import { defineScripts, type ScriptedRedis } from "./scripts.js";
 import { RunSubscriptions } from "./subscriptions.js";
 
@@ -142,6 +145,23 @@ export class RedisRunStore implements RunStore {
   }
 
   /**
+   * The run without its request, or undefined when unknown or expired: one `HMGET` of the other
+   * fields, so a large request body is not sent.
+   *
+   * @example
+   * ```ts
+   * const run = await store.getRunSummary(runId);
+   * if (run?.result !== undefined) console.log("finished with", run.result.status);
+   * ```
+   */
+  async getRunSummary(runId: string): Promise<RunSummary | undefined> {
+    const values = await this.#operate(() => this.#client.hmget(runKeys(this.#prefix, runId).run, ...SUMMARY_FIELDS));
+    const hash = hashFromFields(SUMMARY_FIELDS, values);
+    if (hash.status === undefined || isExpired(hash, this.#now(), this.#retention)) return undefined;
+    return summaryFromHash(hash);
+  }
+
+  /**
    * The run's journal, ordered by position; empty when the run is unknown or expired.
    *
    * @example
@@ -189,6 +209,7 @@ export class RedisRunStore implements RunStore {
       argumentsList.push(frame.type, frame.payload);
     }
     argumentsList[22] = bytes; // ARGV[15], after the 8 keys
+    argumentsList.push(effects?.quiet === undefined ? "" : stringifyRollbackMarks(effects.quiet.rollbacks));
     // One array, not spread: a batch of many frames would exceed the engine's argument limit.
     const [status, value] = await this.#operate(() => this.#client.durastreamAppend(argumentsList));
     if (status === "refused") throw new StoreRefusedError(value as StoreErrorReason, runId);
@@ -199,13 +220,17 @@ export class RedisRunStore implements RunStore {
   /**
    * Up to `limit` frames strictly after the offset `after` (from the start when undefined), in
    * order; rejects with a `StoreRefusedError` (`unknown-run`) when the run is unknown or expired.
+   * With `maxBytes`, stops at the frame with which the payloads reach `maxBytes` UTF-16 code units
+   * (always at least one frame; see `RunStore.readFrames`): a read-only Lua script walks the stream
+   * with `XRANGE … COUNT` in pages sized from the payloads seen so far and counts the bytes in
+   * Redis, so frames past the bound are neither sent nor decoded (one round trip, as without it).
    *
    * @example
    * ```ts
-   * const entries = await store.readFrames(runId, request.headers.get("last-event-id") ?? undefined, 500);
+   * const entries = await store.readFrames(runId, request.headers.get("last-event-id") ?? undefined, 500, 4 * 1024 * 1024);
    * ```
    */
-  async readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
+  async readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]> {
     const keys = runKeys(this.#prefix, runId);
     let start = "-";
     if (after !== undefined) {
@@ -213,6 +238,13 @@ export class RedisRunStore implements RunStore {
       start = `(${epoch}-${sequence}`;
     }
     const count = Math.floor(limit);
+    if (count > 0 && maxBytes !== undefined && maxBytes < Number.POSITIVE_INFINITY) {
+      const [status, finishedAt, entries] = await this.#operate(() =>
+        this.#client.durastreamReadFrames(keys.run, keys.log, start, count, Math.max(0, Math.ceil(maxBytes))),
+      );
+      if (status === null || isExpired({ status, finishedAt }, this.#now(), this.#retention)) throw new StoreRefusedError("unknown-run", runId);
+      return entriesFromStream(entries);
+    }
     const [state, entries] = await this.#operate(async () => {
       const transaction = this.#client.multi().hmget(keys.run, "status", "finishedAt");
       if (count > 0) transaction.xrange(keys.log, start, "+", "COUNT", count);
@@ -273,34 +305,46 @@ export class RedisRunStore implements RunStore {
   }
 
   /**
-   * Runs `claimRun` would accept at `now`, oldest first, at most `limit`.
+   * A page of the runs `claimRun` would accept at `now`: at most `limit`, by due time (wake time,
+   * lease expiry), then run id, strictly after `after` when given. One script reads the due and
+   * lease sets by rank from the cursor: O(limit · log N) per call, however many runs are due.
    *
    * @example
    * ```ts
-   * for (const { runId } of await store.listResumableRuns(Date.now(), 10)) await resume(runId);
+   * let after: ResumableCursor | undefined;
+   * for (let page; (page = await store.listResumableRuns(Date.now(), 100, after)).length > 0; after = page.at(-1)) {
+   *   for (const { runId } of page) await resume(runId);
+   * }
    * ```
    */
-  async listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
-    const found = await this.#operate(() => this.#client.durastreamResumable(this.#keys.due, this.#keys.leases, this.#prefix, now));
-    const runs: { runId: string; endpointId: string; createdAt: number }[] = [];
+  async listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
+    const count = Math.max(0, Math.floor(limit));
+    if (count === 0) return [];
+    const found = await this.#operate(() =>
+      this.#client.durastreamResumable(this.#keys.due, this.#keys.leases, this.#prefix, now, count, after === undefined ? "" : after.dueAt, after?.runId ?? ""),
+    );
+    const runs: ResumableRun[] = [];
     for (let index = 0; index + 2 < found.length; index += 3) {
-      runs.push({ runId: found[index]!, createdAt: Number(found[index + 1]), endpointId: found[index + 2]! });
+      runs.push({ runId: found[index]!, dueAt: Number(found[index + 1]), endpointId: found[index + 2]! });
     }
-    runs.sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
-    return runs.slice(0, Math.max(0, limit)).map(({ runId, endpointId }) => ({ runId, endpointId }));
+    return runs;
   }
 
   /**
-   * The earliest `wakeAt` among suspended runs, or null.
+   * The earliest `wakeAt` among suspended runs (later than `after`, when given), or null.
    *
    * @example
    * ```ts
-   * const wakeAt = await store.nextWakeAt();
+   * const wakeAt = await store.nextWakeAt(Date.now());
    * if (wakeAt !== null) scheduleWake(wakeAt - Date.now());
    * ```
    */
-  async nextWakeAt(): Promise<number | null> {
-    const first = await this.#operate(() => this.#client.zrange(this.#keys.due, "0", "0", "WITHSCORES"));
+  async nextWakeAt(after?: number): Promise<number | null> {
+    const first = await this.#operate(() =>
+      after === undefined
+        ? this.#client.zrange(this.#keys.due, "0", "0", "WITHSCORES")
+        : this.#client.zrangebyscore(this.#keys.due, `(${after}`, "+inf", "WITHSCORES", "LIMIT", 0, 1),
+    );
     return first.length < 2 ? null : Number(first[1]);
   }
 

@@ -69,7 +69,9 @@ end
  * ARGV: 1 prefix, 2 runId, 3 token, 4 now, 5 retention, 6 epoch, 7 outsideCommitted or "",
  * 8 hashedStepId or "", 9 step JSON, 10 "1" when the step registers a wait, 11 its event,
  * 12 suspend wakeAt or "", 13 finish status or "", 14 result JSON, 15 added payload length,
- * 16 frame count, then type and payload of each frame.
+ * 16 frame count, then type and payload of each frame, then the rollback marks (JSON) of a quiet
+ * point to record, or "" (RunRecord.quiet: recorded with those marks; or moved by a suspension,
+ * marks kept, unless outside-step chunks are pending: the `outsidePending` field, kept here).
  * Returns {"ok", lastOffset} or {"refused", reason}.
  */
 const APPEND = `${COMMON}
@@ -78,24 +80,48 @@ local prefix, run_id, token, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local prior = applied_result(applied, applied_before, token)
 if prior then return {'ok', prior} end
 
-local state = redis.call('HMGET', run, 'status', 'epoch', 'frameCount', 'finishedAt', 'wakeAt')
+local state = redis.call('HMGET', run, 'status', 'epoch', 'frameCount', 'finishedAt', 'wakeAt', 'outsidePending')
 local refused = refusal(state[1], state[4], tonumber(now), tonumber(ARGV[5]))
 if refused then return {'refused', refused} end
 if state[2] ~= ARGV[6] then return {'refused', 'fenced'} end
 
+-- Whether a payload is of outside-step chunks: byte 9 is 'n' of {"step":null (one byte test for most).
+local function outside(payload)
+  return string.byte(payload, 9) == 110 and string.sub(payload, 1, 12) == '{"step":null'
+end
+
 local count = tonumber(ARGV[16])
 local sequence = tonumber(state[3])
 local offset = ''
+local pending = state[6] == '1'
 for i = 1, count do
   sequence = sequence + 1
   offset = ARGV[6] .. '-' .. string.format('%d', sequence)
-  redis.call('XADD', log, offset, 'type', ARGV[15 + 2 * i], 'payload', ARGV[16 + 2 * i])
+  local frame_type, payload = ARGV[15 + 2 * i], ARGV[16 + 2 * i]
+  redis.call('XADD', log, offset, 'type', frame_type, 'payload', payload)
+  if frame_type == 'data' then
+    if not pending and outside(payload) then pending = true end
+  elseif pending and (frame_type == 'commit' or frame_type == 'rollback') and outside(payload) then
+    pending = false
+  end
 end
 if count > 0 then
   redis.call('HSET', run, 'frameCount', string.format('%d', sequence))
   redis.call('HINCRBY', run, 'logBytes', ARGV[15])
 end
 redis.call('HSET', run, 'updatedAt', now)
+
+local quiet = ARGV[17 + 2 * count] or ''
+if quiet ~= '' then
+  pending = false
+  redis.call('HSET', run, 'quietRollbacks', quiet)
+end
+if quiet ~= '' or (ARGV[12] ~= '' and not pending) then
+  redis.call('HSET', run, 'quietOffset', ARGV[6] .. '-' .. string.format('%d', sequence))
+end
+if pending ~= (state[6] == '1') then
+  if pending then redis.call('HSET', run, 'outsidePending', '1') else redis.call('HDEL', run, 'outsidePending') end
+end
 
 if ARGV[8] ~= '' then
   local previous = redis.call('HGET', waits, ARGV[8])
@@ -257,28 +283,145 @@ redis.call('PUBLISH', prefix .. 'notify:' .. run_id, '')
 return 1
 `;
 
+/** Entries listResumableRuns examines per set and call, at most, per run of the page it was asked for. */
+const STALE_BUDGET = 10;
+
 /**
- * listResumableRuns (read only): due suspended runs and running runs whose lease expired.
- * KEYS: due, leases. ARGV: 1 prefix, 2 now.
- * Returns runId, createdAt, endpointId, … in no particular order.
+ * listResumableRuns: one page of due suspended runs (the due set, `wakeAt <= now`) and running
+ * runs whose lease expired (the lease set, `leaseExpiresAt < now`), ordered by score (the due
+ * time), then run id (bytes, as Redis orders the members of equal score), strictly after the cursor
+ * (ARGV 4, 5) when given. Each set is read by rank from the cursor's position (found in
+ * O(log N)): at most `limit` runs per set, whatever the sets hold. An entry whose run hash is gone
+ * or in another status (only possible if keys were deleted or evicted behind the store's back) is
+ * removed from its set, so it costs once, not on every poll; a call examines at most
+ * STALE_BUDGET · limit entries per set, so a page may come back short while such entries are
+ * being removed (the next call goes on).
+ * KEYS: due, leases. ARGV: 1 prefix, 2 now, 3 limit, 4 cursor dueAt or "", 5 cursor runId.
+ * Returns runId, dueAt, endpointId, … in order, at most `limit` runs.
  */
 const RESUMABLE = `
-local prefix, now = ARGV[1], ARGV[2]
-local found = {}
-local function add(run_id, status)
-  local state = redis.call('HMGET', prefix .. 'run:' .. run_id, 'status', 'createdAt', 'endpointId')
-  if state[1] == status then
-    found[#found + 1] = run_id
-    found[#found + 1] = state[2]
-    found[#found + 1] = state[3]
+local prefix, now, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local after_due, after_id = ARGV[4], ARGV[5]
+
+-- a < b comparing bytes (Lua's own < follows the server's locale).
+local function before(a, b)
+  if a == b then return false end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
   end
+  return #a < #b
 end
-for _, run_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do add(run_id, 'suspended') end
-for _, run_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)) do add(run_id, 'running') end
-return found
+
+-- The rank of the first member strictly after (score, member) in the set's order: members of
+-- lower score, then a binary search among those of equal score. O(log N) per probe.
+local function rank_after(key, score, member)
+  local low = redis.call('ZCOUNT', key, '-inf', '(' .. score)
+  local high = redis.call('ZCOUNT', key, '-inf', score)
+  while low < high do
+    local middle = math.floor((low + high) / 2)
+    if before(member, redis.call('ZRANGE', key, middle, middle)[1]) then high = middle else low = middle + 1 end
+  end
+  return low
+end
+
+-- Up to limit runs of the set that are due (score <= now, or < now when strict) after the
+-- cursor and in status, as {run_id, score, endpoint_id}; and, when the budget ran out first, the
+-- last entry examined (the page must not go past it: what follows it was not looked at).
+local function page(key, status, strict)
+  local found = {}
+  local start = 0
+  local examined = 0
+  local last
+  if after_due ~= '' then start = rank_after(key, after_due, after_id) end
+  while #found < limit do
+    if examined >= ${STALE_BUDGET} * limit then return found, last end
+    local chunk = redis.call('ZRANGE', key, start, start + limit - #found - 1, 'WITHSCORES')
+    if #chunk == 0 then return found end
+    local removed = 0
+    for i = 1, #chunk, 2 do
+      local run_id, score = chunk[i], tonumber(chunk[i + 1])
+      if score > now or (strict and score == now) then return found end
+      examined = examined + 1
+      last = {run_id, chunk[i + 1]}
+      local state = redis.call('HMGET', prefix .. 'run:' .. run_id, 'status', 'endpointId')
+      if state[1] == status then
+        found[#found + 1] = {run_id, chunk[i + 1], state[2]}
+      else
+        redis.call('ZREM', key, run_id)
+        removed = removed + 1
+      end
+    end
+    start = start + #chunk / 2 - removed
+  end
+  return found
+end
+
+-- Whether entry a ({run_id, score, …}) comes after entry b in the order of the page.
+local function after(a, b)
+  local sa, sb = tonumber(a[2]), tonumber(b[2])
+  return sa > sb or (sa == sb and before(b[1], a[1]))
+end
+
+local suspended, suspended_cut = page(KEYS[1], 'suspended', false)
+local running, running_cut = page(KEYS[2], 'running', true)
+local result = {}
+local i, j = 1, 1
+while #result < 3 * limit and (i <= #suspended or j <= #running) do
+  local take
+  if i > #suspended then take = running[j]; j = j + 1
+  elseif j > #running then take = suspended[i]; i = i + 1
+  elseif after(suspended[i], running[j]) then take = running[j]; j = j + 1
+  else take = suspended[i]; i = i + 1 end
+  if (suspended_cut and after(take, suspended_cut)) or (running_cut and after(take, running_cut)) then break end
+  result[#result + 1] = take[1]
+  result[#result + 1] = take[2]
+  result[#result + 1] = take[3]
+end
+return result
 `;
 
 type Argument = string | number;
+
+/**
+ * readFrames with a byte bound (read only). KEYS: run, log. ARGV: 1 XRANGE start (`-` or
+ * `(<offset>`), 2 limit (>= 1), 3 maxBytes.
+ * Returns { status or nil, finishedAt or nil, entries as XRANGE gives them }: entries up to `limit`,
+ * stopping after the one with which the payloads reach maxBytes UTF-16 code units (always at least
+ * one entry when one follows the start). The log is walked in pages sized from the payloads seen so
+ * far, so a read of large frames does not load many more of them than it returns.
+ */
+const READ_FRAMES = `
+-- UTF-16 code units of a UTF-8 string (as JavaScript's length counts): one per code point, two for
+-- the four-byte ones. ASCII, the common case, is found by one scan without a copy.
+local function utf16_length(text)
+  if not string.find(text, '[\\128-\\255]') then return #text end
+  local _, continuation = string.gsub(text, '[\\128-\\191]', '')
+  local _, astral = string.gsub(text, '[\\240-\\247]', '')
+  return #text - continuation + astral
+end
+
+local state = redis.call('HMGET', KEYS[1], 'status', 'finishedAt')
+local start, limit, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local found, count, bytes, page = {}, 0, 0, 16
+while count < limit and (count == 0 or bytes < max_bytes) do
+  local entries = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', math.min(page, limit - count))
+  if #entries == 0 then break end
+  for _, entry in ipairs(entries) do
+    count = count + 1
+    found[count] = entry
+    local fields = entry[2]
+    for index = 1, #fields, 2 do
+      if fields[index] == 'payload' then bytes = bytes + utf16_length(fields[index + 1]) end
+    end
+    if bytes >= max_bytes then break end
+  end
+  start = '(' .. found[count][1]
+  -- As many frames of the size seen so far as fit in what is left of maxBytes, and one more.
+  if bytes > 0 then page = math.max(1, math.min(512, math.ceil((max_bytes - bytes) * count / bytes) + 1)) end
+end
+return { state[1], state[2], found }
+`;
 
 /** The scripts, as methods `defineScripts` adds to a client. */
 export interface ScriptCommands {
@@ -290,6 +433,7 @@ export interface ScriptCommands {
   durastreamWaits(...keysAndArguments: Argument[]): Promise<string[]>;
   durastreamDeliver(...keysAndArguments: Argument[]): Promise<number>;
   durastreamResumable(...keysAndArguments: Argument[]): Promise<string[]>;
+  durastreamReadFrames(...keysAndArguments: Argument[]): Promise<[status: string | null, finishedAt: string | null, entries: [id: string, fields: string[]][]]>;
 }
 
 /** A client with the store's scripts defined. */
@@ -306,6 +450,7 @@ export function defineScripts(client: Redis): ScriptedRedis {
   client.defineCommand("durastreamRenew", { numberOfKeys: 2, lua: RENEW });
   client.defineCommand("durastreamWaits", { numberOfKeys: 1, lua: WAITS, readOnly: true });
   client.defineCommand("durastreamDeliver", { numberOfKeys: 6, lua: DELIVER });
-  client.defineCommand("durastreamResumable", { numberOfKeys: 2, lua: RESUMABLE, readOnly: true });
+  client.defineCommand("durastreamResumable", { numberOfKeys: 2, lua: RESUMABLE });
+  client.defineCommand("durastreamReadFrames", { numberOfKeys: 2, lua: READ_FRAMES, readOnly: true });
   return client as ScriptedRedis;
 }

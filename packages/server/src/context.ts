@@ -120,17 +120,47 @@ export interface StreamTools {
    * outside steps). Fire-and-forget. Throws a `DurableError` (`INVALID_STREAM_DATA`) for data that
    * JSON cannot carry (functions, BigInt, cycles, …). Outside a durable endpoint it does nothing.
    *
+   * Chunks are queued for the store and written in the background. In a loop that pushes many
+   * chunks, `await stream.ready` after each push (or use `stream.pipe`, which waits by itself):
+   * when the run's queue of unstored chunks is over `limits.maxBufferedBytes` (default 8 MiB),
+   * `stream.ready` waits until the store has caught up. A push made while that queue is over
+   * four times the bound throws a `DurableError` with code `BACKPRESSURE` (not retried) instead
+   * of growing memory without end.
+   *
    * @example
    * ```ts
    * stream.push({ progress: 0.5 });
+   * for (const row of rows) {
+   *   stream.push(row);
+   *   await stream.ready;
+   * }
    * ```
    */
   push(data: unknown): void;
   /**
+   * Resolves when the run's chunks queued for the store (pushed or piped, not yet stored) are
+   * within `limits.maxBufferedBytes`: at once when they are (the usual case), else once the store
+   * has taken enough of them. Await it in a loop that pushes, so a source faster than the store
+   * waits instead of filling memory. Read it anew each time: it reflects the backlog when read.
+   * Outside a durable endpoint it is a resolved promise.
+   *
+   * @example
+   * ```ts
+   * await step.run("rows", async () => {
+   *   for await (const row of database.scan()) {
+   *     stream.push(row);
+   *     await stream.ready;
+   *   }
+   * });
+   * ```
+   */
+  readonly ready: Promise<void>;
+  /**
    * Streams every item of `source` as one data frame and resolves with their concatenated text.
    * Byte streams are decoded as UTF-8. When the run is cancelled (the client went away), it stops
    * pulling, cancels the source and rejects. Outside a durable endpoint it resolves with `""`
-   * without reading the source.
+   * without reading the source. With backpressure: while the run's chunks not yet stored are over
+   * `limits.maxBufferedBytes`, it stops pulling the source and goes on once the store caught up.
    *
    * @example
    * ```ts
@@ -163,6 +193,8 @@ export interface RunScopeOwner {
   waitForEvent(id: string, options: WaitForEventOptions): Promise<ReceivedEvent | null>;
   push(step: StepScope | null, data: unknown): void;
   pipe(step: StepScope | null, source: PipeSource): Promise<string>;
+  /** Resolves once the run's unstored backlog is within its bound. */
+  ready(): Promise<void>;
 }
 
 /** The AsyncLocalStorage value inside a durable endpoint. */
@@ -263,6 +295,11 @@ export const stream: StreamTools = {
   push(data) {
     const scope = runScopeStorage.getStore();
     if (scope !== undefined) scope.run.push(scope.step, data);
+  },
+  get ready() {
+    const scope = runScopeStorage.getStore();
+    // (A run of an older copy of this package in the same process has no ready().)
+    return typeof scope?.run.ready === "function" ? scope.run.ready() : Promise.resolve();
   },
   pipe(source) {
     const scope = runScopeStorage.getStore();

@@ -446,7 +446,13 @@ describe("endpoint ids and the store's lifetime", () => {
   /** A store that keeps runs beyond the process, as SQLite and Redis do (it does not say `ephemeral`). */
   const lastingStore = () => {
     const memory = new MemoryRunStore();
-    return new Proxy(memory, { get: (target, key) => (key === "ephemeral" ? undefined : Reflect.get(target, key, target)) });
+    return new Proxy(memory, {
+      get: (target, key) => {
+        if (key === "ephemeral") return undefined;
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
   };
 
   it("requires an id with a store that outlives the process, and says how to give one", () => {

@@ -1,12 +1,13 @@
 import { PROTOCOL_VERSION, RUN_ID_HEADER } from "@durastream/protocol";
 import { createErrorReporter, type ErrorHandler } from "./background-errors.js";
-import { stepTimeoutOf, type DurableHandler, type ExecutionEnd } from "./durable-run.js";
-import type { Duration } from "./duration.js";
+import { DEFAULT_MAX_RESPONSE_BYTES, stepTimeoutOf, type DurableHandler, type ExecutionEnd } from "./durable-run.js";
+import { toMilliseconds, type Duration } from "./duration.js";
 import { DurableError } from "./errors.js";
 import { assertWellFormedId } from "./ids.js";
 import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
 import { Executor, type Registration } from "./executor.js";
 import { createLogStream, LiveStreams } from "./log-stream.js";
+import { DEFAULT_MAX_BUFFERED_BYTES } from "./run-log-writer.js";
 import { attachTextBody } from "./text-body.js";
 import { unavailableResponse } from "./unavailable-response.js";
 import { createProxy, type ProxyOptions } from "./proxy.js";
@@ -57,12 +58,33 @@ export interface DurableOptions {
   maxBodyBytes?: number;
   /** Request headers stored with a run for re-executions. Default: content-type, accept, accept-language, user-agent. */
   requestHeaders?: readonly string[];
-  /** Limits per run; exceeding one fails the pushing step with a `LOG_LIMIT` error. */
-  limits?: { maxFramesPerRun?: number; maxLogBytes?: number };
+  /** Limits per run, that keep one run (and so the process) from holding memory without bound. */
+  limits?: DurableLimits;
   /** How long a process's claim on a run holds without renewal, ms. Default 30 000. */
   leaseDuration?: number;
   /** How often to look for due runs left by other processes, ms. Default 5 000. */
   pollInterval?: number;
+  /**
+   * How long a run whose endpoint id is registered nowhere may stay due before it is ended as
+   * failed with a `DurableError` of code `UNKNOWN_ENDPOINT` (status 500, the message as body): an
+   * endpoint that was removed or renamed leaves runs nobody can resume. Milliseconds or a duration
+   * such as `"30m"`; `Infinity` keeps them waiting for good. Default 1 hour.
+   *
+   * A process ends such a run only when no endpoint with its id is registered in that process and
+   * the run has been due for this long while the process was looking for due runs (so a process
+   * that just started, after a restart or a downtime, first waits this long itself). During a
+   * rolling deploy that adds an endpoint, the instances that lack it leave its runs to the new ones
+   * (which resume them within `pollInterval`). Make it longer than any time an endpoint may be
+   * missing from every instance (a deploy, an outage), and register every endpoint when the process
+   * starts: with a framework that loads route modules on their first request, import them at
+   * startup, or their runs count as orphaned until then.
+   *
+   * @example
+   * ```ts
+   * createDurable({ store, orphanGrace: "6h" });
+   * ```
+   */
+  orphanGrace?: Duration;
   /**
    * Build resume URLs from `X-Forwarded-Host` / `X-Forwarded-Proto` (set by your reverse proxy or
    * platform) instead of the request's own URL and `Host` header. Only enable it behind a proxy
@@ -88,6 +110,35 @@ export interface DurableOptions {
   stepTimeout?: Duration;
   /** Clock and timers; tests inject their own. */
   timers?: Timers;
+}
+
+/**
+ * `createDurable({ limits })`: per-run bounds. Each is a number >= 1 (`maxResponseBytes` >= 0);
+ * `Infinity` turns one off.
+ */
+export interface DurableLimits {
+  /** Most frames in a run's log; one more fails the pushing step with `LOG_LIMIT`. Default 1,000,000. */
+  maxFramesPerRun?: number;
+  /**
+   * Most bytes (UTF-16 code units of frame payloads) in a run's log, the result frame included.
+   * A push past it fails the pushing step with `LOG_LIMIT`; a result that would go past it is
+   * replaced by a small failed result (status 500) saying so. Default 128 MiB.
+   */
+  maxLogBytes?: number;
+  /**
+   * Bound on one run's chunks queued for the store and not yet stored (payload UTF-16 code units
+   * plus 64 per chunk). Above it `stream.pipe` stops pulling its source and `stream.ready` waits
+   * until the store has caught up; a `stream.push` made while more than 4 times this is queued
+   * throws a `DurableError` with code `BACKPRESSURE`. Memory held by runs' backlogs is thus at most
+   * about (concurrent runs) × this. Default 8 MiB.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Most bytes of a handler's response body read and stored as the run's result. Past it the body
+   * is not read further (its stream is cancelled) and the run fails with a `DurableError` of code
+   * `RESPONSE_TOO_LARGE` (a 500 result saying so). Default 16 MiB.
+   */
+  maxResponseBytes?: number;
 }
 
 /**
@@ -182,7 +233,9 @@ export interface Durable {
   proxy(options?: ProxyOptions): WebHandler;
   /**
    * Delivers an event to the runs waiting for it in `step.waitForEvent`. Resolves with how many
-   * were woken.
+   * were woken as soon as the event is stored with them: it does not wait for them to go on. A run
+   * executing in this process gets the event at once; the others are resumed in the background
+   * (their errors go to `onError`), or by whichever instance polls first.
    *
    * @example
    * ```ts
@@ -248,8 +301,14 @@ export function createDurable(options: DurableOptions = {}): Durable {
     throw new DurableError("INVALID_OPTIONS", 'createDurable: "onError" must be a function ({ error, phase, runId }) => void.');
   }
   const stepTimeout = options.stepTimeout === undefined ? undefined : stepTimeoutOf(options.stepTimeout, "createDurable");
+  const orphanGrace =
+    options.orphanGrace === undefined || options.orphanGrace === Number.POSITIVE_INFINITY
+      ? options.orphanGrace
+      : toMilliseconds(options.orphanGrace, 'createDurable: "orphanGrace"');
   const maxFramesPerRun = options.limits?.maxFramesPerRun ?? 1_000_000;
   const maxLogBytes = options.limits?.maxLogBytes ?? 128 * 1024 * 1024;
+  const maxBufferedBytes = options.limits?.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  const maxResponseBytes = options.limits?.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   for (const [name, value, min] of [
     ["keepAliveInterval", keepAliveInterval, 1],
     ["resumeTokenTtl", resumeTokenTtl, 1000],
@@ -260,6 +319,8 @@ export function createDurable(options: DurableOptions = {}): Durable {
     ["pollInterval", pollInterval, 10],
     ["limits.maxFramesPerRun", maxFramesPerRun, 1],
     ["limits.maxLogBytes", maxLogBytes, 1],
+    ["limits.maxBufferedBytes", maxBufferedBytes, 1],
+    ["limits.maxResponseBytes", maxResponseBytes, 0],
   ] as const) {
     if (typeof value !== "number" || Number.isNaN(value) || value < min) {
       throw new DurableError("INVALID_OPTIONS", `createDurable: "${name}" must be a number >= ${min} (milliseconds or bytes), got ${String(value)}.`);
@@ -275,9 +336,23 @@ export function createDurable(options: DurableOptions = {}): Durable {
   resolveRetryPolicy("createDurable", durableDefaults);
   const tokens = new ResumeTokens(resolveSecret(options.secret));
   const report = createErrorReporter(onError, () => timers.now());
-  const executor = new Executor({ store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, leaseDuration, pollInterval, waitUntil, report, stepTimeout });
+  const executor = new Executor({
+    store,
+    timers,
+    maxInlineWait,
+    maxFramesPerRun,
+    maxLogBytes,
+    maxBufferedBytes,
+    maxResponseBytes,
+    leaseDuration,
+    pollInterval,
+    ...(orphanGrace === undefined ? {} : { orphanGrace }),
+    waitUntil,
+    report,
+    stepTimeout,
+  });
   /** Live SSE connections of this process's endpoints and wait endpoint, to redirect at shutdown. */
-  const live = new LiveStreams();
+  const live = new LiveStreams(store); // with the shared tails of the store's runs (run-tail.ts)
   let closing: Promise<void> | null = null;
 
   /** The same-origin (by default) URL where a run's log can be read again, with a fresh token. */

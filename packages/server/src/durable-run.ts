@@ -2,6 +2,7 @@ import {
   createDataPayloadEncoder,
   encodeFramePayload,
   hashStepId,
+  ProtocolError,
   snapshotResponse,
   type RedirectReason,
   type ResponseSnapshot,
@@ -27,7 +28,7 @@ import { nextTurn } from "./event-loop.js";
 import { assertWellFormedId } from "./ids.js";
 import { toJson } from "./json-data.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry-policy.js";
-import { RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
+import { DEFAULT_MAX_BUFFERED_BYTES, RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
 import type { AppendEffects, FrameToAppend, RunRecord, RunStore, StepRecord } from "./store/run-store.js";
 import { pipeSource } from "./stream-pipe.js";
 import { delay, type Timers } from "./timers.js";
@@ -70,6 +71,14 @@ export interface RunSettings {
   readonly maxInlineWait: number;
   readonly maxFramesPerRun: number;
   readonly maxLogBytes: number;
+  /**
+   * Bound on the run's chunks queued for the store and not yet stored (UTF-16 code units plus
+   * 64 per frame): pipes stop pulling above it, `stream.ready` waits, and `stream.push` throws
+   * `BACKPRESSURE` above {@link PUSH_LIMIT_FACTOR} times it. Default 8 MiB.
+   */
+  readonly maxBufferedBytes?: number;
+  /** Most bytes of the handler's response body read into the result; past it the run fails with `RESPONSE_TOO_LARGE`. Default 16 MiB. */
+  readonly maxResponseBytes?: number;
   /** Where background errors go (store writes that failed and are retried). */
   readonly report: ReportError;
   /** Default longest step attempt, ms; undefined for none. */
@@ -96,6 +105,16 @@ function never(): Promise<never> {
   return new Promise<never>(() => {});
 }
 const encodeOutsideData = createDataPayloadEncoder(null);
+
+/**
+ * `stream.push` throws `BACKPRESSURE` once the run's unstored backlog is over this many times
+ * `maxBufferedBytes`: room for a burst of pushes between two `await stream.ready`, but not for a
+ * loop that never waits.
+ */
+export const PUSH_LIMIT_FACTOR = 4;
+
+/** The default of `limits.maxResponseBytes`: 16 MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 /**
  * One execution of a durable handler, live or replayed: runs it inside the AsyncLocalStorage scope
@@ -143,7 +162,7 @@ export class DurableRun implements RunScopeOwner {
     this.runId = record.runId;
     this.epoch = record.epoch;
     this.#settings = settings;
-    this.#writer = new RunLogWriter(settings.store, record.runId, record.epoch);
+    this.#writer = new RunLogWriter(settings.store, record.runId, record.epoch, settings.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
     this.#defaultPolicy = resolveRetryPolicy(settings.where, ...settings.retryPolicy);
     this.#outsideCommitted = record.outsideCommitted;
     this.#frameCount = record.frameCount;
@@ -263,14 +282,38 @@ export class DurableRun implements RunScopeOwner {
 
   push(step: StepScope | null, data: unknown): void {
     if (this.#state !== "executing" || (step !== null && !step.active)) return;
+    const writer = this.#writer;
+    if (writer.bufferedBytes > writer.maxBufferedBytes * PUSH_LIMIT_FACTOR) throw this.#backpressure(step);
     this.#emit(step, toJson(data, "stream.push(data): data", "INVALID_STREAM_DATA"));
   }
 
   pipe(step: StepScope | null, source: PipeSource): Promise<string> {
-    return pipeSource(source, step?.signal ?? this.#controller.signal, (text) => {
-      if (this.#state !== "executing" || (step !== null && !step.active)) return;
-      this.#emit(step, JSON.stringify(text));
-    });
+    const writer = this.#writer;
+    return pipeSource(
+      source,
+      step?.signal ?? this.#controller.signal,
+      (text) => {
+        if (this.#state !== "executing" || (step !== null && !step.active)) return;
+        this.#emit(step, JSON.stringify(text));
+      },
+      // Over the bound: stop pulling the source until the store has caught up.
+      () => (writer.overBound ? writer.ready() : null),
+    );
+  }
+
+  /** Resolves once this run's chunks not yet stored are within `maxBufferedBytes` (`stream.ready`). */
+  ready(): Promise<void> {
+    return this.#writer.ready();
+  }
+
+  /** The error of a push made while the run's backlog is far past its bound. */
+  #backpressure(step: StepScope | null): DurableError {
+    const writer = this.#writer;
+    const where = step === null ? "outside steps" : `in step ${JSON.stringify(step.stepId)}`;
+    return new DurableError(
+      "BACKPRESSURE",
+      `stream.push ${where}: run ${this.runId} has ${writer.bufferedBytes} bytes of chunks not yet stored, more than ${PUSH_LIMIT_FACTOR} × limits.maxBufferedBytes (${writer.maxBufferedBytes}); the store cannot keep up with this loop. In a loop that pushes, await stream.ready after each push (it waits while the store catches up), or stream the source with stream.pipe(source), which waits by itself.`,
+    );
   }
 
   async runStep<T>(idOrOptions: string | StepOptions, fn: StepFunction<T>): Promise<Awaited<T>> {
@@ -603,15 +646,32 @@ export class DurableRun implements RunScopeOwner {
   async #finish(outcome: RunOutcome, keepBody: boolean): Promise<void> {
     let { status } = outcome;
     let snapshot: ResponseSnapshot;
+    const maxResponseBytes = this.#settings.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     try {
-      snapshot = await snapshotResponse(keepBody ? outcome.response.clone() : outcome.response);
+      // A body past the limit is not read further (its stream is cancelled): an endless body
+      // costs at most maxResponseBytes.
+      snapshot = await snapshotResponse(keepBody ? outcome.response.clone() : outcome.response, { maxBodyBytes: maxResponseBytes });
     } catch (error) {
       status = "failed";
-      snapshot = await snapshotResponse(failureResponse(error));
+      snapshot = await snapshotResponse(failureResponse(isBodyTooLarge(error) ? responseTooLarge(this.runId, maxResponseBytes, error) : error));
     }
     const frames: FrameToAppend[] = [];
     const outsideCommitted = this.#takeOutsideCommit(frames);
-    frames.push({ type: "result", payload: encodeFramePayload({ type: "result", status, response: snapshot }) });
+    let payload = encodeFramePayload({ type: "result", status, response: snapshot });
+    // The result counts toward maxLogBytes too. One past it still ends the run: with a small
+    // failed result that says why, in place of the response.
+    const { maxLogBytes } = this.#settings;
+    if (this.#logBytes + payload.length > maxLogBytes) {
+      const error = new DurableError(
+        "LOG_LIMIT",
+        `Run ${this.runId}: its result (a ${payload.length}-byte frame) would take its log past limits.maxLogBytes (${maxLogBytes} bytes, ${this.#logBytes} used by its other frames), so the run failed instead of storing it. Return a smaller response (stream large content to the client with stream.pipe inside a step), or raise createDurable({ limits: { maxLogBytes } }).`,
+      );
+      status = "failed";
+      snapshot = await snapshotResponse(failureResponse(error));
+      payload = encodeFramePayload({ type: "result", status, response: snapshot });
+    }
+    this.#logBytes += payload.length;
+    frames.push({ type: "result", payload });
     const effects: AppendEffects = { finish: { status, response: snapshot }, ...(outsideCommitted === undefined ? {} : { outsideCommitted }) };
     // Refused: another executor took the run over, or it is over already.
     const stored = await this.#writeRetrying(frames, effects, "finish", () => true);
@@ -849,6 +909,19 @@ function toJsonResponse(value: unknown): Response {
     status: 200,
     headers: { "content-type": "application/json" },
   });
+}
+
+function isBodyTooLarge(error: unknown): boolean {
+  return ProtocolError.isInstance(error) && error.code === "BODY_TOO_LARGE";
+}
+
+/** The error a run fails with when its handler's response body is past `maxResponseBytes`. */
+function responseTooLarge(runId: string, maxResponseBytes: number, cause: unknown): DurableError {
+  return new DurableError(
+    "RESPONSE_TOO_LARGE",
+    `Run ${runId}: the handler's response body is larger than limits.maxResponseBytes (${maxResponseBytes} bytes), so reading it stopped there (the body was cancelled) and the run failed. Stream large content to the client with stream.pipe(source) inside a step and return a small response (a summary, an id), or raise createDurable({ limits: { maxResponseBytes } }).`,
+    { cause },
+  );
 }
 
 function failureResponse(error: unknown): Response {

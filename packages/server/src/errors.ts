@@ -4,7 +4,12 @@ const brand = Symbol.for("durastream.server.error");
 
 /**
  * Discriminates the kinds of `DurableError`. `NESTED_STEP`: a step tool was called inside another
- * step's function (refused at once, never retried).
+ * step's function (refused at once, never retried). `BACKPRESSURE`: `stream.push` was called while
+ * the run's chunks not yet stored were far past `limits.maxBufferedBytes` (a loop that pushes
+ * without `await stream.ready`; never retried). `RESPONSE_TOO_LARGE`: the handler's response body
+ * went past `limits.maxResponseBytes` (the run fails; the body was not read further).
+ * `UNKNOWN_ENDPOINT`: no endpoint with the run's endpoint id was registered on any instance that
+ * polled for due runs, for longer than `orphanGrace`; the run was ended as failed with it.
  */
 export type DurableErrorCode =
   | "INVALID_OPTIONS"
@@ -24,7 +29,10 @@ export type DurableErrorCode =
   | "TIMEOUT"
   | "STEP_CRASHED"
   | "SHUTTING_DOWN"
-  | "NESTED_STEP";
+  | "UNKNOWN_ENDPOINT"
+  | "NESTED_STEP"
+  | "BACKPRESSURE"
+  | "RESPONSE_TOO_LARGE";
 
 /**
  * The one error base class of `@durastream/server`; `code` tells the kinds apart.
@@ -232,6 +240,7 @@ export function isNonRetriable(error: unknown): boolean {
       error.code === "LOG_LIMIT" ||
       error.code === "NON_DETERMINISTIC" ||
       error.code === "NESTED_STEP" ||
+      error.code === "BACKPRESSURE" ||
       error.code === "RUN_CANCELLED")
   );
 }

@@ -6,7 +6,18 @@ import { DurableError } from "./errors.js";
 import { requestFromSnapshot } from "./request-snapshot.js";
 import type { RetryPolicy } from "./retry-policy.js";
 import { resolveRetryPolicy } from "./retry-policy.js";
-import type { DurableEvent, FrameToAppend, RequestSnapshot, RunRecord, RunStore, StepRecord } from "./store/run-store.js";
+import type {
+  DurableEvent,
+  FrameToAppend,
+  RequestSnapshot,
+  ResumableCursor,
+  ResumableRun,
+  RollbackMark,
+  RunRecord,
+  RunStore,
+  StepRecord,
+} from "./store/run-store.js";
+import { readRunSummary } from "./store/run-summary.js";
 import { unrefTimer, type Timers } from "./timers.js";
 
 /** A handler the executor can run, registered under its endpoint id. */
@@ -24,10 +35,19 @@ export interface ExecutorSettings {
   readonly maxInlineWait: number;
   readonly maxFramesPerRun: number;
   readonly maxLogBytes: number;
+  /** Per-run bound on chunks not yet stored (see `RunSettings`); default 8 MiB. */
+  readonly maxBufferedBytes?: number;
+  /** Most bytes of a handler's response body stored as its result; default 16 MiB. */
+  readonly maxResponseBytes?: number;
   /** How long a claim on a run holds without renewal, ms. */
   readonly leaseDuration: number;
   /** How often to look for runs to resume that other processes left (shared stores), ms. */
   readonly pollInterval: number;
+  /**
+   * How long a run whose endpoint is not registered here may stay due before this process ends it
+   * as failed (`UNKNOWN_ENDPOINT`), ms; `Infinity` never. Default 1 hour.
+   */
+  readonly orphanGrace?: number;
   /** Keeps background work alive on serverless hosts (e.g. Next.js `after`, `ctx.waitUntil`). */
   readonly waitUntil?: (promise: Promise<unknown>) => void;
   /** Where background errors go. */
@@ -38,6 +58,12 @@ export interface ExecutorSettings {
 
 /** Frames read per page when scanning a log for interrupted steps. */
 const SCAN_PAGE = 1000;
+
+/** Due runs read per page when polling. */
+const POLL_PAGE = 100;
+
+/** Default `orphanGrace`: 1 hour. */
+export const DEFAULT_ORPHAN_GRACE = 3_600_000;
 
 /**
  * Runs durable handlers in this process: starts new runs, resumes suspended and orphaned ones
@@ -55,6 +81,28 @@ export class Executor {
   #timerDue = Number.POSITIVE_INFINITY;
   /** No new runs are started, claimed or resumed: the executor is shutting down or closed. */
   #closed = false;
+  /**
+   * Where the next poll's round of the due runs goes on (the last run it listed), or undefined to
+   * start from the longest due. Each poll reads one page from here, so every due run is looked at
+   * within (due runs / page) polls, however many runs this process cannot resume come first.
+   */
+  #roundCursor: ResumableCursor | undefined;
+  /** How many endpoints were registered when the round began: a new one starts a new round. */
+  #roundRegistrations = 0;
+  /**
+   * Where the look for runs that became due since the last poll starts (the round may be far
+   * behind them): runs due at or after this time, or after this run. Undefined before the first poll.
+   */
+  #freshCursor: ResumableCursor | undefined;
+  /** The poll running now, and whether another was asked for meanwhile (it runs right after). */
+  #polling: Promise<void> | undefined;
+  #pollAgain = false;
+  /**
+   * When this process first polled. A run counts as orphaned here only from then on: a process
+   * that just started (its endpoints still being registered, or after a downtime in which runs
+   * became due) does not end runs before it has looked for them for `orphanGrace` itself.
+   */
+  #pollingSince: number | undefined;
 
   constructor(settings: ExecutorSettings) {
     this.#settings = settings;
@@ -123,7 +171,8 @@ export class Executor {
   async #resume(runId: string): Promise<void> {
     if (this.#closed || this.#active.has(runId)) return;
     const { store, timers, leaseDuration } = this.#settings;
-    const existing = await store.getRun(runId);
+    // Not `getRun`: the request (its body may be large) is read by the claim, when it is needed.
+    const existing = await readRunSummary(store, runId);
     const registration = existing === undefined ? undefined : this.#registrations.get(existing.endpointId);
     if (existing === undefined || registration === undefined) return;
     const now = timers.now();
@@ -141,35 +190,155 @@ export class Executor {
     void this.#execute(run, registration, requestFromSnapshot(record.request), false);
   }
 
-  /** Resumes every run that is due and whose endpoint is registered here, then re-arms the timer. */
-  async poll(): Promise<void> {
-    if (this.#closed) return;
-    const { store, timers, report } = this.#settings;
-    try {
-      const due = await store.listResumableRuns(timers.now(), 100);
-      await Promise.all(due.filter(({ endpointId }) => this.#registrations.has(endpointId)).map(({ runId }) => this.resume(runId)));
-    } catch (error) {
-      report("poll", error);
+  /**
+   * Looks for due runs, a page at a time (`listResumableRuns` after a cursor), then re-arms the
+   * timer. Each poll reads the next page of a round over all due runs, and, when that page is full,
+   * a page of the runs that became due since the last poll; it resumes those whose endpoint is
+   * registered here and ends those due for longer than `orphanGrace` whose endpoint is not
+   * (`UNKNOWN_ENDPOINT`). So runs this process cannot resume never hide the others, and a poll
+   * reads at most two pages however many runs are due. A poll asked for while one runs is run
+   * once more right after it.
+   */
+  poll(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#polling !== undefined) {
+      this.#pollAgain = true;
+      return this.#polling;
     }
-    await this.#arm();
+    this.#polling = this.#pollLoop();
+    return this.#polling;
   }
 
-  /** Delivers an event to waiting runs; resolves with how many were woken. */
-  async deliver(event: DurableEvent): Promise<number> {
+  async #pollLoop(): Promise<void> {
+    try {
+      for (;;) {
+        this.#pollAgain = false;
+        try {
+          await this.#pollPages();
+        } catch (error) {
+          this.#settings.report("poll", error);
+        }
+        if (!this.#pollAgain) await this.#arm();
+        if (!this.#pollAgain || this.#closed) return;
+      }
+    } catch (error) {
+      this.#settings.report("poll", error);
+    } finally {
+      // Cleared before the promise settles: a poll asked for from now on starts a new loop.
+      this.#polling = undefined;
+    }
+  }
+
+  /** One poll: the round's next page, and the newly due runs when that page was full. */
+  async #pollPages(): Promise<void> {
     const { store, timers } = this.#settings;
+    const now = timers.now();
+    this.#pollingSince ??= now;
+    // A new endpoint's runs may be anywhere in the order: look at all of them again.
+    if (this.#registrations.size !== this.#roundRegistrations) {
+      this.#roundRegistrations = this.#registrations.size;
+      this.#roundCursor = undefined;
+    }
+    const round = await store.listResumableRuns(now, POLL_PAGE, this.#roundCursor);
+    const listed = new Map(round.map((run) => [run.runId, run]));
+    const roundDone = round.length < POLL_PAGE;
+    this.#roundCursor = roundDone ? undefined : round[round.length - 1];
+    if (roundDone) {
+      // Every run due now was listed: the next look for newly due runs starts here.
+      this.#freshCursor = { dueAt: now, runId: "" };
+    } else if (this.#freshCursor === undefined) {
+      this.#freshCursor = { dueAt: now, runId: "" };
+    } else {
+      const fresh = await store.listResumableRuns(now, POLL_PAGE, this.#freshCursor);
+      for (const run of fresh) listed.set(run.runId, run);
+      this.#freshCursor = fresh.length < POLL_PAGE ? { dueAt: now, runId: "" } : fresh[fresh.length - 1];
+    }
+    await Promise.all([...listed.values()].map((run) => this.#takeDue(run, now)));
+  }
+
+  /**
+   * Resumes a listed run whose endpoint is registered here; ends one whose endpoint is not, once it
+   * has been due for `orphanGrace` while this process was looking for due runs.
+   */
+  async #takeDue(run: ResumableRun, now: number): Promise<void> {
+    if (this.#registrations.has(run.endpointId)) return this.resume(run.runId);
+    const grace = this.#settings.orphanGrace ?? DEFAULT_ORPHAN_GRACE;
+    if (now - Math.max(run.dueAt, this.#pollingSince ?? now) >= grace) await this.#endOrphan(run.runId, grace);
+  }
+
+  /**
+   * Ends a run whose endpoint is registered nowhere it could be resumed: claims it, rolls back its
+   * interrupted steps (as any takeover does), and executes it with a stand-in handler that throws
+   * a `DurableError` of code `UNKNOWN_ENDPOINT`, so it ends as any failed run does (result frame,
+   * status 500 with the message as body, kept for `retention`). The error is reported (phase
+   * `resume`) so operators see which endpoint id is missing.
+   */
+  async #endOrphan(runId: string, grace: number): Promise<void> {
+    if (this.#closed || this.#active.has(runId)) return;
+    const { store, timers, leaseDuration, report } = this.#settings;
+    let claimed: RunRecord | undefined;
+    try {
+      const now = timers.now();
+      claimed = await store.claimRun(runId, this.owner, now + leaseDuration, now);
+      if (claimed === undefined || this.#active.has(runId)) return;
+      const record = claimed;
+      if (this.#registrations.has(record.endpointId)) {
+        // Registered while the claim was on its way: hand the run back and resume it instead.
+        await this.#release(runId, record.epoch);
+        await this.resume(runId);
+        return;
+      }
+      const error = new DurableError(
+        "UNKNOWN_ENDPOINT",
+        `Run ${runId} was ended (UNKNOWN_ENDPOINT): no endpoint with id ${JSON.stringify(record.endpointId)} is registered on the instances that looked for due runs, and the run had been due for more than ${formatGrace(grace)} (orphanGrace). Register an endpoint with that id on every instance (durable.endpoint(handler, { id: ${JSON.stringify(record.endpointId)} })) for such runs to be resumed, or raise createDurable({ orphanGrace }) to keep them waiting longer.`,
+      );
+      const standIn: Registration = {
+        handler: () => {
+          throw error;
+        },
+        retryPolicy: [{ retries: 0 }],
+      };
+      const journal = await store.listSteps(runId);
+      const interrupted = await this.#rollBackInterrupted(record, journal, standIn);
+      if (this.#closed) {
+        await this.#release(runId, record.epoch);
+        return;
+      }
+      report("resume", error, runId);
+      const run = new DurableRun(record, this.#runSettings(record.endpointId, standIn), journal, interrupted);
+      void this.#execute(run, standIn, requestFromSnapshot(record.request), false);
+    } catch (error) {
+      this.#settings.report("resume", error, runId);
+      // Claimed but not ended: hand it back with an expired lease, so it is due (and past the
+      // grace) again at once instead of after a fresh lease and grace.
+      if (claimed !== undefined) await this.#release(runId, claimed.epoch).catch(() => {});
+    }
+  }
+
+  /**
+   * Delivers an event to waiting runs; resolves with how many were woken once the event is stored
+   * with them, without waiting for them to go on: the woken runs are handed the event (a run
+   * executing here) or resumed in the background, with errors reported (phases `events`,
+   * `resume`), and `waitUntil` keeps that work alive on serverless hosts.
+   */
+  async deliver(event: DurableEvent): Promise<number> {
+    const { store, timers, report, waitUntil } = this.#settings;
     const woken = await store.deliverEvent(event, timers.now());
-    await Promise.all(
+    if (woken.length === 0) return 0;
+    const wake = Promise.all(
       woken.map(async (runId) => {
         const run = this.#active.get(runId);
         // The event is stored: a failure to hand it to the run now is not the sender's; the run
         // reads it from its journal when it is next executed.
-        if (run?.executing === true) return run.refreshWaits().catch((error: unknown) => this.#settings.report("events", error, runId));
+        if (run?.executing === true) return run.refreshWaits().catch((error: unknown) => report("events", error, runId));
         // Suspending right now: once it is suspended (and due, since the event set wakeAt), resume it.
         await this.#settled.get(runId);
         await this.resume(runId);
       }),
-    );
-    if (woken.length > 0) void this.#arm();
+    )
+      .then(() => this.#arm())
+      .catch((error: unknown) => report("events", error));
+    waitUntil?.(wake);
     return woken.length;
   }
 
@@ -257,7 +426,7 @@ export class Executor {
         this.#settled.delete(run.runId);
         if (result.kind !== "suspended" || this.#closed) return;
         // An event delivered while the run was suspending makes it due at once.
-        const record = await store.getRun(run.runId);
+        const record = await readRunSummary(store, run.runId);
         if (record?.wakeAt != null && record.wakeAt <= timers.now()) await this.resume(run.runId);
         else await this.#arm();
       })
@@ -275,22 +444,26 @@ export class Executor {
     await this.#settings.store.renewLease(runId, this.owner, epoch, 0);
   }
 
-  /** Sets the timer for the next due run (or the next poll, whichever is first). */
+  /** Sets the timer for the next wake time in the future (or the next poll, whichever is first). */
   async #arm(): Promise<void> {
     if (this.#closed) return;
     const { store, timers, pollInterval, report } = this.#settings;
+    const asked = timers.now();
     let nextWake: number | null = null;
     try {
-      nextWake = await store.nextWakeAt();
+      // Only future wake times: runs due already are the polls' (a run this process cannot resume,
+      // due long ago, must not turn every timer into the poll interval).
+      nextWake = await store.nextWakeAt(asked);
     } catch (error) {
       // Look again at the next poll: a store that is down now must not stop the scheduler for good.
       report("poll", error);
     }
     if (this.#closed) return;
     const now = timers.now();
-    // A wake time already past belongs to a run this process cannot resume now (its endpoint is not
-    // registered here, or another process holds it): look again at the next poll, not in a busy loop.
-    const due = nextWake !== null && nextWake > now ? Math.min(nextWake, now + pollInterval) : now + pollInterval;
+    // A wake time not after `asked` comes from a store that ignores `after`: it may belong to a run
+    // this process cannot resume, so look again at the next poll, not in a busy loop. One that
+    // passed while the store answered is due now.
+    const due = nextWake !== null && nextWake > asked ? Math.min(nextWake, now + pollInterval) : now + pollInterval;
     if (this.#timer !== undefined && this.#timerDue <= due) return;
     if (this.#timer !== undefined) timers.clearTimeout(this.#timer);
     this.#timerDue = due;
@@ -309,14 +482,26 @@ export class Executor {
    * data frames are not followed by their commit or rollback in the log (chunks outside steps; logs
    * written before attempts were on record). Returns the interrupted attempt number per hashed
    * step id of the latter kind.
+   *
+   * Reads only the frames after the run's quiet point (`record.quiet`, see `QuietPoint`): nothing
+   * was open there, and its rollback marks carry what the frames before it said of the rollbacks,
+   * so the outcome is the one a scan of the whole log gives, at the cost of the frames written
+   * since (by the interrupted execution; nothing when a suspended run resumes). Its rollback
+   * frames record a new quiet point at the end of the log (so does an append of no frames, after a
+   * long scan or when the marks changed), since nothing is open once they are written.
    */
   async #rollBackInterrupted(record: RunRecord, journal: readonly StepRecord[], registration: Registration): Promise<Map<string, number>> {
     const { store } = this.#settings;
+    const quiet = record.quiet;
     const open = new Set<string | null>();
+    // The attempt of each step's last rollback frame in the log, so far.
     const lastAttempt = new Map<string | null, number>();
-    let after: string | undefined;
+    for (const { hashedStepId, attempt } of quiet?.rollbacks ?? []) lastAttempt.set(hashedStepId, attempt);
+    let after = quiet?.offset;
+    let scanned = 0;
     for (;;) {
       const page = await store.readFrames(record.runId, after, SCAN_PAGE);
+      scanned += page.length;
       for (const entry of page) {
         const step = stepOfPayload(entry.payload);
         if (entry.type === "data") open.add(step);
@@ -329,12 +514,14 @@ export class Executor {
       if (page.length < SCAN_PAGE) break;
       after = page[page.length - 1]!.offset;
     }
+    const byStep = new Map(journal.map((entry) => [entry.hashedStepId, entry]));
     const running = new Map(journal.filter((entry) => entry.kind === "run" && entry.status === "running").map((entry) => [entry.hashedStepId, entry]));
     const interrupted = new Map<string, number>();
     const frames: FrameToAppend[] = [];
     // A `running` entry records its step's retries; the endpoint's apply to entries written before.
     const { retries } = resolveRetryPolicy("durable.endpoint", ...registration.retryPolicy);
-    const rollback = (step: string | null, attempt: number, willRetry: boolean) =>
+    const rollback = (step: string | null, attempt: number, willRetry: boolean) => {
+      lastAttempt.set(step, attempt);
       frames.push({
         type: "rollback",
         payload: encodeFramePayload({
@@ -348,6 +535,7 @@ export class Executor {
           },
         }),
       });
+    };
     for (const [step, entry] of running) {
       // Rolled back already (by an earlier takeover that stopped in turn) when the log says so.
       if (!open.has(step) && lastAttempt.get(step) === entry.attempts) continue;
@@ -355,22 +543,35 @@ export class Executor {
       rollback(step, entry.attempts, entry.attempts <= (entry.retries ?? retries));
     }
     for (const step of open) {
-      const attempt = (lastAttempt.get(step) ?? 0) + 1;
+      // The journal has the attempts of the engine's own rollbacks, which the marks leave out (only
+      // logs written before attempts were on record, by an older version, get here with one).
+      const attempts = step === null ? 0 : (byStep.get(step)?.attempts ?? 0);
+      const attempt = Math.max(lastAttempt.get(step) ?? 0, attempts) + 1;
       if (step !== null) interrupted.set(step, attempt);
       rollback(step, attempt, true);
     }
-    if (frames.length > 0) await store.appendFrames(record.runId, record.epoch, frames);
+    const rollbacks = rollbackMarks(lastAttempt, byStep);
+    if (frames.length > 0) {
+      await store.appendFrames(record.runId, record.epoch, frames, { quiet: { rollbacks } });
+    } else if (scanned >= SCAN_PAGE || !sameMarks(rollbacks, quiet?.rollbacks ?? [])) {
+      // Nothing was open: record that, so the next takeover does not read these frames again.
+      // Only a saving: a failure leaves the quiet point where it was (the execution's own writes
+      // find out whether the run is still this executor's).
+      await store.appendFrames(record.runId, record.epoch, [], { quiet: { rollbacks } }).catch(() => {});
+    }
     return interrupted;
   }
 
   #runSettings(endpointId: string, registration: Registration): RunSettings {
-    const { store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, report, stepTimeout, leaseDuration } = this.#settings;
+    const { store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, maxBufferedBytes, maxResponseBytes, report, stepTimeout, leaseDuration } = this.#settings;
     return {
       store,
       timers,
       maxInlineWait,
       maxFramesPerRun,
       maxLogBytes,
+      maxBufferedBytes,
+      maxResponseBytes,
       report,
       stepTimeout: registration.stepTimeout ?? stepTimeout,
       writeRetryLimit: leaseDuration,
@@ -378,6 +579,39 @@ export class Executor {
       where: `durable.endpoint(${endpointId})`,
     };
   }
+}
+
+/** A grace period for a message: "1 h", "90 s", "250 ms". */
+function formatGrace(milliseconds: number): string {
+  if (milliseconds >= 3_600_000 && milliseconds % 3_600_000 === 0) return `${milliseconds / 3_600_000} h`;
+  if (milliseconds >= 60_000 && milliseconds % 60_000 === 0) return `${milliseconds / 60_000} min`;
+  if (milliseconds >= 1000 && milliseconds % 1000 === 0) return `${milliseconds / 1000} s`;
+  return `${milliseconds} ms`;
+}
+
+/**
+ * The rollback marks a quiet point keeps: each step's last rolled-back attempt, where a later
+ * takeover may need it and the journal does not tell it: for outside-step chunks; for a `running`
+ * entry whose attempt was rolled back already (by a takeover); for a step the journal has not, or
+ * not as far. (A finished step never streams again; a `retrying` or `failed` entry has the
+ * attempt of the engine's own rollback.)
+ */
+function rollbackMarks(lastAttempt: ReadonlyMap<string | null, number>, journal: ReadonlyMap<string, StepRecord>): RollbackMark[] {
+  const marks: RollbackMark[] = [];
+  for (const [hashedStepId, attempt] of lastAttempt) {
+    const entry = hashedStepId === null ? undefined : journal.get(hashedStepId);
+    const needed =
+      entry === undefined ||
+      (entry.status === "running" ? attempt === entry.attempts : entry.status !== "succeeded" && entry.status !== "failed" && attempt > entry.attempts);
+    if (needed) marks.push({ hashedStepId, attempt });
+  }
+  return marks;
+}
+
+function sameMarks(a: readonly RollbackMark[], b: readonly RollbackMark[]): boolean {
+  if (a.length !== b.length) return false;
+  const attempts = new Map(b.map(({ hashedStepId, attempt }) => [hashedStepId, attempt]));
+  return a.every(({ hashedStepId, attempt }) => attempts.get(hashedStepId) === attempt);
 }
 
 /** The hashed step id of a data, commit or rollback payload (they all start with `{"step":`). */

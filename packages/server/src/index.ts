@@ -1,4 +1,12 @@
-export { createDurable, type CloseOptions, type Durable, type DurableOptions, type EndpointOptions, type WebHandler } from "./create-durable.js";
+export {
+  createDurable,
+  type CloseOptions,
+  type Durable,
+  type DurableLimits,
+  type DurableOptions,
+  type EndpointOptions,
+  type WebHandler,
+} from "./create-durable.js";
 export type { BackgroundError, ErrorHandler, ErrorPhase } from "./background-errors.js";
 export { acceptsEventStream } from "./event-stream.js";
 export type { CorsOptions, ProxyOptions } from "./proxy.js";
@@ -22,17 +30,23 @@ export type { Timers } from "./timers.js";
 export { MemoryRunStore, type MemoryRunStoreOptions } from "./store/memory-store.js";
 export { eventMatches } from "./store/event-match.js";
 export { newRunRecord, storedTime } from "./store/new-run-record.js";
+export { outsidePendingAfter, parseRollbackMarks, stringifyRollbackMarks } from "./store/quiet-point.js";
+export { readRunSummary } from "./store/run-summary.js";
 export type {
   AppendEffects,
   DurableEvent,
   FrameToAppend,
   LogEntry,
   NewRun,
+  QuietPoint,
   RequestSnapshot,
+  ResumableCursor,
   ResumableRun,
+  RollbackMark,
   RunRecord,
   RunStatus,
   RunStore,
+  RunSummary,
   StepKind,
   StepRecord,
   StoreErrorReason,

@@ -7,12 +7,10 @@ import {
 } from "@durastream/protocol";
 import type { ReportError } from "./background-errors.js";
 import { StoreRefusedError } from "./errors.js";
+import { batchAfter, READ_BATCH, READ_MAX_BYTES, RunTails, type TailBatch, type TailMembership } from "./run-tail.js";
 import type { LogEntry, RunStore } from "./store/run-store.js";
 import type { TextBodySink, TextBodySource } from "./text-body.js";
 import type { Timers } from "./timers.js";
-
-/** Frames read from the store per pull; bounds the size of one response chunk. */
-const READ_BATCH = 512;
 
 /** Options of a log stream. */
 export interface LogStreamOptions {
@@ -31,6 +29,12 @@ export interface LogStreamOptions {
   readonly report?: ReportError;
   /** The process's live connections, which a shutdown redirects (reason `shutdown`). */
   readonly live?: LiveStreams;
+  /**
+   * The process's shared tails of `store` (see `run-tail.ts`): the connections of one run that are
+   * caught up share one store read per append. Default: `live.tails`; without either, this
+   * connection reads the store on its own.
+   */
+  readonly tails?: RunTails;
   /**
    * Where to send the client when this connection must end before the result: when `onSwitch`
    * reports that the run switched to the background, or after `maxDuration` ms. Frames already in
@@ -58,12 +62,19 @@ export interface LiveConnection {
 
 /**
  * The live connections of one `createDurable`: at shutdown each is redirected, and those still
- * open after a grace period are ended, so `server.close()` can complete.
+ * open after a grace period are ended, so `server.close()` can complete. Given the store, it also
+ * carries the process's shared tails of it (`tails`), which its log streams use by default.
  */
 export class LiveStreams {
+  /** The shared tails of the store's runs, for the log streams registered here. */
+  readonly tails: RunTails | undefined;
   readonly #connections = new Set<LiveConnection>();
   #closed = false;
   #emptied: (() => void) | null = null;
+
+  constructor(store?: RunStore) {
+    this.tails = store === undefined ? undefined : new RunTails(store);
+  }
 
   /** Registers a connection; returns its remover. Once shut down, redirects it at once. */
   add(connection: LiveConnection): () => void {
@@ -100,7 +111,9 @@ export class LiveStreams {
  * they are appended, until the result frame. Read it as a Web stream (`stream`) or, in the Node
  * adapter, as text pieces pushed to a sink (`source`); whichever is read first owns it. Frames are
  * read from the store only when the reader has room, so a slow client holds back reads instead of
- * piling frames up in memory; frames appended together go out as one piece.
+ * piling frames up in memory; frames appended together go out as one piece. A connection that has
+ * caught up with the log joins its run's shared tail (`tails`, see `run-tail.ts`) and gets the
+ * frames of the one read the process makes per append; when it falls behind it reads on its own.
  */
 export function createLogStream(options: LogStreamOptions): { readonly stream: ReadableStream<Uint8Array>; readonly source: TextBodySource } {
   const source = createLogSource(options);
@@ -137,6 +150,11 @@ export function createLogStream(options: LogStreamOptions): { readonly stream: R
  * The log as a push source; see {@link createLogStream}. A small state machine driven by
  * callbacks rather than an async loop: this runs for every chunk of every open stream, and each
  * await would cost promises (and async-hook calls under `AsyncLocalStorage`).
+ *
+ * It reads the store on its own until a read finds nothing new, then joins the run's shared tail
+ * (`joined`): from then on the tail's reads feed it (`deliver`), until a batch comes while its sink
+ * is still full, a redirect is due or a shared read fails; then it leaves the tail and reads on its
+ * own again.
  */
 function createLogSource(options: LogStreamOptions): TextBodySource {
   const { store, runId, timers, keepAliveInterval, onCancel } = options;
@@ -151,6 +169,8 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
   let reading = false;
   /** Nothing to send; waiting for an append, a switch or a keep-alive. */
   let idle = false;
+  /** Caught up and fed by the run's shared tail (idle meanwhile); no reads of its own. */
+  let joined = false;
   /** An append woke the stream; the read waits for the running job's microtasks. */
   let wakeScheduled = false;
   let redirectReason: RedirectReason | null = null;
@@ -178,23 +198,40 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     wakeScheduled = false;
     pump();
   };
+  /** Leaves the shared tail to read on its own (its sink filled up, or it must redirect). */
+  const leaveTail = (): void => {
+    joined = false;
+    idle = false;
+    membership.leave();
+  };
   const wake = (): void => {
     if (!idle) return;
+    if (joined) leaveTail();
     idle = false;
     pump();
   };
 
-  const unsubscribe = store.subscribe(runId, () => {
-    appended = true;
-    if (!readAny) endUnchecked = options.after !== undefined;
-    // Read once the running job's microtasks are done, so appends that follow at once (a commit
-    // right after a batch) are read together. Not a macrotask later: the writer already gathers a
-    // turn's chunks into one append, and on a busy server each extra turn adds latency to every chunk.
-    if (idle && !wakeScheduled) {
+  // Registered as a reader of the run's tail, which holds the run's one store subscription.
+  const tails = options.tails ?? options.live?.tails ?? new RunTails(store);
+  const membership: TailMembership = tails.open(runId, {
+    appended() {
+      appended = true;
+      if (!readAny) endUnchecked = options.after !== undefined;
+      // Read once the running job's microtasks are done, so appends that follow at once (a commit
+      // right after a batch) are read together. Not a macrotask later: the writer already gathers a
+      // turn's chunks into one append, and on a busy server each extra turn adds latency to every chunk.
+      if (idle && !wakeScheduled) {
+        idle = false;
+        wakeScheduled = true;
+        queueMicrotask(readSoon);
+      }
+    },
+    deliver,
+    failed(error) {
+      joined = false;
       idle = false;
-      wakeScheduled = true;
-      queueMicrotask(readSoon);
-    }
+      failed(error);
+    },
   });
   const switchTo = (reason: RedirectReason) => {
     redirectReason ??= reason;
@@ -225,13 +262,19 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
       if (done) return;
       const idleFor = timers.now() - lastSent;
       if (idleFor >= keepAliveInterval) {
-        keepAliveDue = true;
-        // While a failed read waits for its retry, the keep-alive goes out on its own.
-        if (retryTimer !== undefined && sink !== null && !paused) {
-          keepAliveDue = false;
-          send(KEEP_ALIVE_COMMENT);
+        if (joined) {
+          // Caught up: the tail sends what comes; nothing to read before the keep-alive (and none
+          // while the sink is still full: the connection is not silent then).
+          if (!paused) send(KEEP_ALIVE_COMMENT);
+        } else {
+          keepAliveDue = true;
+          // While a failed read waits for its retry, the keep-alive goes out on its own.
+          if (retryTimer !== undefined && sink !== null && !paused) {
+            keepAliveDue = false;
+            send(KEEP_ALIVE_COMMENT);
+          }
+          wake();
         }
-        wake();
         armKeepAlive(keepAliveInterval);
       } else {
         armKeepAlive(keepAliveInterval - idleFor);
@@ -241,7 +284,8 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
   armKeepAlive(keepAliveInterval);
   const close = () => {
     done = true;
-    unsubscribe();
+    joined = false;
+    membership.close();
     stopSwitchListener?.();
     stopLive?.();
     if (retryTimer !== undefined) timers.clearTimeout(retryTimer);
@@ -249,12 +293,12 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     timers.clearTimeout(keepAliveTimer);
   };
 
-  /** Reads what the log has after the cursor, unless a read is running or the sink is full. */
+  /** Reads what the log has after the cursor, unless a read is running, the sink is full or the tail feeds it. */
   function pump(): void {
-    if (done || paused || reading || wakeScheduled || sink === null) return;
+    if (done || paused || reading || wakeScheduled || joined || sink === null) return;
     reading = true;
     appended = false;
-    store.readFrames(runId, cursor, READ_BATCH).then(received, failed);
+    store.readFrames(runId, cursor, READ_BATCH, READ_MAX_BYTES).then(received, failed);
   }
 
   function received(entries: readonly LogEntry[]): void {
@@ -265,24 +309,54 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
       readAny = true;
       endUnchecked = false;
       let text = "";
+      let bytes = 0;
       for (const entry of entries) {
         text += encodeEvent(entry.type, entry.offset, entry.payload);
         if (entry.type === "result") {
           finish(text);
           return;
         }
+        bytes += entry.payload.length;
       }
       cursor = entries[entries.length - 1]!.offset;
       if (!send(text)) return;
       // A full batch may have more behind it, and an append during the read may have added some;
       // otherwise the read saw everything there is.
-      if (entries.length === READ_BATCH || appended) pump();
+      if (entries.length >= READ_BATCH || bytes >= READ_MAX_BYTES || appended) pump();
       else settle();
       return;
     }
     if (appended) pump();
     else if (endUnchecked) checkEnded();
     else settle();
+  }
+
+  /** Frames of the shared tail's read (this connection is caught up and joined). */
+  function deliver(batch: TailBatch): void {
+    if (done || !joined) return;
+    // The sink has not taken the previous piece yet: this connection falls behind, leaves the fan-out
+    // and reads these frames itself once the sink drains, so nothing piles up for a slow client.
+    if (paused) {
+      leaveTail();
+      return;
+    }
+    let { text, last, ended } = batch;
+    if (batch.after !== cursor) {
+      // Joined while the tail's read was behind this connection's: only the frames after its cursor.
+      const rest = batchAfter(batch, cursor);
+      if (rest.last === undefined) return;
+      ({ text, last, ended } = rest);
+    }
+    readAny = true;
+    endUnchecked = false;
+    cursor = last;
+    if (ended) {
+      finish(text);
+      return;
+    }
+    // A full sink takes this piece and keeps its place until the next batch comes (see above): a
+    // reader that keeps up, like a Web stream's (which pauses after every piece), costs no reads.
+    send(text);
   }
 
   /**
@@ -321,14 +395,18 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     let cursor: string | undefined;
     let found: LogEntry | undefined;
     for (;;) {
-      const entries = await store.readFrames(runId, cursor, READ_BATCH);
+      const entries = await store.readFrames(runId, cursor, READ_BATCH, READ_MAX_BYTES);
       if (entries.length === 0) return found?.type === "result" ? found : undefined;
       found = entries[entries.length - 1];
       cursor = found!.offset;
     }
   }
 
-  /** Nothing new in the log: redirect, send a due keep-alive, or wait. */
+  /**
+   * Nothing new in the log: redirect, send a due keep-alive, or wait — fed by the shared tail once
+   * this connection may join it (a client resuming after an offset joins once it got a frame, so
+   * an offset past the end is still checked after each append; see `checkEnded`).
+   */
   function settle(): void {
     if (redirectReason !== null && options.redirect !== undefined) {
       finish(encodeFrame({ type: "redirect", url: options.redirect.url, reason: redirectReason }));
@@ -339,6 +417,9 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
       if (!send(KEEP_ALIVE_COMMENT)) return;
     }
     idle = true;
+    if (!readAny && options.after !== undefined) return;
+    if (membership.join(cursor)) joined = true;
+    else wake(); // the tail has read further than this connection: read on
   }
 
   function failed(error: unknown): void {
@@ -373,8 +454,9 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
     resume() {
       if (!paused) return;
       paused = false;
-      // Whatever was pending when the sink filled up is still to be read or settled.
-      if (!reading) pump();
+      // Joined: nothing is pending, the tail feeds the connection. Otherwise whatever was pending
+      // when the sink filled up is still to be read or settled.
+      if (!joined && !reading) pump();
     },
     cancel(reason) {
       if (done) return;

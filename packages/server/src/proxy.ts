@@ -7,7 +7,8 @@ import { createLogStream, type LiveStreams } from "./log-stream.js";
 import { attachTextBody } from "./text-body.js";
 import { unavailableResponse } from "./unavailable-response.js";
 import type { ResumeTokens } from "./resume-token.js";
-import type { RunRecord, RunStore } from "./store/run-store.js";
+import type { RunStore, RunSummary } from "./store/run-store.js";
+import { readRunSummary } from "./store/run-summary.js";
 import type { Timers } from "./timers.js";
 
 /** Cross-origin access to the wait endpoint, for clients on another origin. */
@@ -84,9 +85,10 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     const requestUrl = new URL(request.url);
     const url = new URL(`${requestUrl.pathname}${requestUrl.search}`, originOf(request));
     const runId = url.searchParams.get("runId") ?? url.pathname.split("/").filter(Boolean).at(-1) ?? "";
-    let record: RunRecord | undefined;
+    // Not `getRun`: the wait endpoint needs the run's status and result, never its request.
+    let record: RunSummary | undefined;
     try {
-      record = (await tokens.verify(runId, url.searchParams.get("token"), timers.now())) ? await store.getRun(runId) : undefined;
+      record = (await tokens.verify(runId, url.searchParams.get("token"), timers.now())) ? await readRunSummary(store, runId) : undefined;
     } catch (error) {
       if (!(DurableError.isInstance(error) && error.code === "STORE_UNAVAILABLE")) throw error;
       report("long-poll", error, runId);
@@ -134,14 +136,21 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     return attachTextBody(new Response(body.stream, { status: 200, headers: { ...eventStreamHeaders(runId), ...corsHeaders(request) } }), body.source);
   };
 
-  /** Waits up to `waitTimeout` for the run to end; its stored response, or 202 while it goes on. */
-  async function longPoll(request: Request, record: RunRecord, url: URL): Promise<Response> {
-    let current: RunRecord | undefined = record;
+  /**
+   * Waits up to `waitTimeout` for the run to end; its stored response, or 202 while it goes on.
+   * Re-reads the run after appends to it, without its request (`getRunSummary`: a 1 MB body is
+   * not read once per chunk), and with at most one read in flight: appends during a read get one
+   * more read after it.
+   */
+  async function longPoll(request: Request, record: RunSummary, url: URL): Promise<Response> {
+    let current: RunSummary | undefined = record;
     if (current.result === undefined) {
-      current = await new Promise<RunRecord | undefined>((resolve) => {
+      current = await new Promise<RunSummary | undefined>((resolve) => {
         let settled = false;
+        let checking = false;
+        let checkAgain = false;
         let stopLive: () => void = () => {};
-        const finish = (value: RunRecord | undefined) => {
+        const finish = (value: RunSummary | undefined) => {
           if (settled) return;
           settled = true;
           unsubscribe();
@@ -151,13 +160,27 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
           resolve(value);
         };
         const check = () => {
-          store.getRun(record.runId).then(
-            (latest) => {
-              if (latest === undefined || latest.result !== undefined) finish(latest);
-            },
-            // A failed check waits for the next append or the timeout; the client then polls again.
-            (error: unknown) => report("long-poll", error, record.runId),
-          );
+          if (settled) return;
+          if (checking) {
+            checkAgain = true;
+            return;
+          }
+          checking = true;
+          Promise.resolve()
+            .then(() => readRunSummary(store, record.runId))
+            .then(
+              (latest) => {
+                if (latest === undefined || latest.result !== undefined) finish(latest);
+              },
+              // A failed check waits for the next append or the timeout; the client then polls again.
+              (error: unknown) => report("long-poll", error, record.runId),
+            )
+            .finally(() => {
+              checking = false;
+              if (!checkAgain) return;
+              checkAgain = false;
+              check();
+            });
         };
         const unsubscribe = store.subscribe(record.runId, check);
         const timer = timers.setTimeout(() => finish(current), waitTimeout);

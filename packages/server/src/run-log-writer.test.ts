@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
+import { FRAME_OVERHEAD, RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
 import { until } from "./testing/helpers.js";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
@@ -95,5 +95,68 @@ describe("RunLogWriter", () => {
     await writer.flush();
     expect(calls.map((call) => call.payloads.length)).toEqual([1024, 1024, 452]);
     expect(calls.flatMap((call) => call.payloads)).toEqual(Array.from({ length: 2500 }, (_, index) => String(index)));
+  });
+});
+
+describe("RunLogWriter backpressure", () => {
+  /** Whether `promise` has settled after the microtasks queued so far have run. */
+  async function settled(promise: Promise<unknown>): Promise<boolean> {
+    let done = false;
+    void promise.then(() => (done = true), () => (done = true));
+    for (let tick = 0; tick < 5; tick += 1) await Promise.resolve();
+    return done;
+  }
+
+  it("counts what is queued and not yet stored (payload + overhead per frame, the append in flight too)", async () => {
+    const { store, calls } = gatedStore();
+    const writer = new RunLogWriter(store, "r", 1, 1000);
+    writer.push(data("a".repeat(100)));
+    writer.push(data("b".repeat(50)));
+    expect(writer.bufferedBytes).toBe(150 + 2 * FRAME_OVERHEAD);
+    await until(() => calls.length === 1);
+    expect(writer.bufferedBytes).toBe(150 + 2 * FRAME_OVERHEAD); // in flight: not stored yet
+    const committed = writer.write([{ type: "commit", payload: "c".repeat(10) }]);
+    expect(writer.bufferedBytes).toBe(160 + 3 * FRAME_OVERHEAD);
+    calls[0]!.release();
+    await until(() => calls.length === 2);
+    expect(writer.bufferedBytes).toBe(10 + FRAME_OVERHEAD);
+    calls[1]!.release();
+    await committed;
+    expect(writer.bufferedBytes).toBe(0);
+  });
+
+  it("ready() resolves at once within the bound; over it, once appends have brought the backlog back to it", async () => {
+    const { store, calls } = gatedStore();
+    const writer = new RunLogWriter(store, "r", 1, 1000);
+    expect(await settled(writer.ready())).toBe(true);
+    // 3 batches of 1,024 frames of 1 + 64: far over the 1,000 bound.
+    for (let index = 0; index < 3 * 1024; index += 1) writer.push(data("x"));
+    expect(writer.overBound).toBe(true);
+    const ready = writer.ready();
+    expect(writer.ready()).toBe(ready); // one promise for every waiter
+    await until(() => calls.length === 1);
+    expect(await settled(ready)).toBe(false);
+    calls[0]!.release();
+    await until(() => calls.length === 2);
+    expect(await settled(ready)).toBe(false); // 2,048 frames still queued
+    calls[1]!.release();
+    await until(() => calls.length === 3);
+    expect(await settled(ready)).toBe(false);
+    calls[2]!.release();
+    expect(await settled(ready)).toBe(true);
+    expect(writer.bufferedBytes).toBe(0);
+    expect(writer.overBound).toBe(false);
+  });
+
+  it("frames dropped after a store failure leave the backlog too, so waiters are not stuck", async () => {
+    const { store, calls } = gatedStore();
+    const writer = new RunLogWriter(store, "r", 1, 100);
+    for (let index = 0; index < 2000; index += 1) writer.push(data("x"));
+    const ready = writer.ready();
+    await until(() => calls.length === 1);
+    calls[0]!.fail(new Error("connection lost")); // the second batch is then dropped, not tried
+    await ready;
+    expect(writer.bufferedBytes).toBe(0);
+    expect(calls).toHaveLength(1);
   });
 });

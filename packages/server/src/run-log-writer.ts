@@ -8,10 +8,25 @@ import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.j
  */
 const MAX_BATCH_FRAMES = 1024;
 
+/**
+ * What one queued frame costs beyond its payload, in the units of `bufferedBytes` (UTF-16 code
+ * units): the frame object, its slot in the batch. It keeps a backlog of tiny frames bounded by
+ * count as well (at most `maxBufferedBytes / 64` frames).
+ */
+export const FRAME_OVERHEAD = 64;
+
+/** The default of `limits.maxBufferedBytes`: 8 MiB per run. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/** The promise `ready` returns while the backlog is within the bound: nothing to wait for. */
+const READY: Promise<void> = Promise.resolve();
+
 /** One queued append: a batch of pushed frames, or a `write` waiting for its receipt. */
 interface Append {
   readonly frames: FrameToAppend[];
   readonly effects?: AppendEffects;
+  /** What its frames count toward the writer's backlog (`bufferedBytes`). */
+  bytes: number;
   /** A batch waits for the end of the turn it was opened in, to gather that turn's pushes. */
   gathering: boolean;
   readonly resolve?: () => void;
@@ -28,6 +43,12 @@ interface Append {
  *
  * An explicit queue rather than a promise chain: this is the per-chunk path, and every promise
  * costs an allocation and, with `AsyncLocalStorage` active, async-hook callbacks.
+ *
+ * Backpressure: `bufferedBytes` counts what is queued and not yet stored (payload length in
+ * UTF-16 code units plus {@link FRAME_OVERHEAD} per frame; the append in flight included). While
+ * it is above `maxBufferedBytes`, `overBound` is true and `ready()` returns a promise that
+ * resolves once appends have brought it back to the bound or below. The writer never refuses a
+ * frame itself: pipes wait for `ready()`, and the run refuses pushes far past the bound.
  */
 export class RunLogWriter {
   readonly #store: RunStore;
@@ -38,11 +59,45 @@ export class RunLogWriter {
   #openBatch: Append | null = null;
   #failure: { error: unknown } | null = null;
   #failures = 0;
+  readonly #maxBufferedBytes: number;
+  #bufferedBytes = 0;
+  /** While over the bound and someone asked: the promise `ready()` hands out, and its resolver. */
+  #ready: Promise<void> | null = null;
+  #resolveReady: (() => void) | null = null;
 
-  constructor(store: RunStore, runId: string, epoch: number) {
+  constructor(store: RunStore, runId: string, epoch: number, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES) {
     this.#store = store;
     this.#runId = runId;
     this.#epoch = epoch;
+    this.#maxBufferedBytes = maxBufferedBytes;
+  }
+
+  /**
+   * Queued and not yet stored: payload lengths (UTF-16 code units) plus {@link FRAME_OVERHEAD}
+   * per frame, of every frame pushed or written and not yet settled (the append in flight too).
+   */
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  /** The bound `ready()` waits for. */
+  get maxBufferedBytes(): number {
+    return this.#maxBufferedBytes;
+  }
+
+  /** Whether the backlog is above `maxBufferedBytes`: a pipe stops pulling its source now. */
+  get overBound(): boolean {
+    return this.#bufferedBytes > this.#maxBufferedBytes;
+  }
+
+  /**
+   * Resolves once the backlog is at or below `maxBufferedBytes`: at once (an already resolved
+   * promise, nothing allocated) when it is; else when enough appends have settled (stored, failed
+   * or dropped after a failure). Every caller while over the bound shares one promise.
+   */
+  ready(): Promise<void> {
+    if (this.#bufferedBytes <= this.#maxBufferedBytes) return READY;
+    return (this.#ready ??= new Promise<void>((resolve) => (this.#resolveReady = resolve)));
   }
 
   /**
@@ -65,7 +120,7 @@ export class RunLogWriter {
   recover(): Promise<void> {
     this.#openBatch = null;
     return new Promise((resolve) => {
-      this.#queue.push({ frames: [], gathering: false, resolve, recover: true });
+      this.#queue.push({ frames: [], bytes: 0, gathering: false, resolve, recover: true });
       this.#next();
     });
   }
@@ -81,7 +136,7 @@ export class RunLogWriter {
       this.#next();
     }
     if (batch === null) {
-      const fresh: Append = { frames: [], gathering: true };
+      const fresh: Append = { frames: [], bytes: 0, gathering: true };
       batch = fresh;
       this.#openBatch = fresh;
       this.#queue.push(fresh);
@@ -91,13 +146,19 @@ export class RunLogWriter {
       });
     }
     batch.frames.push(frame);
+    const bytes = frame.payload.length + FRAME_OVERHEAD;
+    batch.bytes += bytes;
+    this.#bufferedBytes += bytes;
   }
 
   /** Appends frames (with atomic effects) after everything queued so far; resolves once stored. */
   write(frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<void> {
     this.#openBatch = null;
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.payload.length + FRAME_OVERHEAD;
+    this.#bufferedBytes += bytes;
     return new Promise((resolve, reject) => {
-      this.#queue.push({ frames: frames as FrameToAppend[], effects, gathering: false, resolve, reject });
+      this.#queue.push({ frames: frames as FrameToAppend[], effects, bytes, gathering: false, resolve, reject });
       this.#next();
     });
   }
@@ -122,6 +183,7 @@ export class RunLogWriter {
     }
     if (this.#failure !== null) {
       // Nothing is written past a failed append: a batch is dropped, a write gets the error.
+      this.#release(append);
       append.reject?.(new SkippedWriteError(this.#failure.error));
       this.#next();
       return;
@@ -141,6 +203,7 @@ export class RunLogWriter {
     stored.then(
       () => {
         this.#busy = false;
+        this.#release(append);
         append.resolve?.();
         this.#next();
       },
@@ -148,10 +211,22 @@ export class RunLogWriter {
         this.#failure ??= { error };
         this.#failures += 1;
         this.#busy = false;
+        this.#release(append);
         append.reject?.(error);
         this.#next();
       },
     );
+  }
+
+  /** An append has settled (or was dropped): its bytes leave the backlog; `ready()` may resolve. */
+  #release(append: Append): void {
+    this.#bufferedBytes -= append.bytes;
+    if (this.#resolveReady !== null && this.#bufferedBytes <= this.#maxBufferedBytes) {
+      const resolve = this.#resolveReady;
+      this.#ready = null;
+      this.#resolveReady = null;
+      resolve();
+    }
   }
 }
 

@@ -11,18 +11,33 @@ import { TextAccumulator } from "./text-accumulator.js";
 const ITEMS_PER_TURN = 256;
 
 /**
+ * What a pipe asks after each item it emitted: `null` to go on pulling at once, or a promise to
+ * wait for before the next read (the run's unwritten backlog is over its bound; the promise
+ * resolves once it has drained). Rejecting it fails the pipe.
+ */
+export type PipeBackpressure = () => Promise<void> | null;
+
+const noBackpressure: PipeBackpressure = () => null;
+
+/**
  * Reads `source` item by item, hands each non-empty text item to `emit`, and resolves with the
  * concatenated text. Stops pulling and cancels the source when `signal` aborts, then rejects with
- * the signal's reason.
+ * the signal's reason. After each item, `backpressure()` may hold the next read back (the source
+ * is not pulled meanwhile; an abort still stops it at once).
  */
-export function pipeSource(source: PipeSource, signal: AbortSignal, emit: (text: string) => void): Promise<string> {
+export function pipeSource(
+  source: PipeSource,
+  signal: AbortSignal,
+  emit: (text: string) => void,
+  backpressure: PipeBackpressure = noBackpressure,
+): Promise<string> {
   // Not an async function: the pipe's own promise is returned as it is, without one more promise
   // (and one more pending await) per stream. Errors still arrive as rejections.
   try {
     const resolved = typeof source === "function" ? source() : source;
-    if (resolved instanceof ReadableStream) return pipeReadable(resolved, signal, emit);
+    if (resolved instanceof ReadableStream) return pipeReadable(resolved, signal, emit, backpressure);
     if (resolved !== null && typeof resolved === "object" && Symbol.asyncIterator in resolved) {
-      return pipeIterable(resolved, signal, emit);
+      return pipeIterable(resolved, signal, emit, backpressure);
     }
   } catch (error) {
     return Promise.reject(error);
@@ -35,7 +50,12 @@ export function pipeSource(source: PipeSource, signal: AbortSignal, emit: (text:
   );
 }
 
-function pipeReadable(readable: ReadableStream<Uint8Array | string>, signal: AbortSignal, emit: (text: string) => void): Promise<string> {
+function pipeReadable(
+  readable: ReadableStream<Uint8Array | string>,
+  signal: AbortSignal,
+  emit: (text: string) => void,
+  backpressure: PipeBackpressure,
+): Promise<string> {
   const reader = readable.getReader();
   return pipeItems(
     () => reader.read(),
@@ -45,10 +65,16 @@ function pipeReadable(readable: ReadableStream<Uint8Array | string>, signal: Abo
     () => reader.releaseLock(),
     signal,
     emit,
+    backpressure,
   );
 }
 
-function pipeIterable(iterable: AsyncIterable<string | Uint8Array>, signal: AbortSignal, emit: (text: string) => void): Promise<string> {
+function pipeIterable(
+  iterable: AsyncIterable<string | Uint8Array>,
+  signal: AbortSignal,
+  emit: (text: string) => void,
+  backpressure: PipeBackpressure,
+): Promise<string> {
   const iterator = iterable[Symbol.asyncIterator]();
   return pipeItems(
     () => iterator.next(),
@@ -63,6 +89,7 @@ function pipeIterable(iterable: AsyncIterable<string | Uint8Array>, signal: Abor
     () => {},
     signal,
     emit,
+    backpressure,
   );
 }
 
@@ -72,7 +99,7 @@ function pipeIterable(iterable: AsyncIterable<string | Uint8Array>, signal: Abor
  * Per item it costs the source's own read promise and one `then`. Settles once: with the text on
  * the source's end; with the signal's reason as soon as it aborts (the read in flight is not waited
  * for); with the error of a failed read, item or `emit`. Every way out except the end stops the
- * source.
+ * source. While `backpressure()` holds it back, no read is in flight: the source is not pulled.
  */
 function pipeItems(
   read: () => Promise<IteratorResult<unknown>>,
@@ -80,6 +107,7 @@ function pipeItems(
   release: () => void,
   signal: AbortSignal,
   emit: (text: string) => void,
+  backpressure: PipeBackpressure,
 ): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const decoder = new LazyDecoder();
@@ -118,6 +146,13 @@ function pipeItems(
         }
       } catch (error) {
         fail(error);
+        return;
+      }
+      // The run's backlog is over its bound: pull again once it has drained.
+      const drained = backpressure();
+      if (drained !== null) {
+        items = 0;
+        drained.then(next, fail);
         return;
       }
       // A source that is always ready would otherwise never let timers and I/O run.

@@ -15,7 +15,7 @@
 // Shutdown is the README snippet, exactly. Prints "listening <port>", one line per step execution,
 // "poll <n>" after each look for due runs, "sigterm", "refused 503" and "store closed" on stdout.
 import type { AddressInfo } from "node:net";
-import { createDurable, step, stream, type ResumableRun } from "@durastream/server";
+import { createDurable, step, stream, type ResumableCursor, type ResumableRun } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
 import { SqliteRunStore } from "./sqlite-store.js";
 
@@ -24,8 +24,8 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** The SQLite store, printing when the executor polls it and when it is closed. */
 class TracedStore extends SqliteRunStore {
-  override async listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
-    const due = await super.listResumableRuns(now, limit);
+  override async listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
+    const due = await super.listResumableRuns(now, limit, after);
     say(`poll ${due.length}`);
     return due;
   }

@@ -1,4 +1,4 @@
-import type { RequestSnapshot, RunRecord, RunStatus, StepKind, StepRecord } from "@durastream/server";
+import { parseRollbackMarks, type RequestSnapshot, type RunRecord, type RunStatus, type RunSummary, type StepKind, type StepRecord } from "@durastream/server";
 
 /** A row of `runs`. */
 export interface RunRow {
@@ -17,7 +17,19 @@ export interface RunRow {
   readonly updated_at: number;
   readonly finished_at: number | null;
   readonly result: string | null;
+  /** The quiet point's offset and rollback marks (JSON), NULL before the first. */
+  readonly quiet_offset: string | null;
+  readonly quiet_rollbacks: string | null;
+  /** 1 while outside-step chunks are pending (see `AppendEffects.suspend`). */
+  readonly outside_pending: number;
 }
+
+/** A row of `runs` without the request (and the store's bookkeeping), as `getRunSummary` selects it. */
+export type RunSummaryRow = Omit<RunRow, "request" | "outside_pending">;
+
+/** The columns of a `RunSummaryRow`, for its SELECT. */
+export const RUN_SUMMARY_COLUMNS =
+  "run_id, endpoint_id, status, epoch, owner, lease_expires_at, wake_at, outside_committed, frame_count, log_bytes, created_at, updated_at, finished_at, result, quiet_offset, quiet_rollbacks";
 
 /** A row of `steps`. */
 export interface StepRow {
@@ -39,7 +51,14 @@ export interface StepRow {
 
 /** The run a row describes. */
 export function runFromRow(row: RunRow): RunRecord {
-  const record: RunRecord = {
+  const { result, quiet, ...summary } = summaryFromRow(row);
+  const record: RunRecord = { ...summary, request: JSON.parse(row.request) as RequestSnapshot };
+  return { ...record, ...(result === undefined ? {} : { result }), ...(quiet === undefined ? {} : { quiet }) };
+}
+
+/** The run a row describes, without its request. */
+export function summaryFromRow(row: RunSummaryRow): RunSummary {
+  const summary: RunSummary = {
     runId: row.run_id,
     endpointId: row.endpoint_id,
     status: row.status,
@@ -50,11 +69,14 @@ export function runFromRow(row: RunRow): RunRecord {
     outsideCommitted: row.outside_committed,
     frameCount: row.frame_count,
     logBytes: row.log_bytes,
-    request: JSON.parse(row.request) as RequestSnapshot,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
-  return row.result === null ? record : { ...record, result: JSON.parse(row.result) as NonNullable<RunRecord["result"]> };
+  return {
+    ...summary,
+    ...(row.result === null ? {} : { result: JSON.parse(row.result) as NonNullable<RunRecord["result"]> }),
+    ...(row.quiet_offset === null ? {} : { quiet: { offset: row.quiet_offset, rollbacks: parseRollbackMarks(row.quiet_rollbacks) } }),
+  };
 }
 
 /** The journal entry a row describes; optional fields are absent when their column is NULL. */

@@ -3,12 +3,14 @@ import Database from "better-sqlite3";
 import { DurableError } from "@durastream/server";
 
 /** The schema version this package writes, kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 4;
 
 /**
  * Tables of a store file. Offsets are `${epoch}-${sequence}`: `sequence` numbers a run's frames
  * across epochs, and since a run's epoch never decreases along its log, `(epoch, sequence)` order
  * is log order; `frames_by_offset` serves "frames strictly after (epoch, sequence)" as one range.
+ * `runs_due` (suspended runs by wake time) and `runs_lease_expiry` (running runs by lease expiry)
+ * serve a page of resumable runs after a cursor `(due time, run id)` as two ranges.
  */
 const SCHEMA = `
 CREATE TABLE runs (
@@ -26,10 +28,13 @@ CREATE TABLE runs (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   finished_at INTEGER,
-  result TEXT
+  result TEXT,
+  quiet_offset TEXT,
+  quiet_rollbacks TEXT,
+  outside_pending INTEGER NOT NULL DEFAULT 0
 ) STRICT;
-CREATE INDEX runs_resumable ON runs (created_at, run_id) WHERE status IN ('running', 'suspended');
-CREATE INDEX runs_by_wake ON runs (wake_at) WHERE status = 'suspended';
+CREATE INDEX runs_due ON runs (wake_at, run_id) WHERE status = 'suspended';
+CREATE INDEX runs_lease_expiry ON runs (lease_expires_at, run_id) WHERE status = 'running';
 CREATE INDEX runs_by_finish ON runs (finished_at) WHERE finished_at IS NOT NULL;
 
 CREATE TABLE steps (
@@ -67,6 +72,17 @@ CREATE INDEX frames_by_offset ON frames (run_id, epoch, sequence);
 const MIGRATIONS: readonly string[] = [
   // 2: a `running` journal entry records the retries its step may make, for takeovers.
   "ALTER TABLE steps ADD COLUMN retries INTEGER;",
+  // 3: listResumableRuns pages through due runs by (due time, run id), one index range per status.
+  `DROP INDEX IF EXISTS runs_resumable;
+   DROP INDEX IF EXISTS runs_by_wake;
+   CREATE INDEX IF NOT EXISTS runs_due ON runs (wake_at, run_id) WHERE status = 'suspended';
+   CREATE INDEX IF NOT EXISTS runs_lease_expiry ON runs (lease_expires_at, run_id) WHERE status = 'running';`,
+  // 4: a run's quiet point (RunRecord.quiet), where takeovers start their scan of the log, and
+  // whether outside-step chunks are pending (a suspension moves the quiet point only when not).
+  // Runs of older files have none: their first takeover reads the whole log, as before.
+  `ALTER TABLE runs ADD COLUMN quiet_offset TEXT;
+   ALTER TABLE runs ADD COLUMN quiet_rollbacks TEXT;
+   ALTER TABLE runs ADD COLUMN outside_pending INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /**

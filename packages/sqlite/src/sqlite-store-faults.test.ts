@@ -169,7 +169,7 @@ describe("SqliteRunStore when the file cannot be written", () => {
     expect(await snapshot(store, "run-1")).toEqual(before);
     expect(await store.getRun("run-2")).toBeUndefined();
     expect(await store.nextWakeAt()).toBe(START + 60_000);
-    expect(await store.listResumableRuns(START + 60_000, 10)).toEqual([{ runId: "run-1", endpointId: "POST /api/chat" }]);
+    expect(await store.listResumableRuns(START + 60_000, 10)).toEqual([{ runId: "run-1", endpointId: "POST /api/chat", dueAt: START + 60_000 }]);
 
     database.pragma("query_only = 0");
     await expect(store.deliverEvent({ name: "order/paid" }, START + 1_000)).resolves.toEqual(["run-1"]);

@@ -97,7 +97,8 @@ describe("SqliteRunStore across restarts", () => {
     first.close();
 
     const second = open();
-    expect(await second.listResumableRuns(clock, 10)).toEqual([{ runId: "run-1", endpointId: "POST /api/chat" }]);
+    // Left running by a process that is gone: its lease reads as expired since 0.
+    expect(await second.listResumableRuns(clock, 10)).toEqual([{ runId: "run-1", endpointId: "POST /api/chat", dueAt: 0 }]);
     const claimed = await second.claimRun("run-1", "process-2", clock + 30_000, clock);
     expect(claimed).toMatchObject({ status: "running", epoch: 2, owner: "process-2", leaseExpiresAt: clock + 30_000 });
     await expect(second.appendFrames("run-1", 1, frames(1, "x"))).rejects.toMatchObject({ code: "STORE_REFUSED", reason: "fenced" });
@@ -114,9 +115,10 @@ describe("SqliteRunStore schema upgrades", () => {
     await first.createRun(newRun("r1"));
     await first.appendFrames("r1", 1, frames(2, "a"), { step });
     first.close();
-    // Make the file what version 1 wrote: no `retries` column.
+    // Make the file what version 1 wrote: no `retries` column, no quiet point columns (version 4).
     const database = new Database(path);
     database.exec("ALTER TABLE steps DROP COLUMN retries");
+    database.exec("ALTER TABLE runs DROP COLUMN quiet_offset; ALTER TABLE runs DROP COLUMN quiet_rollbacks; ALTER TABLE runs DROP COLUMN outside_pending;");
     database.pragma("user_version = 1");
     database.close();
 
@@ -128,7 +130,7 @@ describe("SqliteRunStore schema upgrades", () => {
     expect(await store.listSteps("r1")).toEqual([step, running]);
     store.close();
     const check = new Database(path, { readonly: true });
-    expect(check.pragma("user_version", { simple: true })).toBe(2);
+    expect(check.pragma("user_version", { simple: true })).toBe(4);
     check.close();
   });
 });
@@ -254,7 +256,7 @@ describe("SqliteRunStore options", () => {
     const database = new Database(path, { readonly: true });
     try {
       expect(database.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(database.pragma("user_version", { simple: true })).toBe(2);
+      expect(database.pragma("user_version", { simple: true })).toBe(4);
     } finally {
       database.close();
     }

@@ -3,18 +3,22 @@ import {
   DurableError,
   StoreRefusedError,
   eventMatches,
+  outsidePendingAfter,
+  stringifyRollbackMarks,
   type AppendEffects,
   type DurableEvent,
   type FrameToAppend,
   type LogEntry,
   type NewRun,
+  type ResumableCursor,
   type ResumableRun,
   type RunRecord,
   type RunStore,
+  type RunSummary,
   type StepRecord,
 } from "@durastream/server";
 import { parseOffset } from "@durastream/protocol";
-import { runFromRow, stepFromRow, stepToRow, type RunRow, type StepRow } from "./rows.js";
+import { RUN_SUMMARY_COLUMNS, runFromRow, stepFromRow, stepToRow, summaryFromRow, type RunRow, type RunSummaryRow, type StepRow } from "./rows.js";
 import { openDatabase, unavailableError } from "./schema.js";
 
 /**
@@ -61,6 +65,7 @@ interface RunState {
   readonly frame_count: number;
   readonly log_bytes: number;
   readonly finished_at: number | null;
+  readonly outside_pending: number;
 }
 
 interface FrameRow {
@@ -87,6 +92,32 @@ interface FrameQuery {
   limit: number;
 }
 
+/**
+ * `listResumableRuns`: a page after the cursor of each status, each one range of its index
+ * (`runs_due`, `runs_lease_expiry`), merged: the work is bounded by the page, however many runs
+ * are due. Exported for the test of its query plan.
+ */
+export const LIST_RESUMABLE = `SELECT runId, endpointId, dueAt FROM (
+  SELECT * FROM (
+    SELECT run_id AS runId, endpoint_id AS endpointId, wake_at AS dueAt FROM runs
+    WHERE status = 'suspended' AND wake_at <= @now AND (wake_at, run_id) > (@afterDueAt, @afterRunId)
+    ORDER BY wake_at, run_id LIMIT @limit)
+  UNION ALL
+  SELECT * FROM (
+    SELECT run_id, endpoint_id, lease_expires_at FROM runs
+    WHERE status = 'running' AND lease_expires_at < @now AND (lease_expires_at, run_id) > (@afterDueAt, @afterRunId)
+    ORDER BY lease_expires_at, run_id LIMIT @limit))
+ORDER BY dueAt, runId
+LIMIT @limit`;
+
+/** A page of `listResumableRuns`: runs due at `now` strictly after the cursor (dueAt, runId). */
+interface ResumableQuery {
+  now: number;
+  limit: number;
+  afterDueAt: number;
+  afterRunId: string;
+}
+
 interface Claim {
   runId: string;
   owner: string;
@@ -104,6 +135,11 @@ interface RunUpdate {
   finishStatus: string | null;
   result: string | null;
   suspendWakeAt: number | null;
+  outsidePending: number;
+  /** A quiet point to record (see `RunRecord.quiet`), or null to keep the run's. */
+  quietOffset: string | null;
+  /** Its rollback marks (JSON), or null to keep the run's. */
+  quietRollbacks: string | null;
 }
 
 /**
@@ -146,6 +182,7 @@ export class SqliteRunStore implements RunStore {
   readonly #insertRun: Database.Statement<[NewRunRow]>;
   readonly #selectRun: Database.Statement<[string], RunRow>;
   readonly #selectRunState: Database.Statement<[string], RunState>;
+  readonly #selectRunSummary: Database.Statement<[string], RunSummaryRow>;
   readonly #deleteRunRows: Database.Statement<[string]>[];
   readonly #selectSteps: Database.Statement<[string], StepRow>;
   readonly #upsertStep: Database.Statement<[StepRow]>;
@@ -155,8 +192,8 @@ export class SqliteRunStore implements RunStore {
   readonly #readFrames: Database.Statement<[FrameQuery], FrameRow>;
   readonly #claimRun: Database.Statement<[Claim], RunRow>;
   readonly #renewLease: Database.Statement<[number, number, string, string, number]>;
-  readonly #listResumable: Database.Statement<[{ now: number; limit: number }], ResumableRun>;
-  readonly #nextWakeAt: Database.Statement<[], number | null>;
+  readonly #listResumable: Database.Statement<[ResumableQuery], ResumableRun>;
+  readonly #nextWakeAt: Database.Statement<[number], number | null>;
   readonly #selectWaits: Database.Statement<[string], Pick<StepRow, "run_id" | "hashed_step_id" | "wake_at" | "match">>;
   readonly #markDelivered: Database.Statement<[string, string, string]>;
   readonly #wakeRun: Database.Statement<[number, number, string]>;
@@ -182,7 +219,8 @@ export class SqliteRunStore implements RunStore {
          VALUES (@runId, @endpointId, 'running', 1, @owner, @leaseExpiresAt, NULL, 0, 0, 0, @request, @createdAt, @createdAt)`,
       );
       this.#selectRun = database.prepare<[string], RunRow>("SELECT * FROM runs WHERE run_id = ?");
-      this.#selectRunState = database.prepare<[string], RunState>("SELECT status, epoch, frame_count, log_bytes, finished_at FROM runs WHERE run_id = ?");
+      this.#selectRunState = database.prepare<[string], RunState>("SELECT status, epoch, frame_count, log_bytes, finished_at, outside_pending FROM runs WHERE run_id = ?");
+      this.#selectRunSummary = database.prepare<[string], RunSummaryRow>(`SELECT ${RUN_SUMMARY_COLUMNS} FROM runs WHERE run_id = ?`);
       this.#deleteRunRows = ["frames", "steps", "runs"].map((table) => database.prepare<[string]>(`DELETE FROM ${table} WHERE run_id = ?`));
       this.#selectSteps = database.prepare<[string], StepRow>("SELECT * FROM steps WHERE run_id = ? ORDER BY position");
       this.#upsertStep = database.prepare<[StepRow]>(
@@ -204,6 +242,9 @@ export class SqliteRunStore implements RunStore {
            result = COALESCE(@result, result),
            finished_at = CASE WHEN @finishStatus IS NULL THEN finished_at ELSE @now END,
            owner = CASE WHEN @finishStatus IS NULL AND @suspendWakeAt IS NULL THEN owner ELSE NULL END,
+           outside_pending = @outsidePending,
+           quiet_offset = COALESCE(@quietOffset, quiet_offset),
+           quiet_rollbacks = COALESCE(@quietRollbacks, quiet_rollbacks),
            wake_at = CASE
              WHEN @finishStatus IS NOT NULL THEN NULL
              WHEN @suspendWakeAt IS NULL THEN wake_at
@@ -230,14 +271,8 @@ export class SqliteRunStore implements RunStore {
       this.#renewLease = database.prepare<[number, number, string, string, number]>(
         "UPDATE runs SET lease_expires_at = ?, updated_at = ? WHERE run_id = ? AND owner = ? AND epoch = ? AND status = 'running'",
       );
-      this.#listResumable = database.prepare<[{ now: number; limit: number }], ResumableRun>(
-        `SELECT run_id AS runId, endpoint_id AS endpointId FROM runs
-         WHERE status IN ('running', 'suspended')
-           AND ((status = 'suspended' AND wake_at <= @now) OR (status = 'running' AND lease_expires_at < @now))
-         ORDER BY created_at, run_id
-         LIMIT @limit`,
-      );
-      this.#nextWakeAt = database.prepare<[], number | null>("SELECT MIN(wake_at) FROM runs WHERE status = 'suspended'").pluck();
+      this.#listResumable = database.prepare<[ResumableQuery], ResumableRun>(LIST_RESUMABLE);
+      this.#nextWakeAt = database.prepare<[number], number | null>("SELECT MIN(wake_at) FROM runs WHERE status = 'suspended' AND wake_at > ?").pluck();
       this.#selectWaits = database.prepare<[string], Pick<StepRow, "run_id" | "hashed_step_id" | "wake_at" | "match">>("SELECT run_id, hashed_step_id, wake_at, match FROM steps WHERE event = ? AND waiting = 1");
       this.#markDelivered = database.prepare<[string, string, string]>("UPDATE steps SET status = 'succeeded', output = ?, waiting = 0 WHERE run_id = ? AND hashed_step_id = ?");
       this.#wakeRun = database.prepare<[number, number, string]>("UPDATE runs SET wake_at = ?, updated_at = ? WHERE run_id = ? AND status IN ('running', 'suspended')");
@@ -294,6 +329,21 @@ export class SqliteRunStore implements RunStore {
   }
 
   /**
+   * The run without its request, or undefined when unknown or expired: the columns it returns
+   * only, so a large request body is not read.
+   *
+   * @example
+   * ```ts
+   * const run = await store.getRunSummary(runId);
+   * if (run?.result !== undefined) console.log("finished with", run.result.status);
+   * ```
+   */
+  async getRunSummary(runId: string): Promise<RunSummary | undefined> {
+    const row = this.#guard("getRunSummary", "reading", () => this.#selectRunSummary.get(runId));
+    return row === undefined || this.#isExpired(row.finished_at) ? undefined : summaryFromRow(row);
+  }
+
+  /**
    * The run's journal, ordered by position; empty when the run is unknown or expired.
    *
    * @example
@@ -328,26 +378,43 @@ export class SqliteRunStore implements RunStore {
   /**
    * Up to `limit` frames strictly after the offset `after` (from the start when undefined), in
    * order; rejects with a `StoreRefusedError` (`unknown-run`) when the run is unknown or expired.
+   * With `maxBytes`, stops at the frame with which the payloads reach `maxBytes` UTF-16 code units
+   * (always at least one frame; see `RunStore.readFrames`): the rows are then stepped through one by
+   * one and the statement is reset there, so frames past the bound are never loaded into JavaScript.
+   * (SQL's `length()` counts code points, not UTF-16 code units, hence the loop.)
    *
    * @example
    * ```ts
-   * const entries = await store.readFrames(runId, request.headers.get("last-event-id") ?? undefined, 500);
+   * const entries = await store.readFrames(runId, request.headers.get("last-event-id") ?? undefined, 500, 4 * 1024 * 1024);
    * ```
    */
-  async readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
+  async readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]> {
     const { epoch, sequence } = after === undefined ? { epoch: 0, sequence: 0 } : parseOffset(after);
-    const rows = this.#guard("readFrames", "reading", () => {
-      const found = this.#readFrames.all({ runId, epoch, sequence, expiredBefore: this.#now() - this.#retention, limit: Math.max(0, limit) });
+    return this.#guard("readFrames", "reading", () => {
+      const query = { runId, epoch, sequence, expiredBefore: this.#now() - this.#retention, limit: Math.max(0, limit) };
+      const entries: LogEntry[] = [];
+      let rows = 0;
+      if (maxBytes === undefined || !(maxBytes < Number.POSITIVE_INFINITY)) {
+        const found = this.#readFrames.all(query);
+        rows = found.length;
+        for (const row of found) {
+          if (row.sequence === null) break;
+          entries.push({ offset: `${row.epoch}-${row.sequence}`, type: row.type!, payload: row.payload! });
+        }
+      } else {
+        let bytes = 0;
+        for (const row of this.#readFrames.iterate(query)) {
+          rows += 1;
+          if (row.sequence === null) break;
+          entries.push({ offset: `${row.epoch}-${row.sequence}`, type: row.type!, payload: row.payload! });
+          bytes += row.payload!.length;
+          if (bytes >= maxBytes) break; // leaving the loop resets the statement
+        }
+      }
       // LIMIT 0, or no row at all: tell an empty read from an unknown run.
-      if (found.length === 0) this.#requireLive(runId);
-      return found;
+      if (rows === 0) this.#requireLive(runId);
+      return entries;
     });
-    const entries: LogEntry[] = [];
-    for (const row of rows) {
-      if (row.sequence === null) break;
-      entries.push({ offset: `${row.epoch}-${row.sequence}`, type: row.type!, payload: row.payload! });
-    }
-    return entries;
   }
 
   /**
@@ -401,28 +468,39 @@ export class SqliteRunStore implements RunStore {
   }
 
   /**
-   * Runs `claimRun` would accept at `now`, oldest first, at most `limit`.
+   * A page of the runs `claimRun` would accept at `now`: at most `limit`, by due time (wake time,
+   * lease expiry), then run id, strictly after `after` when given. Two index ranges of at most
+   * `limit` rows each, however many runs are due.
    *
    * @example
    * ```ts
-   * for (const { runId } of await store.listResumableRuns(Date.now(), 10)) await resume(runId);
+   * let after: ResumableCursor | undefined;
+   * for (let page; (page = await store.listResumableRuns(Date.now(), 100, after)).length > 0; after = page.at(-1)) {
+   *   for (const { runId } of page) await resume(runId);
+   * }
    * ```
    */
-  async listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
-    return this.#guard("listResumableRuns", "reading", () => this.#listResumable.all({ now, limit: Math.max(0, limit) }));
+  async listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
+    const query: ResumableQuery = {
+      now,
+      limit: Math.max(0, limit),
+      afterDueAt: after?.dueAt ?? Number.MIN_SAFE_INTEGER,
+      afterRunId: after?.runId ?? "",
+    };
+    return this.#guard("listResumableRuns", "reading", () => this.#listResumable.all(query));
   }
 
   /**
-   * The earliest `wakeAt` among suspended runs, or null.
+   * The earliest `wakeAt` among suspended runs (later than `after`, when given), or null.
    *
    * @example
    * ```ts
-   * const wakeAt = await store.nextWakeAt();
+   * const wakeAt = await store.nextWakeAt(Date.now());
    * if (wakeAt !== null) scheduleWake(wakeAt - Date.now());
    * ```
    */
-  async nextWakeAt(): Promise<number | null> {
-    return this.#guard("nextWakeAt", "reading", () => this.#nextWakeAt.get() ?? null);
+  async nextWakeAt(after?: number): Promise<number | null> {
+    return this.#guard("nextWakeAt", "reading", () => this.#nextWakeAt.get(after ?? Number.MIN_SAFE_INTEGER) ?? null);
   }
 
   /**
@@ -498,11 +576,18 @@ export class SqliteRunStore implements RunStore {
     if (run.epoch !== epoch) throw new StoreRefusedError("fenced", runId);
     let sequence = run.frame_count;
     let logBytes = run.log_bytes;
+    let pending = run.outside_pending === 1;
     for (const frame of frames) {
       sequence += 1;
       logBytes += frame.payload.length;
       this.#insertFrame.run(runId, sequence, epoch, frame.type, frame.payload);
+      pending = outsidePendingAfter(pending, frame.type, frame.payload);
     }
+    // The quiet point (RunRecord.quiet): recorded by a takeover, moved by a suspension when no
+    // outside-step chunks are pending.
+    const quiet = effects?.quiet;
+    if (quiet !== undefined) pending = false;
+    const quietOffset = quiet !== undefined || (effects?.suspend !== undefined && !pending) ? `${epoch}-${sequence}` : null;
     if (effects?.step !== undefined) this.#upsertStep.run(stepToRow(runId, effects.step));
     const finish = effects?.finish;
     this.#updateRun.run({
@@ -514,6 +599,9 @@ export class SqliteRunStore implements RunStore {
       finishStatus: finish?.status ?? null,
       result: finish === undefined ? null : JSON.stringify(finish.response),
       suspendWakeAt: effects?.suspend === undefined ? null : storedTime(effects.suspend.wakeAt),
+      outsidePending: pending ? 1 : 0,
+      quietOffset,
+      quietRollbacks: quiet === undefined ? null : stringifyRollbackMarks(quiet.rollbacks),
     });
     if (finish !== undefined) this.#dropWaits.run(runId);
     return frames.length === 0 ? "" : `${epoch}-${sequence}`;

@@ -6,6 +6,8 @@ import type {
   LogEntry,
   NewRun,
   RequestSnapshot,
+  ResumableCursor,
+  ResumableRun,
   RunRecord,
   RunStore,
   StepRecord,
@@ -502,6 +504,104 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
       });
     });
 
+    describe("readFrames with maxBytes", () => {
+      /** A frame whose payload is exactly `length` UTF-16 code units of ASCII (a JSON string). */
+      const sized = (length: number, type: LogFrameType = "data"): FrameToAppend => ({ type, payload: JSON.stringify("x".repeat(length - 2)) });
+      const offsetsOf = (entries: readonly LogEntry[]) => entries.map((entry) => entry.offset);
+
+      it("stops at the frame with which the payloads reach maxBytes, within limit", async () => {
+        const run = await createRun();
+        await store.appendFrames(run.runId, 1, [sized(10), sized(10), sized(10), sized(10), sized(10)]);
+        const read = async (after: string | undefined, limit: number, maxBytes?: number) =>
+          offsetsOf(await store.readFrames(run.runId, after, limit, maxBytes));
+        expect(await read(undefined, 100, 15)).toEqual(["1-1", "1-2"]);
+        expect(await read(undefined, 100, 20)).toEqual(["1-1", "1-2"]);
+        expect(await read(undefined, 100, 21)).toEqual(["1-1", "1-2", "1-3"]);
+        expect(await read(undefined, 100, 10)).toEqual(["1-1"]);
+        expect(await read("1-3", 100, 11)).toEqual(["1-4", "1-5"]);
+        expect(await read("1-4", 100, 11)).toEqual(["1-5"]);
+        expect(await read("1-5", 100, 11)).toEqual([]);
+        // limit still bounds the read, and without a byte bound it is the only bound.
+        expect(await read(undefined, 2, 1_000)).toEqual(["1-1", "1-2"]);
+        expect(await read(undefined, 1, 15)).toEqual(["1-1"]);
+        expect(await read(undefined, 100, Number.POSITIVE_INFINITY)).toHaveLength(5);
+        expect(await read(undefined, 100)).toHaveLength(5);
+        expect(await read(undefined, 100, 1_000)).toHaveLength(5);
+      });
+
+      it("always returns at least one frame: a frame larger than maxBytes, or maxBytes 0", async () => {
+        const run = await createRun();
+        const large = JSON.stringify({ text: "λ😀".repeat(50_000) });
+        await store.appendFrames(run.runId, 1, [{ type: "data", payload: large }, sized(5), sized(5, "commit")]);
+        const first = entriesOf(await store.readFrames(run.runId, undefined, 100, 1_000));
+        expect(first).toEqual([{ type: "data", payload: large, offset: "1-1" }]);
+        expect(offsetsOf(await store.readFrames(run.runId, undefined, 100, 0))).toEqual(["1-1"]);
+        expect(offsetsOf(await store.readFrames(run.runId, "1-1", 100, 0))).toEqual(["1-2"]);
+        expect(entriesOf(await store.readFrames(run.runId, "1-1", 100, 1_000))).toEqual([
+          { ...sized(5), offset: "1-2" },
+          { ...sized(5, "commit"), offset: "1-3" },
+        ]);
+      });
+
+      it("counts payloads in UTF-16 code units, as logBytes does (not UTF-8 bytes, not code points)", async () => {
+        const run = await createRun();
+        // 12 code units (7 code points, 22 UTF-8 bytes) each.
+        const astral = { type: "data" as LogFrameType, payload: JSON.stringify("😀".repeat(5)) };
+        // 8 code units (17 UTF-8 bytes) each.
+        const accented = { type: "data" as LogFrameType, payload: JSON.stringify("é你".repeat(3)) };
+        await store.appendFrames(run.runId, 1, [astral, astral, accented, accented, accented]);
+        expect(astral.payload.length).toBe(12);
+        expect(accented.payload.length).toBe(8);
+        const read = async (after: string | undefined, maxBytes: number) => offsetsOf(await store.readFrames(run.runId, after, 100, maxBytes));
+        expect(await read(undefined, 8)).toEqual(["1-1"]);
+        expect(await read(undefined, 12)).toEqual(["1-1"]);
+        expect(await read(undefined, 13)).toEqual(["1-1", "1-2"]);
+        expect(await read(undefined, 25)).toEqual(["1-1", "1-2", "1-3"]);
+        expect(await read("1-2", 9)).toEqual(["1-3", "1-4"]);
+        expect(await read("1-2", 16)).toEqual(["1-3", "1-4"]);
+        expect(await read("1-2", 17)).toEqual(["1-3", "1-4", "1-5"]);
+        expect((await store.getRun(run.runId))!.logBytes).toBe(2 * 12 + 3 * 8);
+      });
+
+      it("pages through a log of mixed sizes across a takeover: every frame once, in order", async () => {
+        const run = await suspendedRun(clock + 1_000);
+        const sizes = [3, 40_000, 17, 250_000, 8, 8, 8, 120_000, 1, 64];
+        const frames = sizes.map((size, index) => ({ type: "data" as LogFrameType, payload: JSON.stringify({ step: null, data: `${index}:${"y".repeat(size)}` }) }));
+        // The suspended run holds no frames; a second executor writes half, a third the rest.
+        clock += 1_000;
+        expect((await store.claimRun(run.runId, "owner-2", clock + LEASE, clock))?.epoch).toBe(2);
+        await store.appendFrames(run.runId, 2, frames.slice(0, 5), { suspend: { wakeAt: clock + 1_000 } });
+        clock += 1_000;
+        expect((await store.claimRun(run.runId, "owner-3", clock + LEASE, clock))?.epoch).toBe(3);
+        await store.appendFrames(run.runId, 3, [...frames.slice(5), { type: "result", payload: '{"status":"succeeded"}' }], {
+          finish: { status: "succeeded", response },
+        });
+        const read: LogEntry[] = [];
+        let reads = 0;
+        for (let after: string | undefined; ; ) {
+          const page = await store.readFrames(run.runId, after, 3, 50_000);
+          reads += 1;
+          if (page.length === 0) break;
+          expect(page.length).toBeLessThanOrEqual(3);
+          // Below maxBytes before the last frame of the page.
+          expect(page.slice(0, -1).reduce((sum, entry) => sum + entry.payload.length, 0)).toBeLessThan(50_000);
+          read.push(...page);
+          after = page.at(-1)!.offset;
+        }
+        expect(entriesOf(read).map(({ type, payload }) => ({ type, payload }))).toEqual([...frames, { type: "result", payload: '{"status":"succeeded"}' }]);
+        expect(offsetsOf(read)).toEqual(["2-1", "2-2", "2-3", "2-4", "2-5", "3-6", "3-7", "3-8", "3-9", "3-10", "3-11"]);
+        expect(reads).toBeGreaterThan(5);
+      });
+
+      it("rejects a bounded read of an unknown run as unknown-run, and reads an empty log as empty", async () => {
+        await expectRefused(store.readFrames("no-such-run", undefined, 10, 1_000), "unknown-run");
+        await expectRefused(store.readFrames("no-such-run", "1-1", 10, 0), "unknown-run");
+        const run = await createRun();
+        expect(await store.readFrames(run.runId, undefined, 10, 1_000)).toEqual([]);
+        expect(await store.readFrames(run.runId, "1-5", 10, 0)).toEqual([]);
+      });
+    });
+
     describe("subscribe", () => {
       it("calls a listener after frames are appended, when they are readable", async () => {
         const run = await createRun();
@@ -707,9 +807,9 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
     });
 
     describe("listResumableRuns and nextWakeAt", () => {
-      it("lists due suspended runs and expired running runs, oldest first, up to limit", async () => {
-        // Ids sort against creation order, so "oldest first" cannot come from the ids.
-        const dueLater = await createRun({ runId: "zz-due-later" });
+      it("lists due suspended runs and expired running runs, longest due first, up to limit", async () => {
+        // Ids and creation order sort against due order, so the order cannot come from either.
+        const dueLater = await createRun({ runId: "aa-due-later" });
         await store.appendFrames(dueLater.runId, 1, [], { suspend: { wakeAt: clock + 50 } });
         clock += 10;
         const expiredRunning = await createRun({ runId: "mm-expired", leaseExpiresAt: clock + 20, endpointId: "GET /expired" });
@@ -721,15 +821,16 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
         const finished = await createRun({ leaseExpiresAt: clock });
         await store.appendFrames(finished.runId, 1, [], { finish: { status: "failed", response } });
         clock += 10;
-        const dueEarlier = await createRun({ runId: "aa-due-earlier" });
+        const dueEarlier = await createRun({ runId: "zz-due-earlier" });
         await store.appendFrames(dueEarlier.runId, 1, [], { suspend: { wakeAt: clock - 1_000 } });
         clock += 100;
 
         const listed = await store.listResumableRuns(clock, 10);
+        // dueAt: a suspended run's wakeAt, a running run's leaseExpiresAt.
         expect(listed).toEqual([
-          { runId: dueLater.runId, endpointId: dueLater.endpointId },
-          { runId: expiredRunning.runId, endpointId: "GET /expired" },
-          { runId: dueEarlier.runId, endpointId: dueEarlier.endpointId },
+          { runId: dueEarlier.runId, endpointId: dueEarlier.endpointId, dueAt: START + 50 - 1_000 },
+          { runId: expiredRunning.runId, endpointId: "GET /expired", dueAt: START + 30 },
+          { runId: dueLater.runId, endpointId: dueLater.endpointId, dueAt: START + 50 },
         ]);
         expect(await store.listResumableRuns(clock, 2)).toEqual(listed.slice(0, 2));
         expect(await store.listResumableRuns(clock, 1)).toEqual(listed.slice(0, 1));
@@ -767,6 +868,98 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
         clock += 10;
         await store.claimRun(run.runId, "owner-2", clock + LEASE, clock);
         expect(await store.nextWakeAt()).toBeNull();
+      });
+    });
+
+    describe("listResumableRuns pages after a cursor (fairness)", () => {
+      /** `count` runs of `endpointId`, suspended until `wakeAt(index)` (before the clock: due). */
+      async function dueRuns(count: number, prefix: string, endpointId: string, wakeAt: (index: number) => number): Promise<ResumableRun[]> {
+        const made: ResumableRun[] = [];
+        for (let index = 0; index < count; index += 1) {
+          const run = await createRun({ runId: `${prefix}-${String(index).padStart(4, "0")}`, endpointId });
+          await store.appendFrames(run.runId, 1, [], { suspend: { wakeAt: wakeAt(index) } });
+          made.push({ runId: run.runId, endpointId, dueAt: wakeAt(index) });
+        }
+        return made;
+      }
+
+      /** The order of listResumableRuns (ASCII ids here: JavaScript's order is the stores' byte order). */
+      function inOrder(runs: readonly ResumableRun[]): ResumableRun[] {
+        return [...runs].sort((a, b) => a.dueAt - b.dueAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
+      }
+
+      /** Every page of `limit` from the start, following the cursor until a page is short. */
+      async function allPages(limit: number): Promise<ResumableRun[][]> {
+        const pages: ResumableRun[][] = [];
+        let after: ResumableCursor | undefined;
+        for (;;) {
+          const page = await store.listResumableRuns(clock, limit, after);
+          pages.push(page);
+          if (page.length < limit) return pages;
+          after = page[page.length - 1];
+        }
+      }
+
+      it("pages through every due run once, in order (ties of dueAt by runId), never more than limit per page", async () => {
+        // Suspended runs with tied wake times, and expired running runs whose lease expiries tie with them.
+        const suspended = await dueRuns(12, "s", "POST /api/chat", (index) => START - 100 + 10 * (index % 4));
+        const running: ResumableRun[] = [];
+        for (let index = 0; index < 5; index += 1) {
+          const run = await createRun({ runId: `r-${index}`, leaseExpiresAt: START - 100 + 10 * (index % 3), endpointId: "GET /other" });
+          running.push({ runId: run.runId, endpointId: "GET /other", dueAt: run.leaseExpiresAt });
+        }
+        await suspendedRun(clock + 60_000); // not due
+        await createRun({ leaseExpiresAt: clock + 60_000 }); // lease held
+        const expected = inOrder([...suspended, ...running]);
+
+        expect(await store.listResumableRuns(clock, 100)).toEqual(expected);
+        for (const limit of [1, 3, 5, 17]) {
+          const pages = await allPages(limit);
+          for (const page of pages) expect(page.length).toBeLessThanOrEqual(limit);
+          expect(pages.flat()).toEqual(expected);
+        }
+        expect(await store.listResumableRuns(clock, 0)).toEqual([]);
+        expect(await store.listResumableRuns(clock, 4, expected[expected.length - 1])).toEqual([]);
+      });
+
+      it("finds the runs behind 150 runs due earlier (orphans) within two pages of 100", async () => {
+        const orphans = await dueRuns(150, "orphan", "POST /removed", (index) => START - 10_000 + index);
+        const [wanted] = await dueRuns(1, "wanted", "POST /api/chat", () => START - 5);
+        clock += 1;
+
+        const first = await store.listResumableRuns(clock, 100);
+        expect(first).toEqual(orphans.slice(0, 100));
+        const second = await store.listResumableRuns(clock, 100, first[first.length - 1]);
+        expect(second).toEqual([...orphans.slice(100), wanted]);
+      });
+
+      it("goes on after a cursor whose run is no longer due (claimed, or woken at another time)", async () => {
+        const runs = await dueRuns(9, "t", "POST /api/chat", (index) => START - 50 + 10 * Math.floor(index / 3)); // three ties of three
+        const cursor = runs[4]!;
+        await store.claimRun(cursor.runId, "owner-2", clock + LEASE, clock);
+        expect(await store.listResumableRuns(clock, 100, cursor)).toEqual(runs.slice(5));
+        // A run listed before the cursor that leaves and comes back with a later due time is listed again.
+        await store.claimRun(runs[0]!.runId, "owner-2", clock + LEASE, clock);
+        await store.appendFrames(runs[0]!.runId, 2, [], { suspend: { wakeAt: clock } });
+        expect(await store.listResumableRuns(clock, 100, cursor)).toEqual([...runs.slice(5), { ...runs[0]!, dueAt: clock }]);
+      });
+
+      it("starts at a time with { dueAt, runId: \"\" } and ends at now", async () => {
+        const runs = await dueRuns(4, "u", "POST /api/chat", (index) => START - 40 + 10 * index);
+        expect(await store.listResumableRuns(clock, 100, { dueAt: START - 20, runId: "" })).toEqual(runs.slice(2));
+        expect(await store.listResumableRuns(START - 20, 100)).toEqual(runs.slice(0, 3));
+        expect(await store.listResumableRuns(clock, 100, { dueAt: clock, runId: "" })).toEqual([]);
+      });
+
+      it("tells the earliest wakeAt later than `after`", async () => {
+        await dueRuns(2, "w", "POST /api/chat", (index) => START - 1_000 + index); // due long ago
+        await suspendedRun(clock + 5_000);
+        await suspendedRun(clock + 2_000);
+        expect(await store.nextWakeAt()).toBe(START - 1_000);
+        expect(await store.nextWakeAt(clock)).toBe(clock + 2_000);
+        expect(await store.nextWakeAt(START - 1_000)).toBe(START - 999);
+        expect(await store.nextWakeAt(clock + 2_000)).toBe(clock + 5_000);
+        expect(await store.nextWakeAt(clock + 5_000)).toBeNull();
       });
     });
 
@@ -924,6 +1117,119 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
         const steps = await store.listSteps(runId);
         expect(steps.map((entry) => entry.output)).toEqual([JSON.stringify({ name: "again", data: 1 }), JSON.stringify({ name: "again", data: 2 })]);
         expect(steps[0]!.hashedStepId).toBe(step.hashedStepId);
+      });
+    });
+
+    describe("quiet points and getRunSummary", () => {
+      const outsideData = (text: string): FrameToAppend => ({ type: "data", payload: `{"step":null,"data":${JSON.stringify(text)}}` });
+      const outsideCommit: FrameToAppend = { type: "commit", payload: '{"step":null}' };
+      const outsideRollback: FrameToAppend = { type: "rollback", payload: '{"step":null,"attempt":1,"willRetry":true,"error":{"name":"E","message":"m"}}' };
+      const stepData = (text: string): FrameToAppend => ({ type: "data", payload: `{"step":"${hashedId(7)}","data":${JSON.stringify(text)}}` });
+      const stepCommit: FrameToAppend = { type: "commit", payload: `{"step":"${hashedId(7)}"}` };
+      const marks = [
+        { hashedStepId: null, attempt: 2 },
+        { hashedStepId: hashedId(3), attempt: 1 },
+      ];
+
+      it("has no quiet point on a new run; an append with quiet records one at the end of the log, with its marks", async () => {
+        const run = await createRun();
+        expect((await store.getRun(run.runId))!.quiet).toBeUndefined();
+        await store.appendFrames(run.runId, 1, dataFrames(3));
+        expect(await store.appendFrames(run.runId, 1, [outsideRollback], { quiet: { rollbacks: marks } })).toBe("1-4");
+        const quiet = { offset: "1-4", rollbacks: marks };
+        expect((await store.getRun(run.runId))!.quiet).toEqual(quiet);
+        expect(await store.readFrames(run.runId, quiet.offset, 10)).toEqual([]);
+        await store.appendFrames(run.runId, 1, dataFrames(2, "later"));
+        expect(entriesOf(await store.readFrames(run.runId, quiet.offset, 10)).map((entry) => entry.offset)).toEqual(["1-5", "1-6"]);
+        expect((await store.getRun(run.runId))!.quiet).toEqual(quiet);
+      });
+
+      it("puts the quiet point of an append without frames at the log's end in the run's epoch, and hands it out with the claim", async () => {
+        const run = await createRun();
+        await store.appendFrames(run.runId, 1, dataFrames(3), { suspend: { wakeAt: clock } });
+        const claimed = (await store.claimRun(run.runId, "owner-2", clock + LEASE, clock))!;
+        expect(claimed.quiet).toEqual({ offset: "1-3", rollbacks: [] });
+        expect(await store.appendFrames(run.runId, 2, [], { quiet: { rollbacks: marks } })).toBe("");
+        const record = (await store.getRun(run.runId))!;
+        expect(record.quiet).toEqual({ offset: "2-3", rollbacks: marks });
+        expect(record.frameCount).toBe(3);
+        expect(await store.appendFrames(run.runId, 2, dataFrames(1, "new"))).toBe("2-4");
+        expect(entriesOf(await store.readFrames(run.runId, record.quiet!.offset, 10))).toEqual([{ offset: "2-4", type: "data", payload: dataPayload("new0") }]);
+      });
+
+      it("moves the quiet point to the end of the log on a suspension, keeping its marks", async () => {
+        const run = await createRun();
+        await store.appendFrames(run.runId, 1, [stepData("a"), stepCommit], { quiet: { rollbacks: marks } });
+        await store.appendFrames(run.runId, 1, [stepData("b"), stepCommit, outsideData("c"), outsideCommit], { suspend: { wakeAt: clock + 1_000 } });
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "1-6", rollbacks: marks });
+        clock += 1_000;
+        await store.claimRun(run.runId, "owner-2", clock + LEASE, clock);
+        await store.appendFrames(run.runId, 2, [stepData("d")]);
+        await store.appendFrames(run.runId, 2, [], { suspend: { wakeAt: clock + 1_000 } });
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "2-7", rollbacks: marks });
+      });
+
+      it("records a quiet point with no marks on the first suspension", async () => {
+        const run = await createRun();
+        await store.appendFrames(run.runId, 1, dataFrames(2), { suspend: { wakeAt: clock + 1_000 } });
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "1-2", rollbacks: [] });
+      });
+
+      it("leaves the quiet point where it is on a suspension while outside-step chunks are pending", async () => {
+        const run = await createRun();
+        await store.appendFrames(run.runId, 1, [outsideData("a"), stepData("b"), stepCommit], { suspend: { wakeAt: clock } });
+        expect((await store.getRun(run.runId))!.quiet).toBeUndefined();
+        // Still pending in the next epoch: a step's commit ends nothing outside steps.
+        await store.claimRun(run.runId, "owner-2", clock + LEASE, clock);
+        await store.appendFrames(run.runId, 2, [stepData("c"), stepCommit], { suspend: { wakeAt: clock } });
+        expect((await store.getRun(run.runId))!.quiet).toBeUndefined();
+        // An outside-step commit ends them.
+        await store.claimRun(run.runId, "owner-3", clock + LEASE, clock);
+        await store.appendFrames(run.runId, 3, [outsideCommit], { suspend: { wakeAt: clock } });
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "3-6", rollbacks: [] });
+        // So does an outside-step rollback; data of the same append after it is pending again.
+        await store.claimRun(run.runId, "owner-4", clock + LEASE, clock);
+        await store.appendFrames(run.runId, 4, [outsideData("d"), outsideRollback, outsideData("e")], { suspend: { wakeAt: clock } });
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "3-6", rollbacks: [] });
+        await store.claimRun(run.runId, "owner-5", clock + LEASE, clock);
+        await store.appendFrames(run.runId, 5, [outsideData("f"), outsideRollback], { suspend: { wakeAt: clock } });
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "5-11", rollbacks: [] });
+      });
+
+      it("ends pending outside-step chunks with an append that records a quiet point", async () => {
+        const run = await createRun();
+        await store.appendFrames(run.runId, 1, [outsideData("a")], { suspend: { wakeAt: clock } });
+        await store.claimRun(run.runId, "owner-2", clock + LEASE, clock);
+        await store.appendFrames(run.runId, 2, [], { quiet: { rollbacks: [] } });
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "2-1", rollbacks: [] });
+        await store.appendFrames(run.runId, 2, [stepData("b"), stepCommit], { suspend: { wakeAt: clock } });
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "2-3", rollbacks: [] });
+      });
+
+      it("changes no quiet point with a refused append", async () => {
+        const run = await createRun();
+        await store.appendFrames(run.runId, 1, dataFrames(1), { quiet: { rollbacks: [] } });
+        await expectRefused(store.appendFrames(run.runId, 2, dataFrames(1), { quiet: { rollbacks: marks } }), "fenced");
+        await expectRefused(store.appendFrames(run.runId, 2, [], { suspend: { wakeAt: clock } }), "fenced");
+        expect((await store.getRun(run.runId))!.quiet).toEqual({ offset: "1-1", rollbacks: [] });
+      });
+
+      it("reads the run without its request with getRunSummary (stores that have it)", async () => {
+        if (store.getRunSummary === undefined) return;
+        const withoutRequest = ({ request: _request, ...summary }: RunRecord) => summary;
+        const run = await createRun({ request: base64Request });
+        expect(await store.getRunSummary(run.runId)).toEqual(withoutRequest(run));
+        await store.appendFrames(run.runId, 1, [outsideData("a"), outsideCommit], { outsideCommitted: 1, quiet: { rollbacks: marks } });
+        let summary = await store.getRunSummary(run.runId);
+        expect(summary).not.toHaveProperty("request");
+        expect(summary).toEqual(withoutRequest((await store.getRun(run.runId))!));
+        await store.appendFrames(run.runId, 1, [{ type: "result", payload: "{}" }], { finish: { status: "succeeded", response } });
+        summary = await store.getRunSummary(run.runId);
+        expect(summary).toMatchObject({ status: "succeeded", result: response, frameCount: 3, quiet: { offset: "1-2", rollbacks: marks } });
+        expect(summary).toEqual(withoutRequest((await store.getRun(run.runId))!));
+        expect(await store.getRunSummary("no-such-run")).toBeUndefined();
+        clock += RETENTION;
+        expect(await store.getRunSummary(run.runId)).toBeUndefined();
       });
     });
 

@@ -113,9 +113,10 @@ export class FrameLog {
 
   /**
    * Up to `limit` frames strictly after `after` in (epoch, sequence) order, as `readFrames` returns
-   * them. `after` may be any offset, also one of another epoch that this log never stored.
+   * them, stopping after the frame with which the payloads reach `maxBytes` (UTF-16 code units; at
+   * least one frame). `after` may be any offset, also one of another epoch that this log never stored.
    */
-  read(after: Offset, limit: number): LogEntry[] {
+  read(after: Offset, limit: number, maxBytes = Number.POSITIVE_INFINITY): LogEntry[] {
     const start = this.#firstIndexAfter(after);
     if (start >= this.#length) return [];
     const end = sliceEnd(start + limit, this.#length);
@@ -129,7 +130,8 @@ export class FrameLog {
     let prefixEnd = this.#prefixes.endAt(prefixAt);
     let segmentAt = this.#segments.indexAt(start);
     let segmentEnd = this.#segments.endAt(segmentAt);
-    for (let index = start; index < end; index += 1) {
+    let bytes = 0;
+    for (let index = start; index < end && (index === start || bytes < maxBytes); index += 1) {
       if (index >= epochEnd) {
         epochAt += 1;
         epochEnd = this.#epochs.endAt(epochAt);
@@ -152,9 +154,11 @@ export class FrameLog {
         const begin = index === this.#segments.startAt(segmentAt) ? 0 : words[index - 1]! & END_MASK;
         text = this.#segments.valueAt(segmentAt).slice(begin, word & END_MASK);
       }
+      const payload = code === DATA_PREFIXED ? `${this.#prefixes.valueAt(prefixAt)}${text}}` : text;
+      bytes += payload.length;
       entries.push({
         type: code === OTHER ? (this.#otherTypes!.get(index) as LogFrameType) : TYPE_NAMES[code]!,
-        payload: code === DATA_PREFIXED ? `${this.#prefixes.valueAt(prefixAt)}${text}}` : text,
+        payload,
         offset: `${epoch}-${index + 1}`,
       });
     }

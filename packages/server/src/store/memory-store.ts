@@ -3,15 +3,18 @@ import { DurableError, StoreRefusedError } from "../errors.js";
 import { eventMatches } from "./event-match.js";
 import { FrameLog } from "./frame-log.js";
 import { newRunRecord, storedTime } from "./new-run-record.js";
+import { outsidePendingAfter } from "./quiet-point.js";
 import type {
   AppendEffects,
   DurableEvent,
   FrameToAppend,
   LogEntry,
   NewRun,
+  ResumableCursor,
   ResumableRun,
   RunRecord,
   RunStore,
+  RunSummary,
   StepRecord,
 } from "./run-store.js";
 
@@ -32,6 +35,8 @@ class MemoryRun {
   /** Compact: a run holds many frames, so the log keeps no object per frame (see `FrameLog`). */
   readonly log = new FrameLog();
   readonly listeners = new Set<() => void>();
+  /** Outside-step chunks appended and not yet committed or rolled back (see `AppendEffects.suspend`). */
+  outsidePending = false;
   #base: RunRecord;
   #frameCount: number;
   #logBytes: number;
@@ -122,6 +127,14 @@ export class MemoryRunStore implements RunStore {
     return this.#live(runId)?.record;
   }
 
+  /** The run without its request (see `RunStore.getRunSummary`). */
+  async getRunSummary(runId: string): Promise<RunSummary | undefined> {
+    const record = this.#live(runId)?.record;
+    if (record === undefined) return undefined;
+    const { request: _request, ...summary } = record;
+    return summary;
+  }
+
   async listSteps(runId: string): Promise<StepRecord[]> {
     const run = this.#live(runId);
     if (run === undefined) return [];
@@ -145,10 +158,13 @@ export class MemoryRunStore implements RunStore {
     if (record.status === "succeeded" || record.status === "failed") throw new StoreRefusedError("over", runId);
     if (record.epoch !== epoch) throw new StoreRefusedError("fenced", runId);
     let bytes = 0;
+    let pending = run.outsidePending;
     for (const frame of frames) {
       bytes += frame.payload.length;
       run.log.append(epoch, frame.type, frame.payload);
+      pending = outsidePendingAfter(pending, frame.type, frame.payload);
     }
+    run.outsidePending = pending;
     // The log's length is the last frame's sequence (sequences run 1, 2, … across epochs).
     const offset = frames.length === 0 ? "" : `${epoch}-${run.log.length}`;
     run.appended(frames.length, bytes, this.#now());
@@ -161,6 +177,12 @@ export class MemoryRunStore implements RunStore {
         const wakeAt = record.wakeAt === null ? suspendAt : Math.min(record.wakeAt, suspendAt);
         next = { ...next, status: "suspended", owner: null, wakeAt };
       }
+      if (effects.quiet !== undefined) {
+        run.outsidePending = false;
+        next = { ...next, quiet: { offset: `${epoch}-${run.log.length}`, rollbacks: effects.quiet.rollbacks.map(({ hashedStepId, attempt }) => ({ hashedStepId, attempt })) } };
+      } else if (effects.suspend !== undefined && !run.outsidePending) {
+        next = { ...next, quiet: { offset: `${epoch}-${run.log.length}`, rollbacks: record.quiet?.rollbacks ?? [] } };
+      }
       if (effects.finish !== undefined) {
         next = { ...next, status: effects.finish.status, result: effects.finish.response, owner: null, wakeAt: null };
         for (const step of run.steps.values()) if (step.status === "waiting") this.#unindexWait(step, runId);
@@ -171,11 +193,11 @@ export class MemoryRunStore implements RunStore {
     return offset;
   }
 
-  readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
+  readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]> {
     try {
       const run = this.#live(runId);
       if (run === undefined) throw new StoreRefusedError("unknown-run", runId);
-      return Promise.resolve(run.log.read(after === undefined ? START_OFFSET : parseOffset(after), limit));
+      return Promise.resolve(run.log.read(after === undefined ? START_OFFSET : parseOffset(after), limit, maxBytes));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -210,19 +232,24 @@ export class MemoryRunStore implements RunStore {
     return true;
   }
 
-  async listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
-    const due: RunRecord[] = [];
-    for (const run of this.#runs.values()) if (claimable(run.record, now) && !this.#expired(run.record)) due.push(run.record);
-    due.sort((a, b) => a.createdAt - b.createdAt);
-    return due.slice(0, limit).map(({ runId, endpointId }) => ({ runId, endpointId }));
+  /** A scan of every run (this store keeps no index): fine for the runs of one process. */
+  async listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
+    const due: ResumableRun[] = [];
+    for (const run of this.#runs.values()) {
+      const { runId, endpointId } = run.base;
+      const dueAt = dueTime(run.base, now);
+      if (dueAt === undefined || (after !== undefined && compareResumable({ dueAt, runId }, after) <= 0)) continue;
+      due.push({ runId, endpointId, dueAt });
+    }
+    due.sort(compareResumable);
+    return due.slice(0, Math.max(0, limit));
   }
 
-  async nextWakeAt(): Promise<number | null> {
+  async nextWakeAt(after?: number): Promise<number | null> {
     let earliest: number | null = null;
-    for (const { record } of this.#runs.values()) {
-      if (record.status === "suspended" && record.wakeAt !== null && (earliest === null || record.wakeAt < earliest)) {
-        earliest = record.wakeAt;
-      }
+    for (const { base: record } of this.#runs.values()) {
+      if (record.status !== "suspended" || record.wakeAt === null || (after !== undefined && record.wakeAt <= after)) continue;
+      if (earliest === null || record.wakeAt < earliest) earliest = record.wakeAt;
     }
     return earliest;
   }
@@ -299,8 +326,33 @@ export class MemoryRunStore implements RunStore {
 
 /** Whether `claimRun` may take the run at `now`. */
 function claimable(record: RunRecord, now: number): boolean {
-  if (record.status === "suspended") return record.wakeAt !== null && record.wakeAt <= now;
-  if (record.status === "running") return record.leaseExpiresAt < now;
-  return false;
+  return dueTime(record, now) !== undefined;
+}
+
+/** Since when the run is claimable (`ResumableRun.dueAt`), or undefined when it is not at `now`. */
+function dueTime(record: RunRecord, now: number): number | undefined {
+  if (record.status === "suspended") return record.wakeAt !== null && record.wakeAt <= now ? record.wakeAt : undefined;
+  if (record.status === "running") return record.leaseExpiresAt < now ? record.leaseExpiresAt : undefined;
+  return undefined;
+}
+
+/** The order of `listResumableRuns`: by `dueAt`, then by `runId` in UTF-8 byte order. */
+function compareResumable(a: ResumableCursor, b: ResumableCursor): number {
+  return a.dueAt - b.dueAt || compareUtf8(a.runId, b.runId);
+}
+
+/**
+ * Compares strings as their UTF-8 bytes compare (code point order), as SQLite and Redis do.
+ * UTF-16 code units order the same, except that surrogates (U+D800–U+DFFF, the halves of code
+ * points above U+FFFF) must sort after U+E000–U+FFFF.
+ */
+function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0;
+  const length = Math.min(a.length, b.length);
+  let index = 0;
+  while (index < length && a.charCodeAt(index) === b.charCodeAt(index)) index += 1;
+  if (index === length) return a.length - b.length;
+  const weight = (unit: number) => (unit >= 0xe000 ? unit - 0x800 : unit >= 0xd800 ? unit + 0x2000 : unit);
+  return weight(a.charCodeAt(index)) - weight(b.charCodeAt(index));
 }
 

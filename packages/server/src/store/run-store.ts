@@ -49,7 +49,55 @@ export interface RunRecord {
   readonly updatedAt: number;
   /** The final response, once the run is over. */
   readonly result?: ResponseSnapshot;
+  /**
+   * Where a takeover's scan of the log for interrupted step attempts starts (see
+   * {@link QuietPoint}); absent until the store first records one (then the scan reads the whole
+   * log). Set by appends with `quiet` or `suspend` effects.
+   */
+  readonly quiet?: QuietPoint;
 }
+
+/**
+ * A point of a run's log where nothing is open: every data frame before it is followed, still
+ * before it, by a commit or rollback frame of its step (outside-step chunks: of `step: null`).
+ * A takeover reads only the frames after it to find what an interrupted execution left open, so
+ * its cost follows that execution, not the whole log. The store records it:
+ * - with an append whose effects carry `quiet` (a takeover's rollback frames for everything it
+ *   found open): `offset` is the end of the log after that append, `rollbacks` as given;
+ * - with an append whose effects carry `suspend`, unless outside-step chunks are pending (see
+ *   `AppendEffects.suspend`): `offset` moves to the end of the log, `rollbacks` stay (none if
+ *   there was no quiet point yet). The engine suspends a run only once no step attempt is open.
+ *
+ * A store that never records one is still correct: takeovers then read the whole log.
+ */
+export interface QuietPoint {
+  /**
+   * `"<epoch>-<frameCount>"` of the append that recorded it (the run's epoch then, the log's frame
+   * count after it): it sorts after every frame the log had then and before every later one, so
+   * `readFrames(runId, offset, …)` returns exactly the frames appended since.
+   */
+  readonly offset: string;
+  /**
+   * What a takeover needs to know of the rollback frames at or before `offset`, as the takeover
+   * that recorded the quiet point wrote it (kept by the store as given): the attempt of a step's
+   * last rollback frame, for the steps a later takeover may need it for (outside-step chunks; an
+   * attempt a takeover rolled back whose step has not run again). The journal tells the rest.
+   */
+  readonly rollbacks: readonly RollbackMark[];
+}
+
+/** A step's last rolled-back attempt, as a quiet point keeps it. */
+export interface RollbackMark {
+  /** The step's hashed id; null for chunks outside steps. */
+  readonly hashedStepId: string | null;
+  readonly attempt: number;
+}
+
+/**
+ * A run record without its request snapshot, whose body may be large (up to `maxBodyBytes`):
+ * what `RunStore.getRunSummary` reads for checks that do not need the request.
+ */
+export type RunSummary = Omit<RunRecord, "request">;
 
 /** What a new run is created with. It starts `running`, in epoch 1, owned by `owner`. */
 export interface NewRun {
@@ -127,8 +175,23 @@ export interface AppendEffects {
    * Suspend the run: status `suspended`, owner cleared, and `wakeAt` set to the earlier of this
    * `wakeAt` and the run's current `wakeAt` when that is not null (an event delivered while the run
    * was still running set it: the run must then wake at once).
+   *
+   * It also moves the run's quiet point (`RunRecord.quiet`) to the end of the log, keeping its
+   * `rollbacks` (none when there was no quiet point), unless outside-step chunks are pending after
+   * this append's frames. They are pending from a frame of type `data` whose payload starts with
+   * `{"step":null` until a frame of type `commit` or `rollback` whose payload starts so too (or an
+   * append with `quiet`). Steps need no such check (an execution suspends only once none of its
+   * step attempts is open), but outside-step chunks are committed by a later write that may have
+   * failed, and then the next takeover must still find them.
    */
   readonly suspend?: { readonly wakeAt: number };
+  /**
+   * Record a quiet point at the end of the log after this append (see {@link QuietPoint}):
+   * `RunRecord.quiet` becomes `{ offset: "<epoch>-<frameCount>", rollbacks }`, and no outside-step
+   * chunks are pending any more. Sent by a takeover with the rollback frames it writes for every
+   * step attempt it found open (possibly none), as the executor of the run's new epoch.
+   */
+  readonly quiet?: { readonly rollbacks: readonly RollbackMark[] };
 }
 
 /** An event for `waitForEvent`. */
@@ -141,7 +204,19 @@ export interface DurableEvent {
 export interface ResumableRun {
   readonly runId: string;
   readonly endpointId: string;
+  /**
+   * Since when the run is resumable, epoch-milliseconds: a suspended run's `wakeAt`, a running
+   * run's `leaseExpiresAt` (claimable from the next millisecond). The scheduler ends a run whose
+   * endpoint nobody registered once it has been due for `orphanGrace`.
+   */
+  readonly dueAt: number;
 }
+
+/**
+ * A position in the order of `listResumableRuns` (by `dueAt`, then `runId`): the last run of the
+ * previous page, to list the runs strictly after it. `{ dueAt: t, runId: "" }` starts at `t`.
+ */
+export type ResumableCursor = Pick<ResumableRun, "dueAt" | "runId">;
 
 /** Why a store refused a write. */
 export type StoreErrorReason = "fenced" | "over" | "unknown-run";
@@ -157,7 +232,8 @@ export type StoreErrorReason = "fenced" | "over" | "unknown-run";
  *   sends a commit frame only after the step's output is stored;
  * - a write whose `epoch` is not the run's current epoch is refused (fencing), as is a write to a
  *   run that is over; a refused write changes nothing;
- * - `readFrames` returns frames strictly after an offset, in order, including after a takeover;
+ * - `readFrames` returns frames strictly after an offset, in order, including after a takeover,
+ *   bounded by a frame count and optionally by payload size (always at least one frame);
  * - `subscribe` listeners are called (without arguments, possibly batched) after frames are appended.
  * - times (`wakeAt` of runs and journal entries, `leaseExpiresAt`, `createdAt`, `updatedAt`) are
  *   kept as whole milliseconds, rounded up (`storedTime`): a fractional duration such as
@@ -173,6 +249,13 @@ export interface RunStore {
   createRun(run: NewRun): Promise<RunRecord>;
   /** The run, or undefined when unknown (or expired). */
   getRun(runId: string): Promise<RunRecord | undefined>;
+  /**
+   * Optional: the run without its request snapshot (`getRun` minus `request`), or undefined when
+   * unknown (or expired). Reads only what it returns: the request body, up to `maxBodyBytes`, is
+   * not read. The wait endpoint's long-poll calls it on every append to the run, and the scheduler
+   * before claiming a run; a store without it gets `getRun` there instead. (Redis: one `HMGET`.)
+   */
+  getRunSummary?(runId: string): Promise<RunSummary | undefined>;
   /** The run's journal, ordered by `position`. */
   listSteps(runId: string): Promise<StepRecord[]>;
   /**
@@ -181,8 +264,24 @@ export interface RunStore {
    * `STORE_REFUSED` (reason `fenced`, `over` or `unknown-run`) without changing anything.
    */
   appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string>;
-  /** Up to `limit` frames strictly after `after` (from the start when undefined), in order. */
-  readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]>;
+  /**
+   * Up to `limit` frames strictly after `after` (from the start when undefined), in order.
+   *
+   * With `maxBytes`, the read also stops at the frame with which the payloads read so far reach
+   * `maxBytes` (payload lengths in UTF-16 code units, as `logBytes` counts them), but it always
+   * returns at least one frame when one follows `after`, so readers make progress whatever a frame's
+   * size. A frame is thus returned when it is the first one or when the payloads before it in the
+   * read sum to less than `maxBytes`: the result holds fewer than `maxBytes` plus one frame's length.
+   * This bounds the text one read builds (V8 strings hold at most 2^29 - 24 code units). Without
+   * `maxBytes` (or with `Infinity`) only `limit` bounds the read.
+   *
+   * @example
+   * ```ts
+   * // At most 512 frames, and about 4 MiB of payload unless one frame alone is larger.
+   * const entries = await store.readFrames(runId, lastOffset, 512, 4 * 1024 * 1024);
+   * ```
+   */
+  readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]>;
   /** Calls `listener` whenever frames are appended to the run's log; returns the unsubscribe function. */
   subscribe(runId: string, listener: () => void): () => void;
   /**
@@ -193,10 +292,24 @@ export interface RunStore {
   claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined>;
   /** Extends the lease of the run's executor; false when `owner`/`epoch` no longer hold it. */
   renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean>;
-  /** Runs that `claimRun` would accept at `now`, oldest first, at most `limit`. */
-  listResumableRuns(now: number, limit: number): Promise<ResumableRun[]>;
-  /** The earliest `wakeAt` among suspended runs, or null when none is suspended. */
-  nextWakeAt(): Promise<number | null>;
+  /**
+   * One page of the runs that `claimRun` would accept at `now`: at most `limit`, ordered by
+   * `dueAt` (longest due first), then by `runId` (in UTF-8 byte order, as SQLite and Redis compare
+   * strings), and only those strictly after `after` in that order when it is given. The scheduler
+   * pages through the due runs with it, so runs it cannot resume (their endpoint is registered
+   * elsewhere, or nowhere) never hide the others.
+   *
+   * The work must be bounded by the page, not by the number of due runs: every poll of every
+   * instance calls it. (Memory store: a scan of its runs; SQLite: two index ranges; Redis:
+   * `ZRANGE` by rank from the cursor on the due and lease sets.)
+   */
+  listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]>;
+  /**
+   * The earliest `wakeAt` among suspended runs, or null when none is suspended; with `after`, the
+   * earliest one later than `after` (the scheduler asks for the next wake time in the future:
+   * runs due already are found by `listResumableRuns`).
+   */
+  nextWakeAt(after?: number): Promise<number | null>;
   /**
    * Delivers an event to every `waiting` step whose `event` is `event.name`, whose `match` holds,
    * and whose deadline has not passed: each such entry becomes `succeeded` with the event (as

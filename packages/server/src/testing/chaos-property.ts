@@ -29,11 +29,14 @@ import type {
   FrameToAppend,
   LogEntry,
   NewRun,
+  ResumableCursor,
   ResumableRun,
   RunRecord,
   RunStore,
+  RunSummary,
   StepRecord,
 } from "../store/run-store.js";
+import { readRunSummary } from "../store/run-summary.js";
 import { FaultyStore } from "./faulty-store.js";
 import { createManualTimers, type ManualTimers, committedData } from "./helpers.js";
 
@@ -187,14 +190,17 @@ class InFlightStore implements RunStore {
   getRun(runId: string): Promise<RunRecord | undefined> {
     return this.#track(() => this.inner.getRun(runId));
   }
+  getRunSummary(runId: string): Promise<RunSummary | undefined> {
+    return this.#track(() => readRunSummary(this.inner, runId));
+  }
   listSteps(runId: string): Promise<StepRecord[]> {
     return this.#track(() => this.inner.listSteps(runId));
   }
   appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
     return this.#track(() => this.inner.appendFrames(runId, epoch, frames, effects));
   }
-  readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
-    return this.#track(() => this.inner.readFrames(runId, after, limit));
+  readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]> {
+    return this.#track(() => this.inner.readFrames(runId, after, limit, maxBytes));
   }
   subscribe(runId: string, listener: () => void): () => void {
     return this.inner.subscribe(runId, listener);
@@ -205,11 +211,11 @@ class InFlightStore implements RunStore {
   renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
     return this.#track(() => this.inner.renewLease(runId, owner, epoch, leaseExpiresAt));
   }
-  listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
-    return this.#track(() => this.inner.listResumableRuns(now, limit));
+  listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
+    return this.#track(() => this.inner.listResumableRuns(now, limit, after));
   }
-  nextWakeAt(): Promise<number | null> {
-    return this.#track(() => this.inner.nextWakeAt());
+  nextWakeAt(after?: number): Promise<number | null> {
+    return this.#track(() => this.inner.nextWakeAt(after));
   }
   deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
     return this.#track(() => this.inner.deliverEvent(event, now));

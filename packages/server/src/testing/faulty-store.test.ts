@@ -82,6 +82,7 @@ describe("FaultyStore", () => {
     expect(store.calls).toEqual({
       createRun: 1,
       getRun: 2,
+      getRunSummary: 0,
       listSteps: 0,
       appendFrames: 0,
       readFrames: 1,

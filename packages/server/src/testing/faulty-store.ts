@@ -5,9 +5,11 @@ import type {
   FrameToAppend,
   LogEntry,
   NewRun,
+  ResumableCursor,
   ResumableRun,
   RunRecord,
   RunStore,
+  RunSummary,
   StepRecord,
 } from "../store/run-store.js";
 
@@ -57,6 +59,7 @@ export class FaultyStore implements RunStore {
   readonly calls: Record<FaultyMethod, number> = {
     createRun: 0,
     getRun: 0,
+    getRunSummary: 0,
     listSteps: 0,
     appendFrames: 0,
     readFrames: 0,
@@ -152,6 +155,11 @@ export class FaultyStore implements RunStore {
     return this.#call("getRun", [runId]);
   }
 
+  /** Reads a run without its request (see `RunStore.getRunSummary`; the inner store's `getRun` when it has none). */
+  getRunSummary(runId: string): Promise<RunSummary | undefined> {
+    return this.#call("getRunSummary", [runId]);
+  }
+
   /** Reads a run's journal (see `RunStore.listSteps`). */
   listSteps(runId: string): Promise<StepRecord[]> {
     return this.#call("listSteps", [runId]);
@@ -163,8 +171,8 @@ export class FaultyStore implements RunStore {
   }
 
   /** Reads frames (see `RunStore.readFrames`). */
-  readFrames(runId: string, after: string | undefined, limit: number): Promise<LogEntry[]> {
-    return this.#call("readFrames", [runId, after, limit]);
+  readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]> {
+    return this.#call("readFrames", [runId, after, limit, maxBytes]);
   }
 
   /**
@@ -193,13 +201,13 @@ export class FaultyStore implements RunStore {
   }
 
   /** Lists resumable runs (see `RunStore.listResumableRuns`). */
-  listResumableRuns(now: number, limit: number): Promise<ResumableRun[]> {
-    return this.#call("listResumableRuns", [now, limit]);
+  listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
+    return this.#call("listResumableRuns", [now, limit, after]);
   }
 
   /** The earliest wake time (see `RunStore.nextWakeAt`). */
-  nextWakeAt(): Promise<number | null> {
-    return this.#call("nextWakeAt", []);
+  nextWakeAt(after?: number): Promise<number | null> {
+    return this.#call("nextWakeAt", [after]);
   }
 
   /** Delivers an event (see `RunStore.deliverEvent`). */
@@ -244,7 +252,8 @@ export class FaultyStore implements RunStore {
     }
     let result: Promise<T>;
     try {
-      result = (this.inner[method] as (...callArgs: unknown[]) => Promise<T>).apply(this.inner, args);
+      const call = method === "getRunSummary" && this.inner.getRunSummary === undefined ? this.inner.getRun : this.inner[method];
+      result = (call as (...callArgs: unknown[]) => Promise<T>).apply(this.inner, args);
     } catch (error) {
       result = Promise.reject(error);
     }
