@@ -58,6 +58,8 @@ export interface ExecutorSettings {
 
 /** Frames read per page when scanning a log for interrupted steps. */
 const SCAN_PAGE = 1000;
+/** Payload (UTF-16 code units) a takeover's scan reads at most per page: large frames make short pages. */
+const SCAN_MAX_BYTES = 4 * 1024 * 1024;
 
 /** Due runs read per page when polling. */
 const POLL_PAGE = 100;
@@ -299,7 +301,7 @@ export class Executor {
         retryPolicy: [{ retries: 0 }],
       };
       const journal = await store.listSteps(runId);
-      const interrupted = await this.#rollBackInterrupted(record, journal, standIn);
+      const interrupted = await this.#rollBackInterrupted(record, journal, standIn, true);
       if (this.#closed) {
         await this.#release(runId, record.epoch);
         return;
@@ -311,7 +313,7 @@ export class Executor {
       this.#settings.report("resume", error, runId);
       // Claimed but not ended: hand it back with an expired lease, so it is due (and past the
       // grace) again at once instead of after a fresh lease and grace.
-      if (claimed !== undefined) await this.#release(runId, claimed.epoch).catch(() => {});
+      if (claimed !== undefined) await this.#release(runId, claimed.epoch, 0).catch(() => {});
     }
   }
 
@@ -440,8 +442,10 @@ export class Executor {
   }
 
   /** Gives up this process's lease on a run it holds, so any executor may claim it at once. */
-  async #release(runId: string, epoch: number): Promise<void> {
-    await this.#settings.store.renewLease(runId, this.owner, epoch, 0);
+  async #release(runId: string, epoch: number, expiresAt = this.#settings.timers.now() - 1): Promise<void> {
+    // By default expired as of now (not at 0): the run is due from the moment it is released, so
+    // the other processes' polls see it among the runs that became due since their last poll.
+    await this.#settings.store.renewLease(runId, this.owner, epoch, expiresAt);
   }
 
   /** Sets the timer for the next wake time in the future (or the next poll, whichever is first). */
@@ -490,7 +494,13 @@ export class Executor {
    * frames record a new quiet point at the end of the log (so does an append of no frames, after a
    * long scan or when the marks changed), since nothing is open once they are written.
    */
-  async #rollBackInterrupted(record: RunRecord, journal: readonly StepRecord[], registration: Registration): Promise<Map<string, number>> {
+  async #rollBackInterrupted(
+    record: RunRecord,
+    journal: readonly StepRecord[],
+    registration: Registration,
+    /** The run is being ended (an orphan): nothing runs again, whatever the retries left. */
+    ending = false,
+  ): Promise<Map<string, number>> {
     const { store } = this.#settings;
     const quiet = record.quiet;
     const open = new Set<string | null>();
@@ -500,9 +510,11 @@ export class Executor {
     let after = quiet?.offset;
     let scanned = 0;
     for (;;) {
-      const page = await store.readFrames(record.runId, after, SCAN_PAGE);
+      const page = await store.readFrames(record.runId, after, SCAN_PAGE, SCAN_MAX_BYTES);
       scanned += page.length;
+      let pageBytes = 0;
       for (const entry of page) {
+        pageBytes += entry.payload.length;
         const step = stepOfPayload(entry.payload);
         if (entry.type === "data") open.add(step);
         else if (entry.type === "commit") open.delete(step);
@@ -511,7 +523,8 @@ export class Executor {
           lastAttempt.set(step, (JSON.parse(entry.payload) as { attempt: number }).attempt);
         }
       }
-      if (page.length < SCAN_PAGE) break;
+      // A page short of both bounds is the end of the log.
+      if (page.length === 0 || (page.length < SCAN_PAGE && pageBytes < SCAN_MAX_BYTES)) break;
       after = page[page.length - 1]!.offset;
     }
     const byStep = new Map(journal.map((entry) => [entry.hashedStepId, entry]));
@@ -520,7 +533,8 @@ export class Executor {
     const frames: FrameToAppend[] = [];
     // A `running` entry records its step's retries; the endpoint's apply to entries written before.
     const { retries } = resolveRetryPolicy("durable.endpoint", ...registration.retryPolicy);
-    const rollback = (step: string | null, attempt: number, willRetry: boolean) => {
+    const rollback = (step: string | null, attempt: number, retry: boolean) => {
+      const willRetry = retry && !ending;
       lastAttempt.set(step, attempt);
       frames.push({
         type: "rollback",

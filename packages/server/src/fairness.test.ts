@@ -126,6 +126,42 @@ describe("runs of endpoints registered nowhere never hide the others", () => {
     expect(woke).toBe(started + 10_000);
   });
 
+  it("resumes a run another instance released at shutdown at its next poll, while its round is deep in 1,000 orphans", async () => {
+    const { timers, store } = setup();
+    await suspendedRuns(store, 1_000, "orphan", "removed", (index) => 1_000 + index);
+    let entered: () => void = () => {};
+    const inStep = new Promise<void>((resolve) => (entered = resolve));
+    const executions: string[] = [];
+    const handler = async () => {
+      await step.run("work", async ({ signal }) => {
+        executions.push(`attempt on ${executions.length === 0 ? "A" : "B"}`);
+        if (executions.length === 1) {
+          entered();
+          // A's attempt runs until the shutdown stops it.
+          await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+        }
+      });
+      return Response.json({ ok: true });
+    };
+    const b = open({ store, timers, pollInterval: 1_000, orphanGrace: Number.POSITIVE_INFINITY });
+    b.endpoint(handler, { id: "chat" });
+    await timers.untilPending(); // B's first poll: the first page of its round over the orphans
+    const a = open({ store, timers, pollInterval: 1_000, orphanGrace: Number.POSITIVE_INFINITY });
+    const started = a.endpoint(handler, { id: "chat" })(sseRequest());
+    await inStep;
+    // A shuts down: it stops the attempt and releases the run's lease (its live stream gets a
+    // redirect; the grace for live streams runs on the manual clock).
+    const closing = a.close({ timeout: 0 });
+    void started.then((response) => collectFrames(response)).catch(() => {});
+    // Released as due now, the run is among the runs that B's next poll finds newly due; released
+    // as due at 0 (before the fix), it waited until B's round over the orphans came round again
+    // (nine more polls).
+    await passTime(timers, 2_000, 500);
+    await closing;
+    await until(() => executions.length === 2, "B resumes the released run");
+    expect(executions).toEqual(["attempt on A", "attempt on B"]);
+  });
+
   it("leaves a due run whose endpoint another instance has to that instance (rolling deploy), and ends nothing", async () => {
     const { timers, store } = setup();
     const [run] = await suspendedRuns(store, 1, "v2", "chat-v2", () => 1_000);
@@ -222,7 +258,9 @@ describe("orphaned runs end after orphanGrace", () => {
     await eventually(async () => (await store.getRun("crashed"))?.status === "failed", "its result is stored");
     const log = await store.readFrames("crashed", undefined, 100);
     expect(log.map((entry) => entry.type)).toEqual(["data", "rollback", "result"]);
-    expect(JSON.parse(log[1]!.payload)).toMatchObject({ step: hashed, attempt: 1, error: { name: "InterruptedError" } });
+    // Retries are left (1 of 3), but the run ends here: the rollback does not promise another attempt.
+    expect(JSON.parse(log[1]!.payload)).toMatchObject({ step: hashed, attempt: 1, willRetry: false, error: { name: "InterruptedError" } });
+    expect(JSON.parse(log[1]!.payload).error.message).not.toContain("It runs again");
     expect(log[2]!.offset.startsWith("2-")).toBe(true); // written in the claim's epoch
     expect(await store.getRun("crashed")).toMatchObject({ status: "failed", result: { status: 500 } });
     expect(DurableError.isInstance(reports[0]!.error) && reports[0]!.error.code).toBe("UNKNOWN_ENDPOINT");

@@ -544,7 +544,9 @@ describe("graceful shutdown", () => {
     const expiryOf = (url: URL) => Number(url.searchParams.get("token")!.split(".")[0]);
     expect(expiryOf(location)).toBeGreaterThanOrEqual(expiryOf(new URL(resumeUrl)));
     const record = await memory.getRun(runId);
-    expect(record).toMatchObject({ status: "running", leaseExpiresAt: 0 });
+    // Released: the lease expired as of the release, so the run is due (and claimable) at once.
+    expect(record).toMatchObject({ status: "running" });
+    expect(record!.leaseExpiresAt).toBeLessThan(timers.now());
 
     // Another instance: the client's reconnect to its wait endpoint takes the run over at once.
     const b = setup(handler, { store: memory, timers });
@@ -643,7 +645,9 @@ describe("graceful shutdown", () => {
     await closing;
     await passTime(timers, 100);
     expect(executions).toEqual([1]); // B never ran it
-    expect(await memory.getRun(runId)).toMatchObject({ status: "running", epoch: 2, leaseExpiresAt: 0 });
+    const released = await memory.getRun(runId);
+    expect(released).toMatchObject({ status: "running", epoch: 2 });
+    expect(released!.leaseExpiresAt).toBeLessThan(timers.now());
   });
 
   it("close() rejects a bad timeout and is safe to call twice", async () => {

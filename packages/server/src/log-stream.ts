@@ -9,6 +9,7 @@ import type { ReportError } from "./background-errors.js";
 import { StoreRefusedError } from "./errors.js";
 import { batchAfter, READ_BATCH, READ_MAX_BYTES, RunTails, type TailBatch, type TailMembership } from "./run-tail.js";
 import type { LogEntry, RunStore } from "./store/run-store.js";
+import { readRunSummary } from "./store/run-summary.js";
 import type { TextBodySink, TextBodySource } from "./text-body.js";
 import type { Timers } from "./timers.js";
 
@@ -385,7 +386,7 @@ function createLogSource(options: LogStreamOptions): TextBodySource {
 
   /** The run's result frame when it is over, else undefined. */
   async function findResult(): Promise<LogEntry | undefined> {
-    const record = await store.getRun(runId);
+    const record = await readRunSummary(store, runId);
     if (record === undefined || record.result === undefined || record.frameCount === 0) return undefined;
     // The result frame is the last of the log, written in the run's last epoch, and sequences count
     // the frames: it is `<epoch>-<frameCount>`, the one frame strictly after `<epoch>-<frameCount - 1>`.
