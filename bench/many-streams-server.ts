@@ -17,7 +17,8 @@
 import http from "node:http";
 import v8 from "node:v8";
 import type { AddressInfo } from "node:net";
-import { encodeDataPayload, encodeFrame, hashStepId, PROTOCOL_VERSION } from "@durastream/protocol";
+import { encodeFrame, hashStepId, PROTOCOL_VERSION } from "@durastream/protocol";
+import { encodeDataPayload } from "@durastream/protocol/internal";
 import { createDurable, step, stream } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
 

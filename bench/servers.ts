@@ -3,7 +3,8 @@
 // Prints one JSON line {"raw": port, "durable": port} once both listen.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { encodeDataPayload, encodeFrame, hashStepId, PROTOCOL_VERSION } from "@durastream/protocol";
+import { encodeFrame, hashStepId, PROTOCOL_VERSION } from "@durastream/protocol";
+import { encodeDataPayload } from "@durastream/protocol/internal";
 import { createDurable, step, stream } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
 

@@ -12,7 +12,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createDataPayloadEncoder, encodeFramePayload, hashStepId } from "@durastream/protocol";
+import { encodeFramePayload, hashStepId } from "@durastream/protocol";
+import { createDataPayloadEncoder } from "@durastream/protocol/internal";
 import { createDurable, type RunStore } from "@durastream/server";
 import { RedisRunStore } from "@durastream/redis";
 import { SqliteRunStore } from "@durastream/sqlite";

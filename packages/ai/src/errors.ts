@@ -1,25 +1,27 @@
-const marker = Symbol.for("@durastream/ai/error");
+import { DurastreamError } from "@durastream/server";
+
+const marker = "durastream.error.DurableAiError";
 
 /**
  * What went wrong, for {@link DurableAiError}.
  *
  * @example
  * ```ts
- * const code: DurableAiErrorCode = error.code; // "INVALID_OPTIONS" | "MODEL_STREAM_ERROR" | "MOCK_FAILURE"
+ * const code: DurableAiErrorCode = error.code; // "MODEL_STREAM_ERROR" | "MOCK_FAILURE"
  * ```
  */
 export type DurableAiErrorCode =
-  /** An option passed to `createMockModel` or `pipeModel` is invalid. */
-  | "INVALID_OPTIONS"
   /** The model's stream sent an `error` part whose error is not an `Error` object. */
   | "MODEL_STREAM_ERROR"
   /** A failure injected with the mock model's `failures` option. */
   | "MOCK_FAILURE";
 
 /**
- * The one error class of `@durastream/ai`. Errors thrown by a model itself (a provider's
- * `APICallError`, an `AbortError`, …) are passed through untouched; this class is used for bad
- * options, for `error` stream parts that carry no `Error`, and for the mock's injected failures.
+ * The error of `@durastream/ai` (a `DurastreamError`). Errors thrown by a model itself (a provider's
+ * `APICallError`, an `AbortError`, …) are passed through untouched; this class is used for `error`
+ * stream parts that carry no `Error` and for the mock's injected failures. Bad options passed to
+ * `createMockModel` or `pipeModel` throw an `InvalidOptionsError` (code `INVALID_OPTIONS`), as in
+ * every Durastream package.
  *
  * @example
  * ```ts
@@ -32,21 +34,18 @@ export type DurableAiErrorCode =
  * }
  * ```
  */
-export class DurableAiError extends Error {
-  /** Discriminates the kind of failure. */
-  readonly code: DurableAiErrorCode;
-  private readonly [marker] = true;
+export class DurableAiError extends DurastreamError<DurableAiErrorCode> {
 
   /**
    * @example
    * ```ts
-   * throw new DurableAiError("INVALID_OPTIONS", "chunking must be a positive integer.");
+   * throw new DurableAiError("MOCK_FAILURE", "Upstream reset");
    * ```
    */
   constructor(code: DurableAiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = "DurableAiError";
-    this.code = code;
+    DurastreamError.mark(this, marker);
   }
 
   /**
@@ -57,7 +56,7 @@ export class DurableAiError extends Error {
    * if (DurableAiError.isInstance(error)) console.log(error.code);
    * ```
    */
-  static isInstance(value: unknown): value is DurableAiError {
-    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+  static override isInstance(value: unknown): value is DurableAiError {
+    return DurastreamError.hasMarker(value, marker);
   }
 }

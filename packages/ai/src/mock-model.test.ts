@@ -296,7 +296,7 @@ describe("createMockModel", () => {
     ];
     for (const options of bad) {
       expect(() => createMockModel(options as never)).toThrow(
-        expect.objectContaining({ name: "DurableAiError", code: "INVALID_OPTIONS", message: expect.stringMatching(/^createMockModel: /) }),
+        expect.objectContaining({ name: "InvalidOptionsError", code: "INVALID_OPTIONS", message: expect.stringMatching(/^createMockModel: /) }),
       );
     }
   });

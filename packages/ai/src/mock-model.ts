@@ -9,6 +9,7 @@ import type {
   LanguageModelV4StreamPart,
   LanguageModelV4Usage,
 } from "@ai-sdk/provider";
+import { InvalidOptionsError } from "@durastream/server";
 import { DurableAiError } from "./errors.js";
 import type { ModelCallOptions, ModelStreamPart } from "./language-model.js";
 import { lastUserText } from "./last-user-text.js";
@@ -186,7 +187,7 @@ function abortReason(signal: AbortSignal): unknown {
 
 function validate(options: MockModelOptions): void {
   const invalid = (message: string): never => {
-    throw new DurableAiError("INVALID_OPTIONS", message);
+    throw new InvalidOptionsError(message);
   };
   const { text, chunking, tokenDelayMs, failures, specificationVersion } = options;
   if (text !== undefined && typeof text !== "string" && typeof text !== "function") {

@@ -6,7 +6,7 @@ import type {
   LanguageModelV4,
   LanguageModelV4StreamPart,
 } from "@ai-sdk/provider";
-import { stream } from "@durastream/server";
+import { InvalidOptionsError, stream } from "@durastream/server";
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi, type MockInstance } from "vitest";
 import { DurableAiError } from "./errors.js";
 import type { AnyLanguageModel, ModelCallOptions } from "./language-model.js";
@@ -325,7 +325,7 @@ describe("pipeModel", () => {
 
   it("rejects bad arguments with INVALID_OPTIONS", async () => {
     await expect(pipeModel({} as never, { call })).rejects.toSatisfy(
-      (error: unknown) => DurableAiError.isInstance(error) && error.code === "INVALID_OPTIONS",
+      (error: unknown) => InvalidOptionsError.isInstance(error) && !DurableAiError.isInstance(error) && error.code === "INVALID_OPTIONS",
     );
     await expect(pipeModel(createMockModel(), {} as never)).rejects.toThrow(/options\.call/);
   });

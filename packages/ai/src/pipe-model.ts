@@ -1,4 +1,4 @@
-import { stream } from "@durastream/server";
+import { InvalidOptionsError, stream } from "@durastream/server";
 import { DurableAiError } from "./errors.js";
 import {
   normalizeFinishReason,
@@ -153,16 +153,10 @@ function combineSignals(signals: ReadonlyArray<AbortSignal | undefined>): AbortS
  */
 export async function pipeModel(model: AnyLanguageModel, options: PipeModelOptions): Promise<ModelStepResult> {
   if (typeof model !== "object" || model === null || typeof (model as { doStream?: unknown }).doStream !== "function") {
-    throw new DurableAiError(
-      "INVALID_OPTIONS",
-      "pipeModel needs a language model with a doStream method, e.g. openai(\"gpt-4o-mini\") or createMockModel().",
-    );
+    throw new InvalidOptionsError("pipeModel needs a language model with a doStream method, e.g. openai(\"gpt-4o-mini\") or createMockModel().");
   }
   if (typeof options !== "object" || options === null || typeof options.call !== "object" || options.call === null) {
-    throw new DurableAiError(
-      "INVALID_OPTIONS",
-      "pipeModel needs options.call, the doStream call options, e.g. { call: { prompt: [...] }, signal }.",
-    );
+    throw new InvalidOptionsError("pipeModel needs options.call, the doStream call options, e.g. { call: { prompt: [...] }, signal }.");
   }
   const { call, include = {}, signal } = options;
   const abortSignal = combineSignals([signal, call.abortSignal]);

@@ -18,7 +18,7 @@ import {
   useTestServer,
   type SeenRequest,
 } from "@durastream/client-testing";
-import { hashStepId } from "@durastream/protocol";
+import { InvalidOptionsError, hashStepId } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import type { DurableStreamSnapshot } from "./durable-stream-types.js";
@@ -259,8 +259,8 @@ describe("createDurableStream: requests and results", () => {
     expect(statuses).toEqual(["connecting", "streaming", "failed"]);
   });
 
-  it("throws a TypeError without a url", () => {
-    expect(() => createDurableStream({} as never)).toThrow(TypeError);
+  it("throws an InvalidOptionsError without a url", () => {
+    expect(() => createDurableStream({} as never)).toThrow(InvalidOptionsError);
   });
 });
 

@@ -1,3 +1,4 @@
+import { InvalidOptionsError } from "@durastream/protocol";
 import { emptyChunkList, type ChunkList } from "./chunk-list.js";
 import { CommittedViewState } from "./committed-view-state.js";
 import {
@@ -390,7 +391,7 @@ export function createDurableStream<T = unknown, R = unknown>(initialOptions: Du
 function checkOptions(options: DurableStreamOptions): DurableStreamOptions {
   const url: unknown = (options as Partial<DurableStreamOptions> | undefined)?.url;
   if (typeof url !== "string" && !(url instanceof URL)) {
-    throw new TypeError(`createDurableStream needs the endpoint's url (a string or URL), got ${String(url)}.`);
+    throw new InvalidOptionsError(`createDurableStream needs the endpoint's url (a string or URL), got ${String(url)}.`);
   }
   return options;
 }

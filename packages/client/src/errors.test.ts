@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { DurastreamError, InvalidOptionsError, ProtocolError } from "@durastream/protocol";
 import { DurableClientError } from "./errors.js";
 
 describe("DurableClientError", () => {
@@ -29,9 +30,9 @@ describe("DurableClientError", () => {
     expect(error.url).toBeUndefined();
   });
 
-  it("recognizes instances from other copies of the package through a Symbol.for brand", () => {
+  it("recognizes instances from other copies of the package through a Symbol.for marker", () => {
     const fromAnotherCopy = Object.assign(new Error("x"), { code: "NETWORK" });
-    Object.defineProperty(fromAnotherCopy, Symbol.for("durastream.client.error"), { value: true });
+    Object.defineProperty(fromAnotherCopy, Symbol.for("durastream.error.DurableClientError"), { value: true });
 
     expect(DurableClientError.isInstance(new DurableClientError("NETWORK", "x"))).toBe(true);
     expect(DurableClientError.isInstance(fromAnotherCopy)).toBe(true);
@@ -39,5 +40,37 @@ describe("DurableClientError", () => {
     expect(DurableClientError.isInstance({ code: "NETWORK" })).toBe(false);
     expect(DurableClientError.isInstance(null)).toBe(false);
     expect(DurableClientError.isInstance("NETWORK")).toBe(false);
+  });
+
+  it("is a DurastreamError, and exact: other Durastream errors are no DurableClientError", () => {
+    const error = new DurableClientError("NETWORK", "x");
+    expect(DurastreamError.isInstance(error)).toBe(true);
+    expect(error).toBeInstanceOf(DurastreamError);
+    expect(DurableClientError.isInstance(new ProtocolError("INVALID_FRAME", "x"))).toBe(false);
+    expect(DurableClientError.isInstance(new InvalidOptionsError("x"))).toBe(false);
+    // The base marker alone (a DurastreamError of another kind, with a client code) is not enough.
+    expect(DurableClientError.isInstance(new DurastreamError("NETWORK", "x"))).toBe(false);
+  });
+});
+
+describe("option validation", () => {
+  it("throws InvalidOptionsError (code INVALID_OPTIONS) for bad options, never a TypeError or RangeError", async () => {
+    const { createDurableStream, fetchWithStream, resumeStream } = await import("./index.js");
+    const failures: unknown[] = [];
+    try {
+      createDurableStream({} as never);
+    } catch (error) {
+      failures.push(error);
+    }
+    failures.push(await fetchWithStream("https://app.example/api", { maxRedirects: -1, fetch: () => Promise.reject(new Error("unused")) }).catch((error: unknown) => error));
+    failures.push(await fetchWithStream("https://app.example/api", { reconnect: { retries: 0.5 }, fetch: () => Promise.reject(new Error("unused")) }).catch((error: unknown) => error));
+    failures.push(await resumeStream("https://app.example/api/durable/1", { lastEventId: "nope", fetch: () => Promise.reject(new Error("unused")) }).catch((error: unknown) => error));
+    expect(failures).toHaveLength(4);
+    for (const error of failures) {
+      expect(InvalidOptionsError.isInstance(error)).toBe(true);
+      expect(error).toMatchObject({ name: "InvalidOptionsError", code: "INVALID_OPTIONS" });
+      expect(error).not.toBeInstanceOf(TypeError);
+      expect(error).not.toBeInstanceOf(RangeError);
+    }
   });
 });

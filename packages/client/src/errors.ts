@@ -1,4 +1,6 @@
-const brand = Symbol.for("durastream.client.error");
+import { DurastreamError } from "@durastream/protocol";
+
+const marker = "durastream.error.DurableClientError";
 
 /**
  * What went wrong while reading a Durastream stream:
@@ -47,8 +49,9 @@ export interface DurableClientErrorOptions {
 }
 
 /**
- * The one error class of `@durastream/client`. `code` tells the kinds apart; `cause` holds the
- * underlying error. User aborts and errors thrown by your own callbacks are never wrapped in it.
+ * The error of a stream that failed in `@durastream/client` (a `DurastreamError`). `code` tells the
+ * kinds apart; `cause` holds the underlying error. User aborts and errors thrown by your own
+ * callbacks are never wrapped in it; bad options throw an `InvalidOptionsError` instead.
  *
  * `resumeUrl` and `lastOffset` say where the stream stopped: persist them, and pass them to
  * `resumeStream` later (e.g. once the network is back) to go on without losing or repeating a frame.
@@ -66,9 +69,7 @@ export interface DurableClientErrorOptions {
  * }
  * ```
  */
-export class DurableClientError extends Error {
-  /** Discriminates the kinds of client error. */
-  readonly code: DurableClientErrorCode;
+export class DurableClientError extends DurastreamError<DurableClientErrorCode> {
   /** The HTTP status of the response, for `HTTP` errors; otherwise `undefined`. */
   readonly status: number | undefined;
   /** The URL of the connection that failed, when known. */
@@ -91,14 +92,13 @@ export class DurableClientError extends Error {
    * ```
    */
   constructor(code: DurableClientErrorCode, message: string, options: DurableClientErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
     this.name = "DurableClientError";
-    this.code = code;
     this.status = options.status;
     this.url = options.url;
     this.lastOffset = options.lastOffset;
     this.resumeUrl = options.resumeUrl;
-    Object.defineProperty(this, brand, { value: true });
+    DurastreamError.mark(this, marker);
   }
 
   /**
@@ -110,7 +110,7 @@ export class DurableClientError extends Error {
    * if (DurableClientError.isInstance(error)) console.warn(error.code, error.message);
    * ```
    */
-  static isInstance(value: unknown): value is DurableClientError {
-    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  static override isInstance(value: unknown): value is DurableClientError {
+    return DurastreamError.hasMarker(value, marker);
   }
 }

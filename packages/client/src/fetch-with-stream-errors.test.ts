@@ -15,7 +15,7 @@ import {
   streamResponse,
   useTestServer,
 } from "@durastream/client-testing";
-import { PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
+import { InvalidOptionsError, PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import { fetchWithStream } from "./fetch-with-stream.js";
@@ -321,11 +321,12 @@ describe("fetchWithStream callbacks that throw", () => {
     expect(events.some(([name]) => name === "streamError")).toBe(false);
   });
 
-  it("rejects with a RangeError for an invalid maxRedirects, and still calls onDone", async () => {
+  it("rejects with an InvalidOptionsError for an invalid maxRedirects, and still calls onDone", async () => {
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(URL_, { ...callbacks, maxRedirects: -1 }));
 
-    expect(error).toBeInstanceOf(RangeError);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect((error as InvalidOptionsError).code).toBe("INVALID_OPTIONS");
     expect(events).toEqual([["done"]]);
   });
 });

@@ -18,7 +18,7 @@ import {
   streamResponse,
   useTestServer,
 } from "@durastream/client-testing";
-import { PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
+import { InvalidOptionsError, PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { FetchFunction } from "./fetch-with-stream-options.js";
@@ -527,11 +527,11 @@ describe("fetchWithStream abort while reconnecting", () => {
     ["retries", { retries: 1.5 }],
     ["initialDelay", { initialDelay: Number.NaN }],
     ["maxDelay", { maxDelay: -5 }],
-  ] as const)("rejects with a RangeError for an invalid reconnect.%s", async (name, reconnect) => {
+  ] as const)("rejects with an InvalidOptionsError for an invalid reconnect.%s", async (name, reconnect) => {
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(ENDPOINT, { ...callbacks, reconnect }));
 
-    expect(error).toBeInstanceOf(RangeError);
+    expect(InvalidOptionsError.isInstance(error)).toBe(true);
     expect((error as Error).message).toContain(`reconnect.${name}`);
     expect(events).toEqual([["done"]]);
   });

@@ -30,6 +30,8 @@ export type {
 } from "./durable-stream-types.js";
 export { DurableClientError, type DurableClientErrorCode, type DurableClientErrorOptions } from "./errors.js";
 export {
+  DurastreamError,
+  InvalidOptionsError,
   ProtocolError,
   type HashedStepId,
   type ProtocolErrorCode,

@@ -1,4 +1,5 @@
 import { rejectionOf } from "@durastream/client-testing";
+import { InvalidOptionsError } from "@durastream/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { waitFor } from "./abortable-wait.js";
 import { DurableClientError } from "./errors.js";
@@ -36,7 +37,7 @@ describe("createReconnectPolicy", () => {
   it("uses delay(attempt) instead of the schedule, and checks what it returns", () => {
     const policy = createReconnectPolicy({ delay: (attempt) => (attempt === 3 ? -1 : attempt * 10) });
     expect(policy?.delayFor(2)).toBe(20);
-    expect(() => policy?.delayFor(3)).toThrow(RangeError);
+    expect(() => policy?.delayFor(3)).toThrow(InvalidOptionsError);
   });
 
   it("allows Infinity retries, and rejects invalid numbers", () => {

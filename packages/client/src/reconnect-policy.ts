@@ -1,3 +1,4 @@
+import { InvalidOptionsError } from "@durastream/protocol";
 import { DurableClientError } from "./errors.js";
 import type { ReconnectOptions } from "./fetch-with-stream-options.js";
 
@@ -31,8 +32,8 @@ export interface ReconnectPolicy {
 }
 
 /**
- * Checks `ReconnectOptions` and fills in the defaults; `undefined` for `reconnect: false`. Throws a
- * `RangeError` for an invalid number.
+ * Checks `ReconnectOptions` and fills in the defaults; `undefined` for `reconnect: false`. Throws an
+ * `InvalidOptionsError` for an invalid number.
  *
  * @example
  * ```ts
@@ -46,7 +47,7 @@ export function createReconnectPolicy(options: false | ReconnectOptions | undefi
   const initialDelay = options?.initialDelay ?? DEFAULT_RECONNECT.initialDelay;
   const maxDelay = options?.maxDelay ?? DEFAULT_RECONNECT.maxDelay;
   if (retries !== Infinity && (!Number.isInteger(retries) || retries < 0)) {
-    throw new RangeError(`reconnect.retries must be a whole number >= 0 (or Infinity), got ${String(retries)}.`);
+    throw new InvalidOptionsError(`reconnect.retries must be a whole number >= 0 (or Infinity), got ${String(retries)}.`);
   }
   checkDelay("reconnect.initialDelay", initialDelay);
   checkDelay("reconnect.maxDelay", maxDelay);
@@ -103,7 +104,7 @@ export function isReconnectable(error: unknown): error is DurableClientError {
 
 function checkDelay(name: string, value: number): number {
   if (typeof value !== "number" || !(value >= 0) || value === Infinity) {
-    throw new RangeError(`${name} must be a finite number of milliseconds >= 0, got ${String(value)}.`);
+    throw new InvalidOptionsError(`${name} must be a finite number of milliseconds >= 0, got ${String(value)}.`);
   }
   return value;
 }

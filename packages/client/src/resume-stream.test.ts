@@ -17,7 +17,7 @@ import {
   streamResponse,
   useTestServer,
 } from "@durastream/client-testing";
-import { PROTOCOL_VERSION, ProtocolError, type ResultFrame } from "@durastream/protocol";
+import { InvalidOptionsError, PROTOCOL_VERSION, ProtocolError, type ResultFrame } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import { resumeStream } from "./resume-stream.js";
@@ -203,15 +203,15 @@ describe("resumeStream arguments", () => {
     ["a POST", { method: "POST" }],
     ["a body", { body: "{}" }],
     ["a DELETE", { method: "delete" }],
-  ])("rejects %s with a TypeError that points to fetchWithStream, sending nothing", async (_what, fetchOpts) => {
+  ])("rejects %s with an InvalidOptionsError that points to fetchWithStream, sending nothing", async (_what, fetchOpts) => {
     const wait = inSequence();
     server.use(http.all(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
-    // fetchOpts' type already leaves method and body out; a caller without types gets the TypeError.
+    // fetchOpts' type already leaves method and body out; a caller without types gets the InvalidOptionsError.
     const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, fetchOpts: fetchOpts as RequestInit }));
 
-    expect(error).toBeInstanceOf(TypeError);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
     expect((error as Error).message).toContain("fetchWithStream");
     expect(wait.seen).toHaveLength(0);
     expect(events).toEqual([["done"]]);
@@ -225,11 +225,11 @@ describe("resumeStream arguments", () => {
     expect(await response.text()).toBe("Hello world");
   });
 
-  it.each([["not-an-offset"], [""], ["1-2-3"]])("rejects lastEventId %j with a TypeError", async (lastEventId) => {
+  it.each([["not-an-offset"], [""], ["1-2-3"]])("rejects lastEventId %j with an InvalidOptionsError", async (lastEventId) => {
     const { events, callbacks } = recorder();
     const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, lastEventId }));
 
-    expect(error).toBeInstanceOf(TypeError);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
     expect((error as Error).message).toContain("lastEventId");
     expect(events).toEqual([["done"]]);
   });
@@ -237,7 +237,7 @@ describe("resumeStream arguments", () => {
   it("rejects a Last-Event-ID header in fetchOpts: the offset belongs in lastEventId", async () => {
     const error = await rejectionOf(resumeStream(RESUME_URL, { fetchOpts: { headers: { "Last-Event-ID": "1-2" } } }));
 
-    expect(error).toBeInstanceOf(TypeError);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
     expect((error as Error).message).toContain("lastEventId");
   });
 });

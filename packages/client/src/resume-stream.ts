@@ -1,4 +1,4 @@
-import { ProtocolError, parseOffset } from "@durastream/protocol";
+import { InvalidOptionsError, ProtocolError, parseOffset } from "@durastream/protocol";
 import type { ResumeStreamOptions } from "./fetch-with-stream-options.js";
 import type { StreamCursor } from "./read-connection.js";
 import { createRequestHeaders } from "./request-headers.js";
@@ -16,7 +16,7 @@ import { settleStream, streamConnections } from "./stream-connections.js";
  * `resumeUrl` is the `resumeUrl` from `onMetadata` (or from a failed stream's
  * `DurableClientError`); `lastEventId` is the `offset` of the last frame you applied. Frames at or
  * before it are not delivered again, so state kept from before picks up exactly where it stopped.
- * Rejects with a `TypeError` when `fetchOpts` has a `method` other than `GET` or a `body` (use
+ * Rejects with an `InvalidOptionsError` when `fetchOpts` has a `method` other than `GET` or a `body` (use
  * `fetchWithStream` to start a run), or a `Last-Event-ID` header (use `lastEventId`).
  *
  * @example
@@ -41,7 +41,7 @@ export function resumeStream(resumeUrl: string | URL, options: ResumeStreamOptio
     const fetchOpts: RequestInit = options.fetchOpts ?? {};
     const method = fetchOpts.method;
     if ((method !== undefined && method.toUpperCase() !== "GET") || (fetchOpts.body !== undefined && fetchOpts.body !== null)) {
-      throw new TypeError(
+      throw new InvalidOptionsError(
         `resumeStream reads a run that already exists with a GET, so fetchOpts.method (${String(method)}) and fetchOpts.body are not allowed. To start a run, use fetchWithStream.`,
       );
     }
@@ -49,7 +49,7 @@ export function resumeStream(resumeUrl: string | URL, options: ResumeStreamOptio
     if (lastEventId !== undefined) checkOffset(lastEventId);
     const headers = createRequestHeaders(fetchOpts.headers);
     if (headers.has("last-event-id")) {
-      throw new TypeError("resumeStream: pass the last offset you have as the lastEventId option, not as a Last-Event-ID header.");
+      throw new InvalidOptionsError("resumeStream: pass the last offset you have as the lastEventId option, not as a Last-Event-ID header.");
     }
     if (lastEventId !== undefined) headers.set("last-event-id", lastEventId);
     const url = String(resumeUrl);
@@ -64,7 +64,7 @@ function checkOffset(lastEventId: string): void {
     parseOffset(lastEventId);
   } catch (cause) {
     if (!ProtocolError.isInstance(cause)) throw cause;
-    throw new TypeError(
+    throw new InvalidOptionsError(
       `resumeStream: lastEventId must be the offset of the last frame you have (e.g. "1-42", the offset of an onData, onCommit or onRollback argument), got ${JSON.stringify(lastEventId)}.`,
       { cause },
     );

@@ -1,4 +1,4 @@
-import { responseFromSnapshot, type ResultFrame } from "@durastream/protocol";
+import { InvalidOptionsError, responseFromSnapshot, type ResultFrame } from "@durastream/protocol";
 import { isAborted } from "./abort-signal.js";
 import { waitFor } from "./abortable-wait.js";
 import { CallbackFailure, invokeCallback } from "./callback-failure.js";
@@ -94,7 +94,7 @@ export async function streamConnections(
   const signal = fetchOpts.signal ?? undefined;
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
-    throw new RangeError(`maxRedirects must be a whole number >= 0, got ${String(maxRedirects)}.`);
+    throw new InvalidOptionsError(`maxRedirects must be a whole number >= 0, got ${String(maxRedirects)}.`);
   }
   const reconnect = createReconnectPolicy(options.reconnect);
   // What every connection after the first sends: a GET with the stream's position.

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DataFrameFastPath } from "./data-frame-fast-path.js";
 import { decodeEvent } from "./decode.js";
-import { encodeDataPayload } from "./encode.js";
+import { encodeDataPayload } from "./step-payload.js";
 import type { Frame } from "./frames.js";
 
 const STEP = "9e59d42533de13285d6ef99427563967a25bfcf7";

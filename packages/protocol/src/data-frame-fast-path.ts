@@ -1,9 +1,10 @@
 import type { DataFrame, HashedStepId } from "./frames.js";
 import { isOffset } from "./offset.js";
+import { DATA_KEY as STEP_DATA_KEY, NULL_STEP_DATA_PREFIX as NULL_STEP_PREFIX, STEP_KEY } from "./step-payload.js";
 
-const NULL_STEP_PREFIX = '{"step":null,"data":';
-const STEP_PREFIX = '{"step":"';
-const DATA_KEY = '","data":';
+// The envelope's layout comes from step-payload.ts; here it is only matched, for a step id in quotes.
+const STEP_PREFIX = `${STEP_KEY}"`;
+const DATA_KEY = `"${STEP_DATA_KEY}`;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const CLOSING_BRACE = 0x7d;
@@ -22,6 +23,7 @@ const FIRST_PRINTABLE = 0x20;
  * when it is exactly valid JSON with those two keys, so the payload is the JSON object
  * `{"step": id, "data": JSON.parse(value)}` whenever `value` parses on its own.
  *
+ * @internal Used by `createFrameDecoder`; not exported.
  * @example
  * ```ts
  * const fastPath = new DataFrameFastPath();

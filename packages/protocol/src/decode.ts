@@ -1,4 +1,4 @@
-import { createParser, type EventSourceMessage, type ParseError } from "eventsource-parser";
+import { createParser, type ParseError } from "eventsource-parser";
 import { DataFrameFastPath } from "./data-frame-fast-path.js";
 import { ProtocolError } from "./errors.js";
 import {
@@ -12,6 +12,16 @@ import {
 } from "./frames.js";
 import { isOffset, parseOffset } from "./offset.js";
 import { createUtf8ChunkDecoder } from "./utf8-chunk-decoder.js";
+
+/**
+ * One server-sent event as an SSE parser hands it out: its `event` name (absent for the default
+ * `message`), its `id` (the frame's offset; absent for frames outside the log) and its `data`.
+ */
+export interface SseMessage {
+  readonly event?: string | undefined;
+  readonly id?: string | undefined;
+  readonly data: string;
+}
 
 /** Callbacks of a frame decoder. */
 export interface FrameDecoderCallbacks {
@@ -139,7 +149,7 @@ export function createFrameDecoder(callbacks: FrameDecoderCallbacks): FrameDecod
  * // { type: "commit", offset: "1-4", hashedStepId: null }
  * ```
  */
-export function decodeEvent(message: EventSourceMessage): Frame {
+export function decodeEvent(message: SseMessage): Frame {
   const { id, data } = message;
   const event = message.event ?? "message";
   // Checked before the data, so a frame type from a newer protocol is ignorable whatever it carries.

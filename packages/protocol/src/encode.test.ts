@@ -3,17 +3,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import vectorsJson from "../test-vectors/frames.json";
 import { createFrameDecoder } from "./decode.js";
-import {
-  KEEP_ALIVE_COMMENT,
-  encodeComment,
-  createDataPayloadEncoder,
-  encodeDataPayload,
-  encodeEvent,
-  encodeFrame,
-  encodeFramePayload,
-} from "./encode.js";
-import type { ProtocolErrorCode } from "./errors.js";
+import { KEEP_ALIVE_COMMENT, encodeComment, encodeEvent, encodeFrame, encodeFramePayload } from "./encode.js";
+import { InvalidOptionsError, type ProtocolErrorCode } from "./errors.js";
 import type { Frame } from "./frames.js";
+import { createDataPayloadEncoder, encodeDataPayload } from "./step-payload.js";
 
 const STEP = "9e59d42533de13285d6ef99427563967a25bfcf7"; // sha1("generate")
 const encoder = new TextEncoder();
@@ -161,8 +154,8 @@ describe("encodeFrame", () => {
   });
 
   it("rejects data that JSON cannot carry", () => {
-    expect(() => encodeFrame({ type: "data", offset: "1-1", hashedStepId: null, data: undefined })).toThrow(TypeError);
-    expect(() => encodeFrame({ type: "data", offset: "1-1", hashedStepId: null, data: () => 1 })).toThrow(TypeError);
+    expect(() => encodeFrame({ type: "data", offset: "1-1", hashedStepId: null, data: undefined })).toThrow(InvalidOptionsError);
+    expect(() => encodeFrame({ type: "data", offset: "1-1", hashedStepId: null, data: () => 1 })).toThrow(InvalidOptionsError);
   });
 });
 
@@ -193,8 +186,8 @@ describe("encodeComment", () => {
   });
 
   it("rejects line breaks, which would end the comment early", () => {
-    expect(() => encodeComment("a\nb")).toThrow(TypeError);
-    expect(() => encodeComment("a\rb")).toThrow(TypeError);
+    expect(() => encodeComment("a\nb")).toThrow(InvalidOptionsError);
+    expect(() => encodeComment("a\rb")).toThrow(InvalidOptionsError);
   });
 
   it("is invisible to the decoder between frames", () => {

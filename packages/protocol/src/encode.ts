@@ -1,4 +1,6 @@
-import type { Frame, FramePayload, FrameType, HashedStepId } from "./frames.js";
+import type { Frame, FramePayload, FrameType } from "./frames.js";
+import { encodeDataPayload } from "./step-payload.js";
+import { InvalidOptionsError } from "./errors.js";
 
 /** The SSE comment sent on idle connections so proxies and clients keep them open. */
 export const KEEP_ALIVE_COMMENT = ": keep-alive\n\n";
@@ -9,6 +11,7 @@ export const KEEP_ALIVE_COMMENT = ": keep-alive\n\n";
  *
  * This is the allocation-light path the server uses per chunk; most code wants `encodeFrame`.
  *
+ * @internal Per-chunk encoder for the server of this monorepo (`@durastream/protocol/internal`).
  * @example
  * ```ts
  * encodeEvent("commit", "1-7", '{"step":null}'); // "event: commit\nid: 1-7\ndata: {\"step\":null}\n\n"
@@ -16,36 +19,6 @@ export const KEEP_ALIVE_COMMENT = ": keep-alive\n\n";
  */
 export function encodeEvent(event: FrameType, id: string | undefined, json: string): string {
   return id === undefined ? `event: ${event}\ndata: ${json}\n\n` : `event: ${event}\nid: ${id}\ndata: ${json}\n\n`;
-}
-
-/**
- * The JSON payload of a data frame, from the chunk's already serialized JSON. Saves serializing
- * the chunk twice on the hot path.
- *
- * @example
- * ```ts
- * encodeDataPayload(null, '"hello"'); // '{"step":null,"data":"hello"}'
- * ```
- */
-export function encodeDataPayload(hashedStepId: HashedStepId, dataJson: string): string {
-  return hashedStepId === null
-    ? `{"step":null,"data":${dataJson}}`
-    : `{"step":${JSON.stringify(hashedStepId)},"data":${dataJson}}`;
-}
-
-/**
- * A data-payload encoder for one step: the `{"step":…,"data":` prefix is built once, so the per-chunk
- * cost is one string concatenation. Same output as `encodeDataPayload`.
- *
- * @example
- * ```ts
- * const encode = createDataPayloadEncoder(hashedStepId);
- * encode('"token"'); // '{"step":"<hash>","data":"token"}'
- * ```
- */
-export function createDataPayloadEncoder(hashedStepId: HashedStepId): (dataJson: string) => string {
-  const prefix = hashedStepId === null ? '{"step":null,"data":' : `{"step":${JSON.stringify(hashedStepId)},"data":`;
-  return (dataJson) => `${prefix}${dataJson}}`;
 }
 
 /**
@@ -63,7 +36,7 @@ export function encodeFramePayload(frame: FramePayload): string {
       return JSON.stringify({ runId: frame.runId, version: frame.protocolVersion, resumeUrl: frame.resumeUrl });
     case "data": {
       const json = JSON.stringify(frame.data);
-      if (json === undefined) throw new TypeError("encodeFramePayload: data frame data must be JSON-serializable.");
+      if (json === undefined) throw new InvalidOptionsError("encodeFramePayload: data frame data must be JSON-serializable.");
       return encodeDataPayload(frame.hashedStepId, json);
     }
     case "commit":
@@ -104,6 +77,6 @@ export function encodeFrame(frame: Frame): string {
  * ```
  */
 export function encodeComment(text: string): string {
-  if (/[\r\n]/.test(text)) throw new TypeError("encodeComment: a comment cannot contain line breaks.");
+  if (/[\r\n]/.test(text)) throw new InvalidOptionsError("encodeComment: a comment cannot contain line breaks.");
   return `: ${text}\n\n`;
 }

@@ -83,6 +83,20 @@ export interface ResponseSnapshot {
   readonly bodyEncoding: BodyEncoding;
 }
 
+/**
+ * The request a run was started with, kept with the run (not sent on the wire) so a re-executed
+ * handler sees the same request. Its body is encoded as a `ResponseSnapshot`'s is.
+ */
+export interface RequestSnapshot {
+  readonly method: string;
+  readonly url: string;
+  /** The allow-listed headers, in order. */
+  readonly headers: ReadonlyArray<readonly [name: string, value: string]>;
+  /** The body, or null when there was none. */
+  readonly body: string | null;
+  readonly bodyEncoding: BodyEncoding;
+}
+
 /** The run is over. Always the last frame of a log. */
 export interface ResultFrame {
   readonly type: "result";

@@ -1,4 +1,4 @@
-export { ProtocolError, type ProtocolErrorCode } from "./errors.js";
+export { DurastreamError, InvalidOptionsError, ProtocolError, type ProtocolErrorCode } from "./errors.js";
 export {
   EVENT_STREAM_CONTENT_TYPE,
   PROTOCOL_VERSION,
@@ -15,6 +15,7 @@ export {
   type MetadataFrame,
   type RedirectFrame,
   type RedirectReason,
+  type RequestSnapshot,
   type ResponseSnapshot,
   type ResultFrame,
   type RollbackFrame,
@@ -22,16 +23,14 @@ export {
 } from "./frames.js";
 export { START_OFFSET, compareOffsets, formatOffset, isOffset, parseOffset, type Offset } from "./offset.js";
 export { hashStepId } from "./step-id.js";
+export { KEEP_ALIVE_COMMENT, encodeComment, encodeFrame, encodeFramePayload } from "./encode.js";
 export {
-  KEEP_ALIVE_COMMENT,
-  createDataPayloadEncoder,
-  encodeComment,
-  encodeDataPayload,
-  encodeEvent,
-  encodeFrame,
-  encodeFramePayload,
-} from "./encode.js";
-export { createFrameDecoder, decodeEvent, type FrameDecoder, type FrameDecoderCallbacks } from "./decode.js";
+  createFrameDecoder,
+  decodeEvent,
+  type FrameDecoder,
+  type FrameDecoderCallbacks,
+  type SseMessage,
+} from "./decode.js";
 export {
   responseFromSnapshot,
   snapshotResponse,

@@ -116,7 +116,7 @@ describe("snapshotResponse with maxBodyBytes", () => {
   it("refuses a body that was already read", async () => {
     const response = new Response("used");
     await response.text();
-    await expect(snapshotResponse(response, { maxBodyBytes: 100 })).rejects.toBeInstanceOf(TypeError);
+    await expect(snapshotResponse(response, { maxBodyBytes: 100 })).rejects.toMatchObject({ name: "InvalidOptionsError", code: "INVALID_OPTIONS" });
   });
 });
 

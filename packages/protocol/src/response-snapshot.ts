@@ -1,8 +1,8 @@
-import { ProtocolError } from "./errors.js";
+import { InvalidOptionsError, ProtocolError } from "./errors.js";
 import type { ResponseSnapshot } from "./frames.js";
+import { decodeBody, encodeBody } from "./body-encoding.js";
 
 const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304]);
-const encoder = new TextEncoder();
 
 /** Options of `snapshotResponse`. */
 export interface SnapshotResponseOptions {
@@ -32,14 +32,7 @@ export async function snapshotResponse(response: Response, options: SnapshotResp
     maxBodyBytes === undefined || maxBodyBytes === Number.POSITIVE_INFINITY
       ? new Uint8Array(await response.arrayBuffer())
       : await readBodyUpTo(response, maxBodyBytes);
-  let body: string;
-  let bodyEncoding: ResponseSnapshot["bodyEncoding"] = "text";
-  try {
-    body = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    body = bytesToBase64(bytes);
-    bodyEncoding = "base64";
-  }
+  const { body, bodyEncoding } = encodeBody(bytes);
   return {
     status: response.status,
     statusText: response.statusText,
@@ -80,11 +73,7 @@ export function responseFromSnapshot(snapshot: ResponseSnapshot, options: Respon
   for (const [name, value] of snapshot.headers) headers.append(name, value);
   // Text goes in as bytes too: a string body would make `Response` add a content-type header the
   // original response did not have.
-  const bytes = NULL_BODY_STATUSES.has(snapshot.status)
-    ? null
-    : snapshot.bodyEncoding === "base64"
-      ? base64ToBytes(snapshot.body)
-      : encoder.encode(snapshot.body);
+  const bytes = NULL_BODY_STATUSES.has(snapshot.status) ? null : decodeBody(snapshot.body, snapshot.bodyEncoding);
   const decoders = bytes === null || options.decode === false ? undefined : decodersFor(headers.get("content-encoding"));
   let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null = bytes;
   if (bytes !== null && decoders !== undefined && decoders.length > 0) {
@@ -101,7 +90,7 @@ export function responseFromSnapshot(snapshot: ResponseSnapshot, options: Respon
  * source stops being pulled) and rejects with `BODY_TOO_LARGE`.
  */
 async function readBodyUpTo(response: Response, maxBytes: number): Promise<Uint8Array> {
-  if (response.bodyUsed) throw new TypeError("snapshotResponse: the response body has already been read.");
+  if (response.bodyUsed) throw new InvalidOptionsError("snapshotResponse: the response body has already been read.");
   const body = response.body;
   if (body === null) return new Uint8Array(0);
   const reader = body.getReader();
@@ -165,20 +154,4 @@ function decodersFor(contentEncoding: string | null): DecompressionStream[] | un
     }
   }
   return decoders;
-}
-
-function bytesToBase64(bytes: Uint8Array): string {
-  let binary = "";
-  const step = 0x8000;
-  for (let index = 0; index < bytes.length; index += step) {
-    binary += String.fromCharCode(...bytes.subarray(index, index + step));
-  }
-  return btoa(binary);
-}
-
-function base64ToBytes(base64: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(base64);
-  const bytes = new Uint8Array(binary.length);
-  for (let index = 0; index < binary.length; index += 1) bytes[index] = binary.charCodeAt(index);
-  return bytes;
 }

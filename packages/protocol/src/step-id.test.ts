@@ -45,7 +45,7 @@ describe("hashStepId", () => {
   });
 
   it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])("rejects repeat %s", async (repeat) => {
-    await expect(hashStepId("generate", repeat)).rejects.toThrow(RangeError);
+    await expect(hashStepId("generate", repeat)).rejects.toMatchObject({ name: "InvalidOptionsError", code: "INVALID_OPTIONS" });
     await expect(hashStepId("generate", repeat)).rejects.toThrow(/repeat must be a whole number >= 0/);
   });
 });

@@ -1,3 +1,5 @@
+import { InvalidOptionsError } from "./errors.js";
+
 const hexByte: string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 const encoder = new TextEncoder();
 
@@ -17,7 +19,7 @@ const encoder = new TextEncoder();
  */
 export async function hashStepId(id: string, repeat = 0): Promise<string> {
   if (!Number.isInteger(repeat) || repeat < 0) {
-    throw new RangeError(`hashStepId: repeat must be a whole number >= 0, got ${String(repeat)}.`);
+    throw new InvalidOptionsError(`hashStepId: repeat must be a whole number >= 0, got ${String(repeat)}.`);
   }
   const input = repeat === 0 ? id : `${id}:${repeat}`;
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", encoder.encode(input)));

@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { step, stream } from "@durastream/server";
-import { createManualTimers, passTime } from "@durastream/server/testing";
+import { createManualTimers, passTime } from "@durastream/testing";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { chromiumFound, chromiumInstallHint, createGates, launchChromium, skipBrowserTests } from "@durastream/test-browser";

@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { DurableClientError, fetchWithStream, resumeStream, type FetchWithStreamOptions } from "@durastream/client";
 import { createDurable, step, stream, type DurableHandler } from "@durastream/server";
-import { advanceUntil, collectFrames, createManualTimers, sseRequest, until } from "@durastream/server/testing";
+import { advanceUntil, collectFrames, createManualTimers, sseRequest, until } from "@durastream/testing";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { RedisRunStore } from "./redis-store.js";

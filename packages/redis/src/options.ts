@@ -1,4 +1,4 @@
-import { DurableError } from "@durastream/server";
+import { InvalidOptionsError } from "@durastream/protocol";
 import type { Redis } from "ioredis";
 
 /**
@@ -30,7 +30,7 @@ export interface RedisRunStoreOptions {
   now?: () => number;
 }
 
-/** The options, checked; throws a `DurableError` `INVALID_OPTIONS` saying what to pass. */
+/** The options, checked; throws an `InvalidOptionsError` saying what to pass. */
 export function validateOptions(options: RedisRunStoreOptions): RedisRunStoreOptions {
   if (typeof options !== "object" || options === null) {
     fail(`pass an options object, e.g. new RedisRunStore({ url: "redis://127.0.0.1:6379" }), or nothing; got ${describe(options)}.`);
@@ -76,7 +76,7 @@ function isRedisUrl(url: unknown): boolean {
 }
 
 function fail(message: string): never {
-  throw new DurableError("INVALID_OPTIONS", `RedisRunStore: ${message}`);
+  throw new InvalidOptionsError(`RedisRunStore: ${message}`);
 }
 
 function describe(value: unknown): string {

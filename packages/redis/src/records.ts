@@ -1,4 +1,4 @@
-import { parseRollbackMarks, type LogEntry, type RequestSnapshot, type RunRecord, type RunSummary, type StepRecord } from "@durastream/server";
+import { parseRollbackMarks, type LogEntry, type RequestSnapshot, type RunRecord, type RunSummary, type StepRecord } from "@durastream/server/store";
 import type { ResponseSnapshot } from "@durastream/protocol";
 
 /** A run hash as Redis returns it: field → value; absent fields are null/undefined values. */

@@ -17,17 +17,8 @@ import type { Server } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fetchWithStream, resumeStream, type FetchWithStreamOptions, type ReconnectAttempt } from "@durastream/client";
 import { encodeFramePayload, hashStepId } from "@durastream/protocol";
-import {
-  createDurable,
-  DurableError,
-  step,
-  stream,
-  type Durable,
-  type FrameToAppend,
-  type NewRun,
-  type RequestSnapshot,
-  type StepRecord,
-} from "@durastream/server";
+import { createDurable, DurableError, step, stream, type Durable } from "@durastream/server";
+import type { FrameToAppend, NewRun, RequestSnapshot, StepRecord } from "@durastream/server/store";
 import { createEndpointServer } from "@durastream/server/node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished, vi } from "vitest";
 import { runKeys } from "./keys.js";

@@ -7,7 +7,7 @@
 // only a machine crash or power loss would lose an unsynced `everysec` tail.
 import { createFrameDecoder, hashStepId, type Frame, type ProtocolError } from "@durastream/protocol";
 import { createDurable, step, stream, type Durable } from "@durastream/server";
-import { collectFrames, sseRequest, until, committedData } from "@durastream/server/testing";
+import { collectFrames, sseRequest, until, committedData } from "@durastream/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PrivateRedis, redisServerAvailable, skipWithoutRedisServer } from "./private-redis.js";
 import { RedisRunStore } from "./redis-store.js";

@@ -1,4 +1,4 @@
-import { defineChaosProperty } from "@durastream/server/testing";
+import { defineChaosProperty } from "@durastream/testing";
 import { RedisRunStore } from "./redis-store.js";
 import { deleteKeys, redisUrlForTests, skipWithoutRedis, uniquePrefix } from "./redis-test-support.js";
 

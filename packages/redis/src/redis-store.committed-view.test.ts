@@ -1,4 +1,4 @@
-import { defineCommittedViewProperty } from "@durastream/server/testing";
+import { defineCommittedViewProperty } from "@durastream/testing";
 import { RedisRunStore } from "./redis-store.js";
 import { deleteKeys, redisUrlForTests, skipWithoutRedis, uniquePrefix } from "./redis-test-support.js";
 

@@ -1,4 +1,4 @@
-import { defineRunStoreConformance } from "@durastream/server/testing";
+import { defineRunStoreConformance } from "@durastream/testing";
 import { RedisRunStore } from "./redis-store.js";
 import { deleteKeys, redisUrlForTests, skipWithoutRedis, uniquePrefix } from "./redis-test-support.js";
 

@@ -2,7 +2,7 @@
 // so a call must do work bounded by its page, not by the number of due runs. Checked by behaviour
 // (exact pages from any cursor; entries past the page are never looked at), not by timing: the
 // figures are in `bench/resumable-poll.ts`.
-import type { ResumableRun } from "@durastream/server";
+import type { ResumableRun } from "@durastream/server/store";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { RedisRunStore } from "./redis-store.js";

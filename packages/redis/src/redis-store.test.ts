@@ -2,7 +2,8 @@
 // stream ids, several instances, connections, TTLs, dropped connections, outages, options.
 import { createServer, connect, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
-import { DurableError, type NewRun, type RequestSnapshot, type StepRecord } from "@durastream/server";
+import { DurableError, InvalidOptionsError } from "@durastream/server";
+import type { NewRun, RequestSnapshot, StepRecord } from "@durastream/server/store";
 import { Redis, type RedisOptions } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RedisRunStore } from "./redis-store.js";
@@ -417,7 +418,7 @@ describe("RedisRunStore options", () => {
     } catch (caught) {
       error = caught;
     }
-    expect(DurableError.isInstance(error) && error.code).toBe("INVALID_OPTIONS");
+    expect(InvalidOptionsError.isInstance(error) && error.code).toBe("INVALID_OPTIONS");
     expect((error as Error).message).toMatch(message);
   });
 });

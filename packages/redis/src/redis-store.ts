@@ -1,6 +1,6 @@
 import { parseOffset } from "@durastream/protocol";
+import { DurableError } from "@durastream/server";
 import {
-  DurableError,
   newRunRecord,
   storedTime,
   StoreRefusedError,
@@ -18,7 +18,7 @@ import {
   type RunSummary,
   type StepRecord,
   type StoreErrorReason,
-} from "@durastream/server";
+} from "@durastream/server/store";
 import type { Redis } from "ioredis";
 import { ConnectionGuard } from "./connection-guard.js";
 import { connectionName, createClient, describeClient, describeUrl } from "./connection.js";
@@ -107,7 +107,7 @@ export class RedisRunStore implements RunStore {
 
   /**
    * Creates a run: status `running`, epoch 1, owned by `run.owner`. Rejects with a `DurableError`
-   * when a run with this id exists already (an expired one is replaced).
+   * `RUN_EXISTS` when a run with this id exists already (an expired one is replaced).
    *
    * @example
    * ```ts
@@ -124,7 +124,7 @@ export class RedisRunStore implements RunStore {
       ),
     );
     if (outcome === "exists") {
-      throw new DurableError("INVALID_OPTIONS", `RedisRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
+      throw new DurableError("RUN_EXISTS", `RedisRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
     }
     return newRunRecord(run);
   }

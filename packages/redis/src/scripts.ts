@@ -1,3 +1,4 @@
+import { OUTSIDE_STEP_OPENING, STEP_KEY } from "@durastream/protocol/internal";
 import type { Redis } from "ioredis";
 
 // One Lua script per write, run with EVALSHA (ioredis `defineCommand` loads it with EVAL on first
@@ -85,9 +86,9 @@ local refused = refusal(state[1], state[4], tonumber(now), tonumber(ARGV[5]))
 if refused then return {'refused', refused} end
 if state[2] ~= ARGV[6] then return {'refused', 'fenced'} end
 
--- Whether a payload is of outside-step chunks: byte 9 is 'n' of {"step":null (one byte test for most).
+-- Whether a payload is of outside-step chunks: byte ${STEP_KEY.length + 1} is 'n' of ${OUTSIDE_STEP_OPENING} (one byte test for most).
 local function outside(payload)
-  return string.byte(payload, 9) == 110 and string.sub(payload, 1, 12) == '{"step":null'
+  return string.byte(payload, ${STEP_KEY.length + 1}) == 110 and string.sub(payload, 1, ${OUTSIDE_STEP_OPENING.length}) == '${OUTSIDE_STEP_OPENING}'
 end
 
 local count = tonumber(ARGV[16])

@@ -2,7 +2,8 @@
 // a few store reads per append (the tail's, after the local notification and the pub/sub echo),
 // not one per tailer and append; every tailer gets the whole log. No real HTTP: the endpoint and
 // the wait endpoint are called with Web Requests and their bodies read as Web streams.
-import { createDurable, step, stream, type LogEntry } from "@durastream/server";
+import { createDurable, step, stream } from "@durastream/server";
+import type { LogEntry } from "@durastream/server/store";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RedisRunStore } from "./redis-store.js";
 import { deleteKeys, redisUrlForTests, skipWithoutRedis, uniquePrefix } from "./redis-test-support.js";

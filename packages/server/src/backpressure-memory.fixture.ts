@@ -17,7 +17,7 @@ import { step, stream } from "./context.js";
 import { createDurable, type DurableOptions } from "./create-durable.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { AppendEffects, FrameToAppend } from "./store/run-store.js";
-import { collectFrames, sseRequest } from "./testing/helpers.js";
+import { collectFrames, sseRequest } from "@durastream/testing";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with node --expose-gc");

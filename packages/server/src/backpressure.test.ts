@@ -10,7 +10,7 @@ import type { DurableHandler } from "./durable-run.js";
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { AppendEffects, FrameToAppend, NewRun, RunRecord } from "./store/run-store.js";
-import { collectFrames, createManualTimers, sseRequest, until } from "./testing/helpers.js";
+import { collectFrames, createManualTimers, sseRequest, until } from "@durastream/testing";
 
 /** A memory store that holds appends of data frames while `holding`, until `release()`. */
 class GatedStore extends MemoryRunStore {

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { createDurable } from "./create-durable.js";
-import { collectFrames, sseRequest } from "./testing/helpers.js";
+import { collectFrames, sseRequest } from "@durastream/testing";
 
 describe("two copies of the package in one process", () => {
   it("share the run scope: stream and step from another copy work inside this copy's endpoint", async () => {

@@ -1,3 +1,4 @@
+import { InvalidOptionsError } from "@durastream/protocol";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { toMilliseconds, type Duration } from "./duration.js";
 import { DurableError } from "./errors.js";
@@ -262,7 +263,7 @@ export const step: StepTools = {
   sleepUntil(id, time) {
     const at = time instanceof Date ? time.getTime() : typeof time === "string" ? Date.parse(time) : time;
     if (typeof at !== "number" || !Number.isFinite(at)) {
-      throw new DurableError("INVALID_OPTIONS", `step.sleepUntil("${id}"): ${String(time)} is not a time; pass a Date, epoch-milliseconds or an ISO string.`);
+      throw new InvalidOptionsError(`step.sleepUntil("${id}"): ${String(time)} is not a time; pass a Date, epoch-milliseconds or an ISO string.`);
     }
     const scope = runScopeStorage.getStore();
     if (scope === undefined) return new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));

@@ -1,12 +1,11 @@
-import { hashStepId, type DataFrame, type Frame, type RollbackFrame } from "@durastream/protocol";
+import { InvalidOptionsError, hashStepId, type DataFrame, type Frame, type RollbackFrame } from "@durastream/protocol";
 import { describe, expect, it } from "vitest";
 import { createDurable } from "./create-durable.js";
 import { acceptsEventStream } from "./event-stream.js";
 import { step, stream } from "./context.js";
 import { DurableError, NonRetriableError, StepFailedError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
-import { FaultyStore } from "./testing/faulty-store.js";
-import { collectFrames, createManualTimers, sseRequest, until } from "./testing/helpers.js";
+import { collectFrames, createManualTimers, FaultyStore, sseRequest, until } from "@durastream/testing";
 
 const noBackoff = { backoff: () => 0 } as const;
 
@@ -410,7 +409,7 @@ describe("options", () => {
       } catch (error) {
         thrown = error;
       }
-      expect(DurableError.isInstance(thrown) && thrown.code).toBe("INVALID_OPTIONS");
+      expect(InvalidOptionsError.isInstance(thrown) && thrown.code).toBe("INVALID_OPTIONS");
       expect((thrown as Error).message).toMatch(message);
     }
   });
@@ -463,7 +462,7 @@ describe("endpoint ids and the store's lifetime", () => {
     } catch (error) {
       thrown = error;
     }
-    expect(DurableError.isInstance(thrown) && thrown.code).toBe("INVALID_OPTIONS");
+    expect(InvalidOptionsError.isInstance(thrown) && thrown.code).toBe("INVALID_OPTIONS");
     expect((thrown as Error).message).toContain('{ id: "chat" }');
     expect(() => durable.endpoint(async () => "ok", { id: "chat" })).not.toThrow();
   });

@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION, RUN_ID_HEADER } from "@durastream/protocol";
+import { InvalidOptionsError, PROTOCOL_VERSION, RUN_ID_HEADER } from "@durastream/protocol";
 import { createErrorReporter, type ErrorHandler } from "./background-errors.js";
 import { DEFAULT_MAX_RESPONSE_BYTES, stepTimeoutOf, type DurableHandler, type ExecutionEnd } from "./durable-run.js";
 import { toMilliseconds, type Duration } from "./duration.js";
@@ -279,7 +279,7 @@ export interface Durable {
  */
 export function createDurable(options: DurableOptions = {}): Durable {
   if (typeof options !== "object" || options === null) {
-    throw new DurableError("INVALID_OPTIONS", "createDurable(options): options must be an object or omitted.");
+    throw new InvalidOptionsError("createDurable(options): options must be an object or omitted.");
   }
   const {
     store = new MemoryRunStore() as RunStore,
@@ -298,7 +298,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
     onError,
   } = options;
   if (onError !== undefined && typeof onError !== "function") {
-    throw new DurableError("INVALID_OPTIONS", 'createDurable: "onError" must be a function ({ error, phase, runId }) => void.');
+    throw new InvalidOptionsError('createDurable: "onError" must be a function ({ error, phase, runId }) => void.');
   }
   const stepTimeout = options.stepTimeout === undefined ? undefined : stepTimeoutOf(options.stepTimeout, "createDurable");
   const orphanGrace =
@@ -323,14 +323,14 @@ export function createDurable(options: DurableOptions = {}): Durable {
     ["limits.maxResponseBytes", maxResponseBytes, 0],
   ] as const) {
     if (typeof value !== "number" || Number.isNaN(value) || value < min) {
-      throw new DurableError("INVALID_OPTIONS", `createDurable: "${name}" must be a number >= ${min} (milliseconds or bytes), got ${String(value)}.`);
+      throw new InvalidOptionsError(`createDurable: "${name}" must be a number >= ${min} (milliseconds or bytes), got ${String(value)}.`);
     }
   }
   if (typeof basePath !== "string" || !basePath.startsWith("/")) {
-    throw new DurableError("INVALID_OPTIONS", `createDurable: "basePath" must be a path starting with "/", e.g. "/api/durable", got ${String(basePath)}.`);
+    throw new InvalidOptionsError(`createDurable: "basePath" must be a path starting with "/", e.g. "/api/durable", got ${String(basePath)}.`);
   }
   if (!Array.isArray(requestHeaders) || !requestHeaders.every((name) => typeof name === "string")) {
-    throw new DurableError("INVALID_OPTIONS", 'createDurable: "requestHeaders" must be an array of header names.');
+    throw new InvalidOptionsError('createDurable: "requestHeaders" must be an array of header names.');
   }
   const durableDefaults = { retries: options.retries, backoff: options.backoff };
   resolveRetryPolicy("createDurable", durableDefaults);
@@ -370,17 +370,14 @@ export function createDurable(options: DurableOptions = {}): Durable {
     store,
     endpoint(handler, endpointOptions = {}) {
       if (typeof handler !== "function") {
-        throw new DurableError("INVALID_OPTIONS", "durable.endpoint(handler): handler must be a function (request, context) => Response.");
+        throw new InvalidOptionsError("durable.endpoint(handler): handler must be a function (request, context) => Response.");
       }
       if (endpointOptions.id !== undefined && (typeof endpointOptions.id !== "string" || endpointOptions.id === "")) {
-        throw new DurableError("INVALID_OPTIONS", 'durable.endpoint: "id" must be a non-empty string.');
+        throw new InvalidOptionsError('durable.endpoint: "id" must be a non-empty string.');
       }
       if (endpointOptions.id !== undefined) assertWellFormedId(endpointOptions.id, 'durable.endpoint({ id })');
       if (endpointOptions.id === undefined && store.ephemeral !== true) {
-        throw new DurableError(
-          "INVALID_OPTIONS",
-          'durable.endpoint: give this endpoint an id, e.g. durable.endpoint(handler, { id: "chat" }), the same on every instance. Its runs are kept in a store that outlives this process (SQLite, Redis), and after a restart they are resumed through the endpoint registered under their id before any request arrives; an endpoint without an id would be known only once a request reached its path.',
-        );
+        throw new InvalidOptionsError('durable.endpoint: give this endpoint an id, e.g. durable.endpoint(handler, { id: "chat" }), the same on every instance. Its runs are kept in a store that outlives this process (SQLite, Redis), and after a restart they are resumed through the endpoint registered under their id before any request arrives; an endpoint without an id would be known only once a request reached its path.');
       }
       const endpointDefaults = { retries: endpointOptions.retries, backoff: endpointOptions.backoff };
       resolveRetryPolicy("durable.endpoint", durableDefaults, endpointDefaults);
@@ -474,14 +471,14 @@ export function createDurable(options: DurableOptions = {}): Durable {
     },
     async send(event) {
       if (typeof event !== "object" || event === null || typeof event.name !== "string" || event.name === "") {
-        throw new DurableError("INVALID_OPTIONS", 'durable.send(event): event must be { name: string, data?: JSON }, e.g. { name: "order/paid", data: { orderId } }.');
+        throw new InvalidOptionsError('durable.send(event): event must be { name: string, data?: JSON }, e.g. { name: "order/paid", data: { orderId } }.');
       }
       return { woken: await executor.deliver(event) };
     },
     close(closeOptions = {}) {
       const timeout = closeOptions.timeout ?? 10_000;
       if (typeof timeout !== "number" || !(timeout >= 0)) {
-        throw new DurableError("INVALID_OPTIONS", `durable.close: "timeout" must be milliseconds >= 0, got ${String(timeout)}.`);
+        throw new InvalidOptionsError(`durable.close: "timeout" must be milliseconds >= 0, got ${String(timeout)}.`);
       }
       closing ??= (async () => {
         await executor.shutdown(timeout);

@@ -8,7 +8,7 @@ import { createDurable, type Durable, type DurableOptions, type EndpointOptions 
 import type { DurableHandler } from "./durable-run.js";
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
-import { advanceUntil, collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
+import { advanceUntil, collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "@durastream/testing";
 
 const opened: Durable[] = [];
 afterEach(() => {

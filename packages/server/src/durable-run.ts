@@ -1,5 +1,5 @@
 import {
-  createDataPayloadEncoder,
+  InvalidOptionsError,
   encodeFramePayload,
   hashStepId,
   ProtocolError,
@@ -7,6 +7,7 @@ import {
   type RedirectReason,
   type ResponseSnapshot,
 } from "@durastream/protocol";
+import { createDataPayloadEncoder } from "@durastream/protocol/internal";
 import {
   runScopeStorage,
   step as stepTools,
@@ -319,7 +320,7 @@ export class DurableRun implements RunScopeOwner {
   async runStep<T>(idOrOptions: string | StepOptions, fn: StepFunction<T>): Promise<Awaited<T>> {
     const options: StepOptions = typeof idOrOptions === "string" ? { id: idOrOptions } : idOrOptions;
     if (typeof fn !== "function") {
-      throw new DurableError("INVALID_OPTIONS", `step.run("${String(options?.id)}", fn): fn must be a function.`);
+      throw new InvalidOptionsError(`step.run("${String(options?.id)}", fn): fn must be a function.`);
     }
     const policy =
       options.retries === undefined && options.backoff === undefined
@@ -471,10 +472,10 @@ export class DurableRun implements RunScopeOwner {
 
   async waitForEvent(id: string, options: WaitForEventOptions): Promise<ReceivedEvent | null> {
     if (typeof options !== "object" || options === null || typeof options.event !== "string" || options.event === "") {
-      throw new DurableError("INVALID_OPTIONS", `step.waitForEvent("${id}", options): options.event must be the event name to wait for.`);
+      throw new InvalidOptionsError(`step.waitForEvent("${id}", options): options.event must be the event name to wait for.`);
     }
     if (options.match !== undefined && (typeof options.match !== "object" || options.match === null)) {
-      throw new DurableError("INVALID_OPTIONS", `step.waitForEvent("${id}"): match must be an object of dot-paths to values, e.g. { "data.orderId": id }.`);
+      throw new InvalidOptionsError(`step.waitForEvent("${id}"): match must be an object of dot-paths to values, e.g. { "data.orderId": id }.`);
     }
     const timeout = toMilliseconds(options.timeout, `step.waitForEvent("${id}") timeout`);
     const { hashedStepId, position, memo } = await this.#enterStep(id, "step.waitForEvent");
@@ -531,7 +532,7 @@ export class DurableRun implements RunScopeOwner {
   /** Numbers the step, hashes its id, finds its journal entry and checks replay order. */
   async #enterStep(id: unknown, what: string): Promise<{ hashedStepId: string; position: number; memo: StepRecord | undefined }> {
     if (typeof id !== "string" || id === "") {
-      throw new DurableError("INVALID_OPTIONS", `${what}(id, …): id must be a non-empty string, e.g. ${what}("fetch-user", …).`);
+      throw new InvalidOptionsError(`${what}(id, …): id must be a non-empty string, e.g. ${what}("fetch-user", …).`);
     }
     assertWellFormedId(id, `${what}(id, …)`);
     // A run being handed over (shutdown) starts no new step: the next executor does.
@@ -830,7 +831,7 @@ function storeFailure(stepId: string, cause: unknown): DurableError {
 /** Validates a step timeout: milliseconds or a duration, more than 0. */
 export function stepTimeoutOf(timeout: unknown, where: string): number {
   const milliseconds = toMilliseconds(timeout as string | number, `${where} timeout`);
-  if (milliseconds <= 0) throw new DurableError("INVALID_OPTIONS", `${where}: "timeout" must be more than 0 ms, got ${String(timeout)}.`);
+  if (milliseconds <= 0) throw new InvalidOptionsError(`${where}: "timeout" must be more than 0 ms, got ${String(timeout)}.`);
   return milliseconds;
 }
 

@@ -1,4 +1,4 @@
-import { DurableError } from "./errors.js";
+import { InvalidOptionsError } from "@durastream/protocol";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/;
@@ -7,7 +7,7 @@ const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/;
 export type Duration = number | string;
 
 /**
- * Converts a duration to milliseconds. Throws a `DurableError` (`INVALID_OPTIONS`) naming `where`
+ * Converts a duration to milliseconds. Throws an `InvalidOptionsError` naming `where`
  * for anything else.
  *
  * @example
@@ -29,8 +29,5 @@ export function toMilliseconds(duration: Duration, where: string): number {
       return total;
     }
   }
-  throw new DurableError(
-    "INVALID_OPTIONS",
-    `${where}: ${JSON.stringify(duration)} is not a duration; pass milliseconds >= 0 or a string like "500ms", "30s", "5m", "2h", "1d" or "1h30m".`,
-  );
+  throw new InvalidOptionsError(`${where}: ${JSON.stringify(duration)} is not a duration; pass milliseconds >= 0 or a string like "500ms", "30s", "5m", "2h", "1d" or "1h30m".`);
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { DurableClientError, fetchWithStream, type FetchWithStreamOptions } from "@durastream/client";
 import { hashStepId } from "@durastream/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { createManualTimers, passTime, until } from "./testing/helpers.js";
+import { createManualTimers, passTime, until } from "@durastream/testing";
 import { createDurable, type DurableOptions, type EndpointOptions } from "./create-durable.js";
 import { step, stream } from "./context.js";
 import type { DurableHandler } from "./durable-run.js";

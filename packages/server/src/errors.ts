@@ -1,6 +1,10 @@
+import { DurastreamError } from "@durastream/protocol";
 import type { StoreErrorReason } from "./store/run-store.js";
 
-const brand = Symbol.for("durastream.server.error");
+const marker = "durastream.error.DurableError";
+const nonRetriableMarker = "durastream.error.NonRetriableError";
+const stepFailedMarker = "durastream.error.StepFailedError";
+const storeRefusedMarker = "durastream.error.StoreRefusedError";
 
 /**
  * Discriminates the kinds of `DurableError`. `NESTED_STEP`: a step tool was called inside another
@@ -10,14 +14,18 @@ const brand = Symbol.for("durastream.server.error");
  * went past `limits.maxResponseBytes` (the run fails; the body was not read further).
  * `UNKNOWN_ENDPOINT`: no endpoint with the run's endpoint id was registered on any instance that
  * polled for due runs, for longer than `orphanGrace`; the run was ended as failed with it.
+ * `RUN_EXISTS`: a store's `createRun` was given a run id it already holds (nothing was changed).
+ * `NON_RETRIABLE`, `STEP_FAILED` and `STORE_REFUSED` are the codes of `NonRetriableError`,
+ * `StepFailedError` and `StoreRefusedError`; only those classes carry them.
+ *
+ * Bad options are no `DurableError`: every package throws an `InvalidOptionsError` (code
+ * `INVALID_OPTIONS`) for them.
  */
 export type DurableErrorCode =
-  | "INVALID_OPTIONS"
   | "NON_RETRIABLE"
   | "STEP_FAILED"
   | "INVALID_STREAM_DATA"
   | "INVALID_STEP_OUTPUT"
-  | "RUN_NOT_FOUND"
   | "RUN_CANCELLED"
   | "STORE_REFUSED"
   | "LOG_LIMIT"
@@ -32,32 +40,32 @@ export type DurableErrorCode =
   | "UNKNOWN_ENDPOINT"
   | "NESTED_STEP"
   | "BACKPRESSURE"
-  | "RESPONSE_TOO_LARGE";
+  | "RESPONSE_TOO_LARGE"
+  | "RUN_EXISTS";
 
 /**
- * The one error base class of `@durastream/server`; `code` tells the kinds apart.
+ * The error of `@durastream/server` and of its stores (a `DurastreamError`); `code` tells the kinds
+ * apart. `isInstance` is true for it and its subclasses (`NonRetriableError`, `StepFailedError`,
+ * `StoreRefusedError`) from any copy of the package; each subclass's own `isInstance` is exact.
  *
  * @example
  * ```ts
  * try {
  *   await step.run("charge", charge);
  * } catch (error) {
- *   if (DurableError.isInstance(error) && error.code === "STEP_FAILED") {
+ *   if (StepFailedError.isInstance(error)) {
  *     return new Response("Payment failed, try again later", { status: 502 });
  *   }
+ *   if (DurableError.isInstance(error)) console.warn(error.code); // TIMEOUT, RUN_CANCELLED, …
  *   throw error;
  * }
  * ```
  */
-export class DurableError extends Error {
-  /** Discriminates the kinds of error. */
-  readonly code: DurableErrorCode;
-
+export class DurableError extends DurastreamError<DurableErrorCode> {
   constructor(code: DurableErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = "DurableError";
-    this.code = code;
-    Object.defineProperty(this, brand, { value: true });
+    DurastreamError.mark(this, marker);
   }
 
   /**
@@ -68,13 +76,8 @@ export class DurableError extends Error {
    * if (DurableError.isInstance(error)) console.warn(error.code);
    * ```
    */
-  static isInstance(value: unknown): value is DurableError {
-    if (typeof value !== "object" || value === null) return false;
-    try {
-      return (value as Record<symbol, unknown>)[brand] === true;
-    } catch {
-      return false; // a revoked Proxy, or a Proxy whose get trap throws
-    }
+  static override isInstance(value: unknown): value is DurableError {
+    return DurastreamError.hasMarker(value, marker);
   }
 }
 
@@ -93,6 +96,7 @@ export class NonRetriableError extends DurableError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("NON_RETRIABLE", message, options);
     this.name = "NonRetriableError";
+    DurastreamError.mark(this, nonRetriableMarker);
   }
 
   /**
@@ -104,7 +108,7 @@ export class NonRetriableError extends DurableError {
    * ```
    */
   static override isInstance(value: unknown): value is NonRetriableError {
-    return DurableError.isInstance(value) && value.code === "NON_RETRIABLE";
+    return DurastreamError.hasMarker(value, nonRetriableMarker);
   }
 }
 
@@ -134,6 +138,7 @@ export class StepFailedError extends DurableError {
       { cause },
     );
     this.name = "StepFailedError";
+    DurastreamError.mark(this, stepFailedMarker);
     this.stepId = stepId;
     this.attempts = attempts;
   }
@@ -147,7 +152,7 @@ export class StepFailedError extends DurableError {
    * ```
    */
   static override isInstance(value: unknown): value is StepFailedError {
-    return DurableError.isInstance(value) && value.code === "STEP_FAILED";
+    return DurastreamError.hasMarker(value, stepFailedMarker);
   }
 }
 
@@ -163,18 +168,30 @@ export class StepFailedError extends DurableError {
  * ```
  */
 export class StoreRefusedError extends DurableError {
+  /** Why the store refused: `fenced`, `over` or `unknown-run`. Always set. */
   readonly reason: StoreErrorReason;
 
-  constructor(reason: StoreErrorReason, runId: string) {
+  /**
+   * @param runId - the refused run, for the default message.
+   * @param options - `message` replaces the default message (for a refusal that knows more, or no run id).
+   * @example
+   * ```ts
+   * throw new StoreRefusedError("fenced", runId);
+   * ```
+   */
+  constructor(reason: StoreErrorReason, runId: string | undefined, options: { message?: string; cause?: unknown } = {}) {
     super(
       "STORE_REFUSED",
-      reason === "fenced"
-        ? `Run ${runId} was taken over by another executor; this one's writes are refused.`
-        : reason === "over"
-          ? `Run ${runId} is over; its log takes no more frames.`
-          : `Run ${runId} is unknown to this store (or has expired).`,
+      options.message ??
+        (reason === "fenced"
+          ? `Run ${runId} was taken over by another executor; this one's writes are refused.`
+          : reason === "over"
+            ? `Run ${runId} is over; its log takes no more frames.`
+            : `Run ${runId} is unknown to this store (or has expired).`),
+      options,
     );
     this.name = "StoreRefusedError";
+    DurastreamError.mark(this, storeRefusedMarker);
     this.reason = reason;
   }
 
@@ -187,7 +204,7 @@ export class StoreRefusedError extends DurableError {
    * ```
    */
   static override isInstance(value: unknown): value is StoreRefusedError {
-    return DurableError.isInstance(value) && value.code === "STORE_REFUSED";
+    return DurastreamError.hasMarker(value, storeRefusedMarker);
   }
 }
 

@@ -1,4 +1,5 @@
-import { encodeFramePayload } from "@durastream/protocol";
+import { InvalidOptionsError, ProtocolError, encodeFramePayload } from "@durastream/protocol";
+import { stepOfPayload as stepOfLogPayload } from "@durastream/protocol/internal";
 import { ulid } from "ulid";
 import type { ReportError } from "./background-errors.js";
 import { DurableRun, type DurableHandler, type ExecutionEnd, type RunSettings } from "./durable-run.js";
@@ -119,10 +120,7 @@ export class Executor {
     const existing = this.#registrations.get(endpointId);
     if (existing !== undefined) {
       if (existing.handler === registration.handler) return;
-      throw new DurableError(
-        "INVALID_OPTIONS",
-        `durable.endpoint: the id ${JSON.stringify(endpointId)} is already registered with another handler. Every endpoint needs its own id (runs are stored under it and resumed by the handler registered with it): give this endpoint a different id, e.g. { id: "chat-v2" }. An endpoint without an id takes "METHOD /path" of its first request as its id.`,
-      );
+      throw new InvalidOptionsError(`durable.endpoint: the id ${JSON.stringify(endpointId)} is already registered with another handler. Every endpoint needs its own id (runs are stored under it and resumed by the handler registered with it): give this endpoint a different id, e.g. { id: "chat-v2" }. An endpoint without an id takes "METHOD /path" of its first request as its id.`);
     }
     this.#registrations.set(endpointId, registration);
     void this.poll();
@@ -630,7 +628,7 @@ function sameMarks(a: readonly RollbackMark[], b: readonly RollbackMark[]): bool
 
 /** The hashed step id of a data, commit or rollback payload (they all start with `{"step":`). */
 function stepOfPayload(payload: string): string | null {
-  if (payload.startsWith('{"step":null')) return null;
-  if (payload.startsWith('{"step":"')) return payload.slice(9, payload.indexOf('"', 9));
-  throw new DurableError("STORE_REFUSED", `A log frame has no step: ${payload.slice(0, 80)}`);
+  const step = stepOfLogPayload(payload);
+  if (step !== undefined) return step;
+  throw new ProtocolError("INVALID_FRAME", `A log frame read from the store has no step: ${payload.slice(0, 80)}`, { raw: payload });
 }

@@ -9,7 +9,7 @@ import { createDurable, type Durable, type DurableOptions } from "./create-durab
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { RequestSnapshot, ResumableCursor, ResumableRun, RunStore } from "./store/run-store.js";
-import { collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
+import { collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "@durastream/testing";
 
 const SECRET = "fairness-test-secret-0123456789";
 const REQUEST: RequestSnapshot = { method: "POST", url: "http://app.test/chat", headers: [], body: null, bodyEncoding: "text" };

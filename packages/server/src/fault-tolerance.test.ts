@@ -1,7 +1,7 @@
 // Fault tolerance of the engine, in process: store outages and failed writes (FaultyStore), lease
 // renewals that fail, crashed executors (a FaultyStore that is killed: its process "died"), thrown
 // values of any shape, step timeouts and graceful shutdown. Time moves only through injected timers.
-import { createFrameDecoder, type Frame, type RollbackFrame } from "@durastream/protocol";
+import { InvalidOptionsError, createFrameDecoder, type Frame, type RollbackFrame } from "@durastream/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BackgroundError } from "./background-errors.js";
 import { createErrorReporter } from "./background-errors.js";
@@ -11,8 +11,7 @@ import type { DurableHandler } from "./durable-run.js";
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { FrameToAppend } from "./store/run-store.js";
-import { FaultyStore } from "./testing/faulty-store.js";
-import { advanceUntil, collectFrames, committedData, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
+import { advanceUntil, collectFrames, committedData, createManualTimers, FaultyStore, passTime, sseRequest, until, type ManualTimers } from "@durastream/testing";
 
 const opened: Durable[] = [];
 const unhandled: unknown[] = [];
@@ -420,7 +419,7 @@ describe("step timeout", () => {
   it("rejects a timeout that is not a positive duration with INVALID_OPTIONS", () => {
     expect(() => createDurable({ stepTimeout: 0 })).toThrow(/"timeout" must be more than 0 ms/);
     expect(() => createDurable({ stepTimeout: "soon" })).toThrow(/is not a duration/);
-    expect(() => createDurable().endpoint(async () => null, { stepTimeout: -1 })).toThrow(DurableError);
+    expect(() => createDurable().endpoint(async () => null, { stepTimeout: -1 })).toThrow(InvalidOptionsError);
   });
 });
 

@@ -1,4 +1,4 @@
-import { DurableError } from "./errors.js";
+import { InvalidOptionsError } from "@durastream/protocol";
 
 /** A lone surrogate: a high one not followed by a low one, or a low one not preceded by a high one. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -20,8 +20,5 @@ export function isWellFormed(text: string): boolean {
 export function assertWellFormedId(id: string, where: string): void {
   if (isWellFormed(id)) return;
   const at = id.search(LONE_SURROGATE);
-  throw new DurableError(
-    "INVALID_OPTIONS",
-    `${where}: the id ${JSON.stringify(id)} is not well-formed UTF-16 (a lone surrogate at index ${at}); stored as UTF-8 it would equal other ids (every lone surrogate becomes U+FFFD). Build ids from whole characters only: check text you put in an id with String.prototype.isWellFormed(), or use a stable key such as a database id instead.`,
-  );
+  throw new InvalidOptionsError(`${where}: the id ${JSON.stringify(id)} is not well-formed UTF-16 (a lone surrogate at index ${at}); stored as UTF-8 it would equal other ids (every lone surrogate becomes U+FFFD). Build ids from whole characters only: check text you put in an id with String.prototype.isWellFormed(), or use a stable key such as a database id instead.`);
 }

@@ -24,30 +24,11 @@ export {
   type ReceivedEvent,
   type WaitForEventOptions,
 } from "./context.js";
-export { DurableError, NonRetriableError, StepFailedError, StoreRefusedError, type DurableErrorCode } from "./errors.js";
+export { DurableError, NonRetriableError, StepFailedError, type DurableErrorCode } from "./errors.js";
+export { DurastreamError, InvalidOptionsError, ProtocolError } from "@durastream/protocol";
 export type { Backoff, BackoffOptions, RetryPolicy } from "./retry-policy.js";
 export type { Timers } from "./timers.js";
 export { MemoryRunStore, type MemoryRunStoreOptions } from "./store/memory-store.js";
-export { eventMatches } from "./store/event-match.js";
-export { newRunRecord, storedTime } from "./store/new-run-record.js";
-export { outsidePendingAfter, parseRollbackMarks, stringifyRollbackMarks } from "./store/quiet-point.js";
-export { readRunSummary } from "./store/run-summary.js";
-export type {
-  AppendEffects,
-  DurableEvent,
-  FrameToAppend,
-  LogEntry,
-  NewRun,
-  QuietPoint,
-  RequestSnapshot,
-  ResumableCursor,
-  ResumableRun,
-  RollbackMark,
-  RunRecord,
-  RunStatus,
-  RunStore,
-  RunSummary,
-  StepKind,
-  StepRecord,
-  StoreErrorReason,
-} from "./store/run-store.js";
+// The type of `DurableOptions.store`, for apps that hold a store of any kind. Everything a store
+// author needs (records, StoreRefusedError, helpers) is in "@durastream/server/store".
+export type { DurableEvent, RunStore } from "./store/run-store.js";

@@ -1,10 +1,5 @@
-import {
-  encodeEvent,
-  encodeFrame,
-  KEEP_ALIVE_COMMENT,
-  type MetadataFrame,
-  type RedirectReason,
-} from "@durastream/protocol";
+import { encodeFrame, KEEP_ALIVE_COMMENT, type MetadataFrame, type RedirectReason } from "@durastream/protocol";
+import { encodeEvent } from "@durastream/protocol/internal";
 import type { ReportError } from "./background-errors.js";
 import { StoreRefusedError } from "./errors.js";
 import { batchAfter, READ_BATCH, READ_MAX_BYTES, RunTails, type TailBatch, type TailMembership } from "./run-tail.js";

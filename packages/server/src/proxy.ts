@@ -1,4 +1,4 @@
-import { parseOffset, PROTOCOL_VERSION, ProtocolError, responseFromSnapshot, RUN_ID_HEADER } from "@durastream/protocol";
+import { InvalidOptionsError, parseOffset, PROTOCOL_VERSION, ProtocolError, responseFromSnapshot, RUN_ID_HEADER } from "@durastream/protocol";
 import type { ReportError } from "./background-errors.js";
 import { acceptsEventStream, eventStreamHeaders } from "./event-stream.js";
 import { DurableError } from "./errors.js";
@@ -48,10 +48,10 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
   const { store, timers, tokens, resumeTokenTtl, executor, keepAliveInterval, maxConnectionDuration, cors, originOf, report, live } = settings;
   const waitTimeout = settings.waitTimeout ?? 25_000;
   if (typeof waitTimeout !== "number" || !(waitTimeout >= 0)) {
-    throw new DurableError("INVALID_OPTIONS", `durable.proxy: "waitTimeout" must be milliseconds >= 0, got ${String(waitTimeout)}.`);
+    throw new InvalidOptionsError(`durable.proxy: "waitTimeout" must be milliseconds >= 0, got ${String(waitTimeout)}.`);
   }
   if (cors !== undefined && (cors.origin === "*" || (Array.isArray(cors.origin) && cors.origin.includes("*"))) && cors.credentials === true) {
-    throw new DurableError("INVALID_OPTIONS", 'durable.proxy: cors.origin "*" cannot be combined with credentials; list the allowed origins.');
+    throw new InvalidOptionsError('durable.proxy: cors.origin "*" cannot be combined with credentials; list the allowed origins.');
   }
 
   const corsHeaders = (request: Request): Record<string, string> => {

@@ -1,5 +1,6 @@
 import { DurableError } from "./errors.js";
-import type { RequestSnapshot } from "./store/run-store.js";
+import type { RequestSnapshot } from "@durastream/protocol";
+import { base64ToBytes, encodeBody } from "@durastream/protocol/internal";
 
 /** Headers kept with a run by default (never credentials: re-executions must not depend on them). */
 export const DEFAULT_REQUEST_HEADERS: readonly string[] = ["content-type", "accept", "accept-language", "user-agent"];
@@ -47,33 +48,17 @@ export async function snapshotRequest(
     const value = request.headers.get(name);
     if (value !== null) headers.push([name.toLowerCase(), value]);
   }
-  let text: string | null = null;
-  let bodyEncoding: RequestSnapshot["bodyEncoding"] = "text";
-  if (body !== null) {
-    try {
-      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(body);
-    } catch {
-      let binary = "";
-      for (const byte of body) binary += String.fromCharCode(byte);
-      text = btoa(binary);
-      bodyEncoding = "base64";
-    }
-  }
-  return { snapshot: { method: request.method, url: request.url, headers, body: text, bodyEncoding }, body };
+  const encoded = body === null ? { body: null, bodyEncoding: "text" as const } : encodeBody(body);
+  return { snapshot: { method: request.method, url: request.url, headers, ...encoded }, body };
 }
 
 /** Rebuilds the stored request for a re-execution. */
 export function requestFromSnapshot(snapshot: RequestSnapshot, signal?: AbortSignal): Request {
   let body: BodyInit | null = null;
   if (snapshot.body !== null) {
-    if (snapshot.bodyEncoding === "base64") {
-      const binary = atob(snapshot.body);
-      const bytes = new Uint8Array(binary.length);
-      for (let index = 0; index < binary.length; index += 1) bytes[index] = binary.charCodeAt(index);
-      body = bytes;
-    } else {
-      body = snapshot.body;
-    }
+    // Text stays a string (not `decodeBody`'s bytes): as a string body it gets the content-type
+    // default it always has had when the snapshot kept none.
+    body = snapshot.bodyEncoding === "base64" ? base64ToBytes(snapshot.body) : snapshot.body;
   }
   return new Request(snapshot.url, {
     method: snapshot.method,

@@ -9,8 +9,7 @@ import { createDurable, type Durable, type DurableOptions } from "./create-durab
 import type { DurableHandler } from "./durable-run.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { FrameToAppend, RunRecord, RunStore } from "./store/run-store.js";
-import { FaultyStore } from "./testing/faulty-store.js";
-import { advanceUntil, committedData, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "./testing/helpers.js";
+import { advanceUntil, committedData, createManualTimers, FaultyStore, passTime, sseRequest, until, type ManualTimers } from "@durastream/testing";
 
 const opened: Durable[] = [];
 afterEach(() => {

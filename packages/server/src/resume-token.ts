@@ -1,3 +1,5 @@
+import { InvalidOptionsError } from "@durastream/protocol";
+import { base64UrlToBytes, bytesToBase64Url } from "@durastream/protocol/internal";
 import { DurableError } from "./errors.js";
 
 const encoder = new TextEncoder();
@@ -21,7 +23,7 @@ export class ResumeTokens {
   async sign(runId: string, expiresAt: number): Promise<string> {
     const expiry = Math.ceil(expiresAt / 1000);
     const signature = await crypto.subtle.sign("HMAC", await this.#key, encoder.encode(`${runId}.${expiry}`));
-    return `${expiry}.${toBase64Url(new Uint8Array(signature))}`;
+    return `${expiry}.${bytesToBase64Url(new Uint8Array(signature))}`;
   }
 
   /** Whether `token` was signed for `runId` and has not expired at `now`. Constant-time in the signature. */
@@ -31,7 +33,7 @@ export class ResumeTokens {
     if (match === null) return false;
     const expiry = Number(match[1]);
     if (expiry * 1000 <= now) return false;
-    const signature = fromBase64Url(match[2]!);
+    const signature = base64UrlToBytes(match[2]!);
     if (signature === undefined) return false;
     return crypto.subtle.verify("HMAC", await this.#key, signature, encoder.encode(`${runId}.${expiry}`));
   }
@@ -49,10 +51,7 @@ export function resolveSecret(secret: string | undefined): string {
   const chosen = secret ?? environment?.DURASTREAM_SECRET;
   if (chosen !== undefined) {
     if (typeof chosen !== "string" || chosen.length < 16) {
-      throw new DurableError(
-        "INVALID_OPTIONS",
-        "createDurable: the resume-token secret must be a string of at least 16 characters; set DURASTREAM_SECRET to a long random value (e.g. `openssl rand -hex 32`).",
-      );
+      throw new InvalidOptionsError("createDurable: the resume-token secret must be a string of at least 16 characters; set DURASTREAM_SECRET to a long random value (e.g. `openssl rand -hex 32`).");
     }
     return chosen;
   }
@@ -69,22 +68,5 @@ export function resolveSecret(secret: string | undefined): string {
     );
   }
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return toBase64Url(bytes);
-}
-
-function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | undefined {
-  try {
-    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-    const bytes = new Uint8Array(binary.length);
-    for (let index = 0; index < binary.length; index += 1) bytes[index] = binary.charCodeAt(index);
-    return bytes;
-  } catch {
-    return undefined;
-  }
+  return bytesToBase64Url(bytes);
 }

@@ -1,4 +1,4 @@
-import { DurableError } from "./errors.js";
+import { InvalidOptionsError } from "@durastream/protocol";
 
 /** Exponential backoff between step attempts. */
 export interface BackoffOptions {
@@ -36,7 +36,7 @@ export const MAX_RETRIES = 20;
 
 /**
  * Validates a retry policy (later layers override earlier ones: durable, endpoint, step) and returns
- * the delay function. Throws a `DurableError` with code `INVALID_OPTIONS` on bad input.
+ * the delay function. Throws an `InvalidOptionsError` on bad input.
  */
 export function resolveRetryPolicy(where: string, ...layers: ReadonlyArray<RetryPolicy | undefined>): ResolvedRetryPolicy {
   let retries = DEFAULT_RETRIES;
@@ -46,10 +46,7 @@ export function resolveRetryPolicy(where: string, ...layers: ReadonlyArray<Retry
     if (layer?.backoff !== undefined) backoff = layer.backoff;
   }
   if (!Number.isInteger(retries) || retries < 0 || retries > MAX_RETRIES) {
-    throw new DurableError(
-      "INVALID_OPTIONS",
-      `${where}: "retries" must be a whole number from 0 to ${MAX_RETRIES}, got ${String(retries)}.`,
-    );
+    throw new InvalidOptionsError(`${where}: "retries" must be a whole number from 0 to ${MAX_RETRIES}, got ${String(retries)}.`);
   }
   if (typeof backoff === "function") {
     const custom = backoff;
@@ -58,10 +55,7 @@ export function resolveRetryPolicy(where: string, ...layers: ReadonlyArray<Retry
       delayFor(failedAttempt) {
         const milliseconds = custom(failedAttempt);
         if (!Number.isFinite(milliseconds) || milliseconds < 0) {
-          throw new DurableError(
-            "INVALID_OPTIONS",
-            `${where}: the backoff function returned ${String(milliseconds)} for attempt ${failedAttempt}; return a delay in milliseconds >= 0.`,
-          );
+          throw new InvalidOptionsError(`${where}: the backoff function returned ${String(milliseconds)} for attempt ${failedAttempt}; return a delay in milliseconds >= 0.`);
         }
         return milliseconds;
       },
@@ -75,10 +69,7 @@ export function resolveRetryPolicy(where: string, ...layers: ReadonlyArray<Retry
     ["jitter", jitter, 0, 1],
   ] as const) {
     if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-      throw new DurableError(
-        "INVALID_OPTIONS",
-        `${where}: "backoff.${name}" must be a number from ${min} to ${max}, got ${String(value)}.`,
-      );
+      throw new InvalidOptionsError(`${where}: "backoff.${name}" must be a number from ${min} to ${max}, got ${String(value)}.`);
     }
   }
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FRAME_OVERHEAD, RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
-import { until } from "./testing/helpers.js";
+import { until } from "@durastream/testing";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
 /** A store whose appends complete only when the test releases them. */

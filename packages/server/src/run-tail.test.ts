@@ -1,7 +1,8 @@
 // The shared tail (run-tail.ts) and the log streams that use it (log-stream.ts): one store read per
 // append per process for every caught-up tailer of a run, and the behaviours of a single log stream
 // kept (backpressure, keep-alives, redirects, shutdown, retried reads, the result frame, cleanup).
-import { encodeEvent, encodeFrame, KEEP_ALIVE_COMMENT, PROTOCOL_VERSION, type MetadataFrame, type RedirectReason } from "@durastream/protocol";
+import { encodeFrame, KEEP_ALIVE_COMMENT, PROTOCOL_VERSION, type MetadataFrame, type RedirectReason } from "@durastream/protocol";
+import { encodeEvent } from "@durastream/protocol/internal";
 import { describe, expect, it, vi } from "vitest";
 import type { ErrorPhase } from "./background-errors.js";
 import { createDurable } from "./create-durable.js";

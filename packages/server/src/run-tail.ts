@@ -33,7 +33,8 @@
  * The tail of a run unsubscribes and is forgotten when its last tailer closes; a read still under
  * way then lands nowhere.
  */
-import { compareOffsets, encodeEvent, parseOffset, START_OFFSET, type Offset } from "@durastream/protocol";
+import { compareOffsets, parseOffset, START_OFFSET, type Offset } from "@durastream/protocol";
+import { encodeEvent } from "@durastream/protocol/internal";
 import type { LogEntry, RunStore } from "./store/run-store.js";
 
 /** Frames per read of a log; bounds the size of one response chunk. */

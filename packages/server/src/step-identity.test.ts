@@ -2,7 +2,7 @@
 // literally named "id:N"), ids must be well-formed UTF-16, steps cannot be nested, and an endpoint
 // id belongs to one handler.
 import { createHash } from "node:crypto";
-import type { CommitFrame, Frame, MetadataFrame, RedirectFrame } from "@durastream/protocol";
+import { InvalidOptionsError, type CommitFrame, type Frame, type MetadataFrame, type RedirectFrame } from "@durastream/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { step, stream } from "./context.js";
 import { createDurable, type Durable } from "./create-durable.js";
@@ -10,7 +10,7 @@ import type { DurableHandler } from "./durable-run.js";
 import { DurableError, isNonRetriable } from "./errors.js";
 import { isWellFormed } from "./ids.js";
 import { MemoryRunStore } from "./store/memory-store.js";
-import { collectFrames, createManualTimers, passTime, sseRequest } from "./testing/helpers.js";
+import { collectFrames, createManualTimers, passTime, sseRequest } from "@durastream/testing";
 
 /** Computed independently of the package (node:crypto, not Web Crypto / hashStepId). */
 const sha1 = (text: string) => createHash("sha1").update(text, "utf8").digest("hex");
@@ -134,7 +134,7 @@ describe("ids that are not well-formed UTF-16", () => {
     expect(JSON.parse(resultBody(frames))).toBe("replacement char is fine");
     expect(caught).toHaveLength(3);
     for (const error of caught) {
-      expect(DurableError.isInstance(error) && error.code).toBe("INVALID_OPTIONS");
+      expect(InvalidOptionsError.isInstance(error) && error.code).toBe("INVALID_OPTIONS");
       expect((error as Error).message).toMatch(/not well-formed UTF-16 .*String\.prototype\.isWellFormed\(\)/);
     }
     expect((caught[0] as Error).message).toContain('step.run(id, …): the id "user-\\ud800"');

@@ -6,7 +6,7 @@ import { RUN_ID_HEADER } from "@durastream/protocol";
 import { step } from "./context.js";
 import { createDurable } from "./create-durable.js";
 import { MemoryRunStore } from "./store/memory-store.js";
-import { createManualTimers, passTime } from "./testing/helpers.js";
+import { createManualTimers, passTime } from "@durastream/testing";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with node --expose-gc");

@@ -15,7 +15,8 @@
 // Shutdown is the README snippet, exactly. Prints "listening <port>", one line per step execution,
 // "poll <n>" after each look for due runs, "sigterm", "refused 503" and "store closed" on stdout.
 import type { AddressInfo } from "node:net";
-import { createDurable, step, stream, type ResumableCursor, type ResumableRun } from "@durastream/server";
+import { createDurable, step, stream } from "@durastream/server";
+import type { ResumableCursor, ResumableRun } from "@durastream/server/store";
 import { createEndpointServer } from "@durastream/server/node";
 import { SqliteRunStore } from "./sqlite-store.js";
 

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { createDurable, step, stream, type RequestSnapshot } from "@durastream/server";
+import { createDurable, step, stream } from "@durastream/server";
+import type { RequestSnapshot } from "@durastream/server/store";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SqliteRunStore } from "./sqlite-store.js";
 

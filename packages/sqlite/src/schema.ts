@@ -1,3 +1,4 @@
+import { DurastreamError, InvalidOptionsError } from "@durastream/protocol";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { DurableError } from "@durastream/server";
@@ -88,7 +89,7 @@ const MIGRATIONS: readonly string[] = [
 /**
  * Opens `path` for one store: takes the file's exclusive lock (so no other process or connection
  * can use it while this one is open), turns on WAL with `synchronous = FULL`, and creates or checks
- * the schema. Throws a `DurableError` with code `INVALID_OPTIONS` saying what to do when the file is
+ * the schema. Throws an `InvalidOptionsError` saying what to do when the file is
  * in use, cannot be opened, or is not a store file of this version.
  */
 export function openDatabase(path: string): Database.Database {
@@ -105,15 +106,12 @@ export function openDatabase(path: string): Database.Database {
     database.pragma("locking_mode = EXCLUSIVE");
     const mode = database.pragma("journal_mode = WAL", { simple: true });
     if (mode !== "wal" && mode !== "memory") {
-      throw new DurableError("INVALID_OPTIONS", `SqliteRunStore: could not turn on WAL for ${path} (journal mode is "${String(mode)}"); use a file on a local disk.`);
+      throw new InvalidOptionsError(`SqliteRunStore: could not turn on WAL for ${path} (journal mode is "${String(mode)}"); use a file on a local disk.`);
     }
     database.pragma("synchronous = FULL");
     const version = database.pragma("user_version", { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
-      throw new DurableError(
-        "INVALID_OPTIONS",
-        `SqliteRunStore: ${path} was written by a newer @durastream/sqlite (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade @durastream/sqlite or pass another path.`,
-      );
+      throw new InvalidOptionsError(`SqliteRunStore: ${path} was written by a newer @durastream/sqlite (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade @durastream/sqlite or pass another path.`);
     }
     // An immediate transaction takes the write lock now, so a second opener is refused at open.
     database.transaction(() => {
@@ -128,30 +126,26 @@ export function openDatabase(path: string): Database.Database {
     return database;
   } catch (error) {
     database.close();
-    throw DurableError.isInstance(error) ? error : openError(path, error);
+    throw DurastreamError.isInstance(error) ? error : openError(path, error);
   }
 }
 
-function openError(path: string, error: unknown): DurableError {
+function openError(path: string, error: unknown): DurastreamError {
   const code = (error as { code?: unknown } | null)?.code;
   const reason = error instanceof Error ? error.message : String(error);
   // A full or failing disk is no wrong option: report it as the store methods do.
   if (typeof code === "string" && /^SQLITE_(FULL|IOERR)/.test(code)) return unavailableError(path, `opening ${path} failed`, error)!;
   if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
-    return new DurableError(
-      "INVALID_OPTIONS",
-      `SqliteRunStore: ${path} is in use by another process (or another open SqliteRunStore): a store file serves one process at a time. Close the other store first, or give each process its own path.`,
+    return new InvalidOptionsError(`SqliteRunStore: ${path} is in use by another process (or another open SqliteRunStore): a store file serves one process at a time. Close the other store first, or give each process its own path.`,
       { cause: error },
     );
   }
   if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
-    return new DurableError("INVALID_OPTIONS", `SqliteRunStore: ${path} is not a SQLite store file (${reason}); pass the path of a store file or of a new file.`, {
+    return new InvalidOptionsError(`SqliteRunStore: ${path} is not a SQLite store file (${reason}); pass the path of a store file or of a new file.`, {
       cause: error,
     });
   }
-  return new DurableError(
-    "INVALID_OPTIONS",
-    `SqliteRunStore: cannot open ${path} (${reason}); pass a path in an existing, writable directory.`,
+  return new InvalidOptionsError(`SqliteRunStore: cannot open ${path} (${reason}); pass a path in an existing, writable directory.`,
     { cause: error },
   );
 }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fetchWithStream } from "@durastream/client";
 import { createDurable, step, stream, type BackgroundError, type Durable } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
-import { until } from "@durastream/server/testing";
+import { until } from "@durastream/testing";
 import { afterEach, expect, it } from "vitest";
 import { SqliteRunStore, connectionForTesting } from "./sqlite-store.js";
 

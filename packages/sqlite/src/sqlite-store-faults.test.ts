@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { DurableError, StoreRefusedError, type NewRun, type RequestSnapshot, type RunStore, type StepRecord } from "@durastream/server";
+import { DurableError, type RunStore } from "@durastream/server";
+import { StoreRefusedError, type NewRun, type RequestSnapshot, type StepRecord } from "@durastream/server/store";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SqliteRunStore, connectionForTesting } from "./sqlite-store.js";
 
@@ -228,7 +229,7 @@ describe("SqliteRunStore SQLite errors", () => {
     const fenced = await rejectionOf(store.appendFrames("run-1", 2, frames(1, "a")));
     expect(StoreRefusedError.isInstance(fenced) && fenced.reason).toBe("fenced");
     const duplicate = await rejectionOf(store.createRun(newRun("run-1")));
-    expect(DurableError.isInstance(duplicate) && duplicate.code).toBe("INVALID_OPTIONS");
+    expect(DurableError.isInstance(duplicate) && duplicate.code).toBe("RUN_EXISTS");
     await expect(store.readFrames("run-1", "not-an-offset", 10)).rejects.not.toMatchObject({ code: "STORE_UNAVAILABLE" });
     expect((await store.getRun("run-1"))!.frameCount).toBe(0);
   });

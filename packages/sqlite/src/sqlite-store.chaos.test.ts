@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defineChaosProperty } from "@durastream/server/testing";
+import { defineChaosProperty } from "@durastream/testing";
 import { SqliteRunStore } from "./sqlite-store.js";
 
 // A fresh file per case. Every simulated process wraps this store in its own FaultyStore (which has

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defineCommittedViewProperty } from "@durastream/server/testing";
+import { defineCommittedViewProperty } from "@durastream/testing";
 import { SqliteRunStore } from "./sqlite-store.js";
 
 defineCommittedViewProperty(

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defineRunStoreConformance } from "@durastream/server/testing";
+import { defineRunStoreConformance } from "@durastream/testing";
 import { SqliteRunStore } from "./sqlite-store.js";
 
 defineRunStoreConformance("SqliteRunStore", async ({ retention, now }) => {

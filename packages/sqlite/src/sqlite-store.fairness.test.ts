@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { RequestSnapshot, ResumableRun } from "@durastream/server";
+import type { RequestSnapshot, ResumableRun } from "@durastream/server/store";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SCHEMA_VERSION } from "./schema.js";
 import { LIST_RESUMABLE, SqliteRunStore } from "./sqlite-store.js";

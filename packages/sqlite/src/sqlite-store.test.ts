@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { DurableError, type NewRun, type RequestSnapshot, type StepRecord } from "@durastream/server";
+import { InvalidOptionsError } from "@durastream/server";
+import type { NewRun, RequestSnapshot, StepRecord } from "@durastream/server/store";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SqliteRunStore } from "./sqlite-store.js";
 
@@ -145,10 +146,9 @@ describe("SqliteRunStore one process per file", () => {
     } catch (caught) {
       error = caught;
     }
-    expect(DurableError.isInstance(error)).toBe(true);
-    expect((error as DurableError).code).toBe("INVALID_OPTIONS");
-    expect((error as DurableError).message).toContain(path);
-    expect((error as DurableError).message).toMatch(/in use by another process/);
+    expect(InvalidOptionsError.isInstance(error) && error.code).toBe("INVALID_OPTIONS");
+    expect((error as Error).message).toContain(path);
+    expect((error as Error).message).toMatch(/in use by another process/);
     expect(await first.getRun("run-1")).toBeDefined();
     await first.appendFrames("run-1", 1, frames(1, "a"));
 
@@ -213,7 +213,7 @@ describe("SqliteRunStore retention", () => {
     const store = open(1_000);
     await store.createRun(newRun("same"));
     await store.appendFrames("same", 1, frames(2, "a"), { step, finish: { status: "succeeded", response } });
-    await expect(store.createRun(newRun("same"))).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
+    await expect(store.createRun(newRun("same"))).rejects.toMatchObject({ name: "DurableError", code: "RUN_EXISTS" });
     clock += 1_000;
     const created = await store.createRun(newRun("same"));
     expect(created).toMatchObject({ status: "running", epoch: 1, frameCount: 0 });
@@ -230,16 +230,15 @@ describe("SqliteRunStore options", () => {
     [{ path: "x.db", retention: -1 }, /"retention" must be milliseconds >= 0/],
     [{ path: "x.db", retention: Number.NaN }, /"retention" must be milliseconds >= 0/],
     [{ path: "x.db", now: 5 }, /"now" must be a function/],
-  ])("refuses %j with a DurableError that says what to pass", (options, message) => {
+  ])("refuses %j with an InvalidOptionsError that says what to pass", (options, message) => {
     let error: unknown;
     try {
       new SqliteRunStore(options as never);
     } catch (caught) {
       error = caught;
     }
-    expect(DurableError.isInstance(error)).toBe(true);
-    expect((error as DurableError).code).toBe("INVALID_OPTIONS");
-    expect((error as DurableError).message).toMatch(message);
+    expect(InvalidOptionsError.isInstance(error) && error.code).toBe("INVALID_OPTIONS");
+    expect((error as Error).message).toMatch(message);
   });
 
   it("says when the directory is missing or the file is not a store", () => {

@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
+import { DurableError } from "@durastream/server";
 import {
-  DurableError,
   StoreRefusedError,
   eventMatches,
   outsidePendingAfter,
@@ -16,8 +16,8 @@ import {
   type RunStore,
   type RunSummary,
   type StepRecord,
-} from "@durastream/server";
-import { parseOffset } from "@durastream/protocol";
+} from "@durastream/server/store";
+import { InvalidOptionsError, parseOffset } from "@durastream/protocol";
 import { RUN_SUMMARY_COLUMNS, runFromRow, stepFromRow, stepToRow, summaryFromRow, type RunRow, type RunSummaryRow, type StepRow } from "./rows.js";
 import { openDatabase, unavailableError } from "./schema.js";
 
@@ -299,8 +299,8 @@ export class SqliteRunStore implements RunStore {
   }
 
   /**
-   * Creates a run: status `running`, epoch 1, owned by `run.owner`. Throws a `DurableError` when a
-   * run with this id exists already.
+   * Creates a run: status `running`, epoch 1, owned by `run.owner`. Throws a `DurableError`
+   * `RUN_EXISTS` when a run with this id exists already.
    *
    * @example
    * ```ts
@@ -555,7 +555,7 @@ export class SqliteRunStore implements RunStore {
     const existing = this.#selectRunState.get(run.runId);
     if (existing !== undefined) {
       if (!this.#isExpired(existing.finished_at)) {
-        throw new DurableError("INVALID_OPTIONS", `SqliteRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
+        throw new DurableError("RUN_EXISTS", `SqliteRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
       }
       for (const statement of this.#deleteRunRows) statement.run(run.runId);
     }
@@ -662,23 +662,17 @@ export class SqliteRunStore implements RunStore {
 
 function validateOptions(options: SqliteRunStoreOptions): SqliteRunStoreOptions {
   if (typeof options !== "object" || options === null) {
-    throw new DurableError("INVALID_OPTIONS", 'SqliteRunStore: pass options, e.g. new SqliteRunStore({ path: "./data/durastream.db" }).');
+    throw new InvalidOptionsError('SqliteRunStore: pass options, e.g. new SqliteRunStore({ path: "./data/durastream.db" }).');
   }
   const { path, retention, now } = options;
   if (typeof path !== "string" || path.trim() === "") {
-    throw new DurableError(
-      "INVALID_OPTIONS",
-      `SqliteRunStore: "path" must be the database file's path, e.g. { path: "./data/durastream.db" }; got ${describe(path)}.`,
-    );
+    throw new InvalidOptionsError(`SqliteRunStore: "path" must be the database file's path, e.g. { path: "./data/durastream.db" }; got ${describe(path)}.`);
   }
   if (retention !== undefined && (typeof retention !== "number" || !Number.isFinite(retention) || retention < 0)) {
-    throw new DurableError(
-      "INVALID_OPTIONS",
-      `SqliteRunStore: "retention" must be milliseconds >= 0 (how long finished runs are kept, default 24 hours), e.g. { retention: 60 * 60_000 }; got ${describe(retention)}.`,
-    );
+    throw new InvalidOptionsError(`SqliteRunStore: "retention" must be milliseconds >= 0 (how long finished runs are kept, default 24 hours), e.g. { retention: 60 * 60_000 }; got ${describe(retention)}.`);
   }
   if (now !== undefined && typeof now !== "function") {
-    throw new DurableError("INVALID_OPTIONS", `SqliteRunStore: "now" must be a function returning epoch-milliseconds, e.g. { now: () => Date.now() }; got ${describe(now)}.`);
+    throw new InvalidOptionsError(`SqliteRunStore: "now" must be a function returning epoch-milliseconds, e.g. { now: () => Date.now() }; got ${describe(now)}.`);
   }
   return options;
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
+import { InvalidOptionsError } from "@durastream/protocol";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { attachTextBody } from "../text-body.js";
 import { createEndpointServer, serveEndpoint, type ServeEndpointOptions } from "./index.js";
@@ -740,10 +741,12 @@ describe("serveEndpoint errors", () => {
     expect(onError).toHaveBeenCalledExactlyOnceWith({ error: failure, phase: "body" });
   });
 
-  test("a handler that is not a function is a TypeError that says what to pass", () => {
-    expect(() => serveEndpoint(42 as unknown as Handler)).toThrow(TypeError);
+  test("a handler that is not a function is an InvalidOptionsError that says what to pass", () => {
+    expect(() => serveEndpoint(42 as unknown as Handler)).toThrow(InvalidOptionsError);
     expect(() => serveEndpoint(42 as unknown as Handler)).toThrow(/expects a function/);
     expect(() => serveEndpoint(() => new Response(), { onError: "log" as never })).toThrow(/onError must be a function/);
+    expect(() => serveEndpoint(() => new Response(), { onError: "log" as never })).toThrow(expect.objectContaining({ code: "INVALID_OPTIONS" }));
+    expect(() => serveEndpoint(() => new Response(), null as never)).toThrow(InvalidOptionsError);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { InvalidOptionsError } from "@durastream/protocol";
 import { createErrorReporter, type ErrorHandler, type ReportError } from "../background-errors.js";
 import { takeTextBody, type TextBodySource } from "../text-body.js";
 import { toWebRequest } from "./to-web-request.js";
@@ -65,18 +66,18 @@ function noop(): void {}
  */
 export function serveEndpoint(handler: WebHandler, options: ServeEndpointOptions = {}): RequestListener {
   if (typeof handler !== "function") {
-    throw new TypeError(
+    throw new InvalidOptionsError(
       `serveEndpoint(handler) expects a function \`(request: Request) => Promise<Response>\`, but received ${describe(handler)}. Pass your endpoint's request handler function.`,
     );
   }
   if (options === null || typeof options !== "object") {
-    throw new TypeError(
+    throw new InvalidOptionsError(
       `serveEndpoint(handler, options) expects options to be an object such as { trustProxy: true }, but received ${describe(options)}. Leave it out to use the defaults.`,
     );
   }
   const { onError } = options;
   if (onError !== undefined && typeof onError !== "function") {
-    throw new TypeError(
+    throw new InvalidOptionsError(
       `serveEndpoint options.onError must be a function \`({ error, phase }) => void\`, but received ${describe(onError)}. Leave it out to log errors with console.error.`,
     );
   }

@@ -1,7 +1,8 @@
-import { compareOffsets, createDataPayloadEncoder, hashStepId, parseOffset, START_OFFSET, type LogFrameType, type Offset } from "@durastream/protocol";
+import { compareOffsets, hashStepId, parseOffset, START_OFFSET, type LogFrameType, type Offset } from "@durastream/protocol";
+import { createDataPayloadEncoder } from "@durastream/protocol/internal";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DurableError } from "../errors.js";
+import { StoreRefusedError } from "../errors.js";
 import { FrameLog } from "./frame-log.js";
 import type { LogEntry } from "./run-store.js";
 
@@ -221,7 +222,7 @@ describe("FrameLog", () => {
       } catch (error) {
         caught = error;
       }
-      expect(DurableError.isInstance(caught)).toBe(true);
+      expect(StoreRefusedError.isInstance(caught) && caught.reason).toBe("fenced");
       expect(log.length).toBe(1);
     });
   });

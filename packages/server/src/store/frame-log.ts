@@ -1,6 +1,6 @@
 import type { LogFrameType, Offset } from "@durastream/protocol";
-import { DurableError } from "../errors.js";
-import { dataPayloadPrefixLength } from "./data-payload-prefix.js";
+import { dataPayloadPrefixLength } from "@durastream/protocol/internal";
+import { StoreRefusedError } from "../errors.js";
 import type { LogEntry } from "./run-store.js";
 import { TransitionTable } from "./transition-table.js";
 
@@ -87,7 +87,7 @@ export class FrameLog {
     const lastEpoch = this.#epochs.lastValue;
     if (lastEpoch === undefined || epoch > lastEpoch) this.#epochs.push(index, epoch);
     else if (epoch < lastEpoch) {
-      throw new DurableError("STORE_REFUSED", `FrameLog: a frame of epoch ${epoch} cannot follow frames of epoch ${lastEpoch}.`);
+      throw new StoreRefusedError("fenced", undefined, { message: `FrameLog: a frame of epoch ${epoch} cannot follow frames of epoch ${lastEpoch}.` });
     }
     let code = typeCode(type);
     let text = payload;

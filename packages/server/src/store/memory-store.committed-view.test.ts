@@ -1,4 +1,4 @@
-import { defineCommittedViewProperty } from "../testing/committed-view-property.js";
+import { defineCommittedViewProperty } from "@durastream/testing";
 import { MemoryRunStore } from "./memory-store.js";
 
 defineCommittedViewProperty("MemoryRunStore", async () => ({ store: new MemoryRunStore(), close: async () => {} }), { numRuns: 40 });

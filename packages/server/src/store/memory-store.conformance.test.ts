@@ -1,4 +1,4 @@
-import { defineRunStoreConformance } from "./conformance.js";
+import { defineRunStoreConformance } from "@durastream/testing";
 import { MemoryRunStore } from "./memory-store.js";
 
 defineRunStoreConformance("MemoryRunStore", async ({ retention, now }) => ({

@@ -1,4 +1,4 @@
-import { parseOffset, START_OFFSET } from "@durastream/protocol";
+import { InvalidOptionsError, parseOffset, START_OFFSET } from "@durastream/protocol";
 import { DurableError, StoreRefusedError } from "../errors.js";
 import { eventMatches } from "./event-match.js";
 import { FrameLog } from "./frame-log.js";
@@ -103,10 +103,10 @@ export class MemoryRunStore implements RunStore {
   constructor(options: MemoryRunStoreOptions = {}) {
     const { retention = 60 * 60_000, now = Date.now } = options;
     if (typeof retention !== "number" || !Number.isFinite(retention) || retention < 0) {
-      throw new DurableError("INVALID_OPTIONS", `MemoryRunStore: "retention" must be milliseconds >= 0, got ${String(retention)}.`);
+      throw new InvalidOptionsError(`MemoryRunStore: "retention" must be milliseconds >= 0, got ${String(retention)}.`);
     }
     if (typeof now !== "function") {
-      throw new DurableError("INVALID_OPTIONS", 'MemoryRunStore: "now" must be a function returning epoch-milliseconds.');
+      throw new InvalidOptionsError('MemoryRunStore: "now" must be a function returning epoch-milliseconds.');
     }
     this.#retention = retention;
     // Times are kept as whole milliseconds, rounded up, as in every store (see `storedTime`).
@@ -116,7 +116,7 @@ export class MemoryRunStore implements RunStore {
   async createRun(run: NewRun): Promise<RunRecord> {
     this.#sweep();
     if (this.#live(run.runId) !== undefined) {
-      throw new DurableError("INVALID_OPTIONS", `MemoryRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
+      throw new DurableError("RUN_EXISTS", `MemoryRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
     }
     const record = newRunRecord(run);
     this.#runs.set(run.runId, new MemoryRun(record));

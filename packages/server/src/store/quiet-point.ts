@@ -1,3 +1,4 @@
+import { isOutsideStepPayload } from "@durastream/protocol/internal";
 import type { RollbackMark } from "./run-store.js";
 
 /**
@@ -14,13 +15,9 @@ import type { RollbackMark } from "./run-store.js";
  * ```
  */
 export function outsidePendingAfter(pending: boolean, type: string, payload: string): boolean {
-  if (type === "data") return pending || isOutsidePayload(payload);
-  if (type === "commit" || type === "rollback") return pending && !isOutsidePayload(payload);
+  if (type === "data") return pending || isOutsideStepPayload(payload);
+  if (type === "commit" || type === "rollback") return pending && !isOutsideStepPayload(payload);
   return pending;
-}
-
-function isOutsidePayload(payload: string): boolean {
-  return payload.charCodeAt(8) === 0x6e && payload.startsWith('{"step":null');
 }
 
 /**

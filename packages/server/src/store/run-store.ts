@@ -1,4 +1,4 @@
-import type { LogFrameType, ResponseSnapshot, WireError } from "@durastream/protocol";
+import type { LogFrameType, RequestSnapshot, ResponseSnapshot, WireError } from "@durastream/protocol";
 
 /**
  * Where a run is in its life: `running` (a process executes it and holds its lease), `suspended`
@@ -6,16 +6,8 @@ import type { LogFrameType, ResponseSnapshot, WireError } from "@durastream/prot
  */
 export type RunStatus = "running" | "suspended" | "succeeded" | "failed";
 
-/** The request a run was started with, kept so a re-executed handler sees the same request. */
-export interface RequestSnapshot {
-  readonly method: string;
-  readonly url: string;
-  /** The allow-listed headers, in order. */
-  readonly headers: ReadonlyArray<readonly [name: string, value: string]>;
-  /** The body, or null when there was none. */
-  readonly body: string | null;
-  readonly bodyEncoding: "text" | "base64";
-}
+/** The request a run was started with (defined by the protocol package, next to `ResponseSnapshot`). */
+export type { RequestSnapshot };
 
 /** A run as the store keeps it. */
 export interface RunRecord {
@@ -245,7 +237,10 @@ export type StoreErrorReason = "fenced" | "over" | "unknown-run";
  * ```
  */
 export interface RunStore {
-  /** Creates a run: status `running`, epoch 1, owned by `run.owner`. */
+  /**
+   * Creates a run: status `running`, epoch 1, owned by `run.owner`. Rejects with a `DurableError`
+   * `RUN_EXISTS` (changing nothing) when a run with this id exists and has not expired.
+   */
   createRun(run: NewRun): Promise<RunRecord>;
   /** The run, or undefined when unknown (or expired). */
   getRun(runId: string): Promise<RunRecord | undefined>;

@@ -1,5 +1,5 @@
-// @durastream/server/testing: tools for testing durable endpoints and stores (uses vitest and fast-check).
-export { defineRunStoreConformance, type RunStoreConformanceContext, type RunStoreFactory, type RunStoreUnderTest } from "../store/conformance.js";
+// @durastream/testing: tools for testing durable endpoints and RunStores (uses vitest and fast-check).
+export { defineRunStoreConformance, type RunStoreConformanceContext, type RunStoreFactory, type RunStoreUnderTest } from "./conformance/index.js";
 export { defineChaosProperty } from "./chaos-property.js";
 export { defineCommittedViewProperty } from "./committed-view-property.js";
 export { FaultyStore, type FaultyMethod } from "./faulty-store.js";

@@ -3,11 +3,9 @@ import { fetchWithStream, resumeStream, type FetchWithStreamOptions } from "@dur
 import type { Frame } from "@durastream/protocol";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { step, stream } from "../context.js";
-import { createDurable } from "../create-durable.js";
-import type { DurableHandler } from "../durable-run.js";
-import { createEndpointServer } from "../node/index.js";
-import type { RunStore } from "../store/run-store.js";
+import { createDurable, step, stream, type DurableHandler } from "@durastream/server";
+import { createEndpointServer } from "@durastream/server/node";
+import type { RunStore } from "@durastream/server/store";
 import { collectFrames, createManualTimers, passTime, committedData } from "./helpers.js";
 
 /** One step of a generated program. */
@@ -92,7 +90,7 @@ function expectedChunks(program: Program): string[] {
  *
  * @example
  * ```ts
- * import { defineCommittedViewProperty } from "@durastream/server/testing";
+ * import { defineCommittedViewProperty } from "@durastream/testing";
  * defineCommittedViewProperty("MyStore", async () => ({ store: new MyStore(), close: async () => {} }));
  * ```
  */

@@ -1,4 +1,5 @@
-import { DurableError } from "../errors.js";
+import { InvalidOptionsError } from "@durastream/protocol";
+import { DurableError } from "@durastream/server";
 import type {
   AppendEffects,
   DurableEvent,
@@ -11,7 +12,7 @@ import type {
   RunStore,
   RunSummary,
   StepRecord,
-} from "../store/run-store.js";
+} from "@durastream/server/store";
 
 /** The `RunStore` operations a `FaultyStore` counts and can fail (all but `subscribe`). */
 export type FaultyMethod = Exclude<keyof RunStore, "subscribe" | "close" | "ephemeral">;
@@ -216,7 +217,7 @@ export class FaultyStore implements RunStore {
   }
 
   #addRule(method: FaultyMethod, count: number, when: ((...args: any[]) => boolean) | undefined, afterWrite: boolean): void {
-    if (!Number.isInteger(count) || count < 1) throw new RangeError(`FaultyStore: count must be an integer >= 1, got ${String(count)}.`);
+    if (!Number.isInteger(count) || count < 1) throw new InvalidOptionsError(`FaultyStore: count must be an integer >= 1, got ${String(count)}.`);
     this.#rules.push({ method, remaining: count, when, afterWrite });
   }
 

@@ -1,6 +1,6 @@
-// Helpers for this package's tests (not exported, not published).
+// Helpers for testing durable endpoints: reading SSE responses into frames, manual timers, waiting for conditions.
 import { createFrameDecoder, type Frame, type ProtocolError } from "@durastream/protocol";
-import type { Timers } from "../timers.js";
+import type { Timers } from "@durastream/server";
 
 /** Reads a whole SSE response into frames; fails the test on any decoder error. */
 export async function collectFrames(response: Response): Promise<Frame[]> {

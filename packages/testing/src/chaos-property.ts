@@ -12,31 +12,29 @@
 //   work off that clock (Web Crypto, HTTP) takes real time, so "stuck" needs both clocks to pass.
 // - A POST whose connection dies before the client learns its run (a fault at boundary 0) is sent
 //   again, as a user would: the first run goes on in the background and is checked too.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fetchWithStream, resumeStream, type FetchWithStreamOptions, type StreamResult } from "@durastream/client";
 import { decodeEvent, hashStepId, type Frame, type ResultFrame } from "@durastream/protocol";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import type { BackgroundError } from "../background-errors.js";
-import { runScopeStorage, step, stream } from "../context.js";
-import { createDurable, type Durable, type WebHandler } from "../create-durable.js";
-import type { DurableHandler } from "../durable-run.js";
-import { serveEndpoint } from "../node/index.js";
-import type {
-  AppendEffects,
-  DurableEvent,
-  FrameToAppend,
-  LogEntry,
-  NewRun,
-  ResumableCursor,
-  ResumableRun,
-  RunRecord,
-  RunStore,
-  RunSummary,
-  StepRecord,
-} from "../store/run-store.js";
-import { readRunSummary } from "../store/run-summary.js";
+import { createDurable, step, stream, type BackgroundError, type Durable, type DurableHandler, type WebHandler } from "@durastream/server";
+import { serveEndpoint } from "@durastream/server/node";
+import {
+  readRunSummary,
+  type AppendEffects,
+  type DurableEvent,
+  type FrameToAppend,
+  type LogEntry,
+  type NewRun,
+  type ResumableCursor,
+  type ResumableRun,
+  type RunRecord,
+  type RunStore,
+  type RunSummary,
+  type StepRecord,
+} from "@durastream/server/store";
 import { FaultyStore } from "./faulty-store.js";
 import { createManualTimers, type ManualTimers, committedData } from "./helpers.js";
 
@@ -362,6 +360,8 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
   const { program } = input;
   const { store, close } = await factory();
   const shared = new InFlightStore(store);
+  /** Runs a function in the async context of the case's start: outside every run (faults fire as if from elsewhere). */
+  const outsideRuns = AsyncLocalStorage.snapshot();
   const timers: ManualTimers = createManualTimers();
   const started = Date.now();
   const trace: string[] = [];
@@ -587,7 +587,7 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
     const scheduled = boundaryFaults.get(at);
     if (scheduled === undefined) return;
     note(`P${instance.index} ${run} reaches boundary ${at}`);
-    runScopeStorage.exit(() => {
+    outsideRuns(() => {
       for (const fault of scheduled) fire(fault);
     });
   };
@@ -598,7 +598,7 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
     const scheduled = pushFaults.get(pushes);
     if (scheduled === undefined) return;
     note(`P${instance.index} ${run} pushed chunk #${pushes}`);
-    runScopeStorage.exit(() => {
+    outsideRuns(() => {
       for (const fault of scheduled) fire(fault);
     });
   };
@@ -920,7 +920,7 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
  *
  * @example
  * ```ts
- * import { defineChaosProperty } from "@durastream/server/testing";
+ * import { defineChaosProperty } from "@durastream/testing";
  * defineChaosProperty("MyStore", async () => ({ store: new MyStore(), close: async () => {} }));
  * ```
  */

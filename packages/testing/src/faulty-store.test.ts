@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DurableError } from "../errors.js";
-import { MemoryRunStore } from "../store/memory-store.js";
-import type { NewRun, RunStore } from "../store/run-store.js";
+import { DurableError, InvalidOptionsError, MemoryRunStore } from "@durastream/server";
+import type { NewRun, RunStore } from "@durastream/server/store";
 import { FaultyStore } from "./faulty-store.js";
 
 const NOW = 1_700_000_000_000;
@@ -208,8 +207,8 @@ describe("FaultyStore", () => {
 
     it("rejects a count that is not a positive integer", () => {
       const { store } = setup();
-      expect(() => store.failNext("getRun", 0)).toThrow(RangeError);
-      expect(() => store.failAfterNext("getRun", 1.5)).toThrow(RangeError);
+      expect(() => store.failNext("getRun", 0)).toThrow(InvalidOptionsError);
+      expect(() => store.failAfterNext("getRun", 1.5)).toThrow(expect.objectContaining({ code: "INVALID_OPTIONS" }));
     });
   });
 
