@@ -84,9 +84,8 @@ function tokenCount(value: unknown): number | undefined {
  * Flattens a `finish` part's usage: v2 `{ inputTokens: number, … }` and v3/v4
  * `{ inputTokens: { total, … }, outputTokens: { total, … } }` both become
  * `{ inputTokens, outputTokens, totalTokens }`; unknown counts are left out, and `totalTokens` is
- * their sum when the model does not give it.
+ * their sum when the model does not give it. Internal (not exported by the package).
  */
-/** Internal (not exported by the package). */
 export function normalizeUsage(usage: unknown): ModelUsage {
   if (typeof usage !== "object" || usage === null) return {};
   const record = usage as Record<string, unknown>;
@@ -105,9 +104,8 @@ export function normalizeUsage(usage: unknown): ModelUsage {
 
 /**
  * A `finish` part's finish reason as a string: v2 sends a string, v3/v4 `{ unified, raw }`
- * (the unified reason is used). Anything else is `"unknown"`.
+ * (the unified reason is used). Anything else is `"unknown"`. Internal (not exported by the package).
  */
-/** Internal (not exported by the package). */
 export function normalizeFinishReason(finishReason: unknown): string {
   if (typeof finishReason === "string") return finishReason;
   if (typeof finishReason === "object" && finishReason !== null) {

@@ -2,8 +2,8 @@
 const PIECES_PER_BLOCK = 8;
 
 /**
- * Collects text pieces (a pipe's chunks) for one final concatenation, in little memory: every 64
- * pieces are joined into one flat string, so a long stream of small chunks is not kept as
+ * Collects text pieces (a pipe's chunks) for one final concatenation, in little memory: every
+ * `PIECES_PER_BLOCK` (8) pieces are joined into one flat string, so a long stream of small chunks is not kept as
  * thousands of separate strings. Appends are O(1) amortized; nothing is re-joined twice.
  */
 export class TextAccumulator {
