@@ -62,4 +62,5 @@ export function linkSignal(signal: AbortSignal | null | undefined, onAbort: (rea
   return () => signal.removeEventListener("abort", listener);
 }
 
-function noop(): void {}
+/** Does nothing: the unlink of a signal that was never linked. */
+export function noop(): void {}

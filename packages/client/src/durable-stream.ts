@@ -9,7 +9,7 @@ import {
   type PersistedRun,
   type RunSaver,
 } from "./durable-stream-persistence.js";
-import { linkSignal, mergeRequestInit, resumeRequestInit } from "./durable-stream-request.js";
+import { linkSignal, mergeRequestInit, noop, resumeRequestInit } from "./durable-stream-request.js";
 import { readResult } from "./durable-stream-result.js";
 import type {
   DurableStream,
@@ -407,4 +407,3 @@ function toAbortError(reason: unknown): Error {
   return error;
 }
 
-function noop(): void {}

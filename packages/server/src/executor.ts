@@ -126,11 +126,6 @@ export class Executor {
     void this.poll();
   }
 
-  /** The run this process executes, if any. */
-  activeRun(runId: string): DurableRun | undefined {
-    return this.#active.get(runId);
-  }
-
   /** Creates a run and starts executing it; `request` is what the handler gets. */
   async start(
     endpointId: string,
