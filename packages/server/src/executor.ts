@@ -327,8 +327,9 @@ export class Executor {
         // reads it from its journal when it is next executed.
         if (run?.executing === true) return run.refreshWaits().catch((error: unknown) => report("events", error, runId));
         // Suspending right now: once it is suspended (and due, since the event set wakeAt), resume it.
+        // A run that fails to resume here is due: the next poll finds it. The others go on.
         await this.#settled.get(runId);
-        await this.resume(runId);
+        await this.resume(runId).catch((error: unknown) => report("resume", error, runId));
       }),
     )
       .then(() => this.#arm())
