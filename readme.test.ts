@@ -10,7 +10,7 @@ const root = new URL("./", import.meta.url).pathname;
 function blockAfter(markdown: string, marker: string, language: string): string {
   const start = markdown.indexOf(marker);
   if (start === -1) throw new Error(`README has no "${marker}"`);
-  const fence = "```" + language + "\n";
+  const fence = `\`\`\`${language}\n`;
   const open = markdown.indexOf(fence, start);
   const close = markdown.indexOf("\n```", open + fence.length);
   return markdown.slice(open + fence.length, close + 1);

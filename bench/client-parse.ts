@@ -88,8 +88,7 @@ async function readDurable(fetch: FetchFunction): Promise<number> {
  */
 export async function measureClientParse(frames: number, rounds: number): Promise<ClientParseResult> {
   const body = await encodeBody(frames);
-  const fetch: FetchFunction = async () =>
-    new Response(readableOf(body), { headers: { "content-type": "text/event-stream; charset=utf-8" } });
+  const fetch: FetchFunction = async () => new Response(readableOf(body), { headers: { "content-type": "text/event-stream; charset=utf-8" } });
   const expected = frames + 3;
   const readers = [readBare, readBareJson, readDurable];
   const rates: number[][] = readers.map(() => []);

@@ -16,8 +16,7 @@ const FRAMES_PER_READ = 64;
  */
 export async function measureStoreThroughput(chunks: number): Promise<{ chunksPerSecond: number }> {
   const body = encodeBody(await scriptFrames(chunks));
-  const fetch: FetchFunction = async () =>
-    new Response(readableOf(body), { headers: { "content-type": "text/event-stream" } });
+  const fetch: FetchFunction = async () => new Response(readableOf(body), { headers: { "content-type": "text/event-stream" } });
   const store = createDurableStream<string>({ url: "http://bench.local/api/chat", fetch, reconnect: false });
   let notifications = 0;
   let committedSeen = 0;
@@ -61,7 +60,14 @@ function encodeBody(frames: readonly Frame[]): Uint8Array[] {
   const encoder = new TextEncoder();
   const parts: Uint8Array[] = [];
   for (let index = 0; index < frames.length; index += FRAMES_PER_READ) {
-    parts.push(encoder.encode(frames.slice(index, index + FRAMES_PER_READ).map((frame) => encodeFrame(frame)).join("")));
+    parts.push(
+      encoder.encode(
+        frames
+          .slice(index, index + FRAMES_PER_READ)
+          .map((frame) => encodeFrame(frame))
+          .join(""),
+      ),
+    );
   }
   return parts;
 }

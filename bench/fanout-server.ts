@@ -93,8 +93,8 @@ async function durableServer(): Promise<http.Server> {
     },
     { id: "fanout" },
   );
-  const proxy = durable.proxy();
-  return createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request)));
+  const waitEndpoint = durable.waitEndpoint();
+  return createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? waitEndpoint(request) : endpoint(request)));
 }
 
 /** How late the pushes of the latest run were against their schedule, ms. */

@@ -103,10 +103,14 @@ interface Child {
 async function startChild(store: "memory" | "sqlite"): Promise<Child> {
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const script = new URL("./fanout-server.ts", import.meta.url).pathname;
-  const child: ChildProcess = spawn(process.execPath, [...profile, ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", script], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, BENCH_FANOUT_STORE: store, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...profile, ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", script],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, BENCH_FANOUT_STORE: store, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
+    },
+  );
   const exited = once(child, "exit");
   const lines = createInterface({ input: child.stdout! });
   const [line] = (await Promise.race([
@@ -326,7 +330,9 @@ export function formatFanout(result: FanoutResult): string[] {
     "| tailers | lag p50 | lag p99 | worst tailer's p99 | lag max | server CPU | server CPU per delivery | server timer late, p99 | chunks delivered / expected |",
     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...result.rows.map((row) => {
-      const notes = [row.connected < row.tailers ? `${row.connected} connected` : "", row.errors > 0 ? `${row.errors} failed` : ""].filter((note) => note !== "");
+      const notes = [row.connected < row.tailers ? `${row.connected} connected` : "", row.errors > 0 ? `${row.errors} failed` : ""].filter(
+        (note) => note !== "",
+      );
       const share = row.expected === 0 ? 0 : (100 * row.delivered) / row.expected;
       return `| ${row.tailers.toLocaleString("en")} | ${fixed(row.lagP50, 2)} ms | ${fixed(row.lagP99, 2)} ms | ${fixed(row.worstTailerP99, 2)} ms | ${fixed(row.lagMax, 2)} ms | ${fixed(row.serverCpuMsPerSecond, 1)} ms/s (${fixed(row.serverCpuMsPerSecond / 10, 1)} % of a core) | ${fixed(row.serverCpuPerDeliveryMicros, 1)} µs | ${fixed(row.pushLatenessP99, 1)} ms | ${row.delivered.toLocaleString("en")} / ${row.expected.toLocaleString("en")} (${share.toFixed(1)} %${notes.length > 0 ? `; ${notes.join(", ")}` : ""}) |`;
     }),
@@ -340,12 +346,23 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const chunksPerSecond = Number(process.env.BENCH_FANOUT_RATE ?? 50);
   const seconds = Number(process.env.BENCH_FANOUT_SECONDS ?? 4);
   const rounds = Number(process.env.BENCH_FANOUT_ROUNDS ?? 3);
-  console.log(`Fan-out: one run, ${chunksPerSecond} chunks/s for ${seconds} s, to ${tailers.join(", ")} tailers on the wait endpoint (${store} store), over loopback; median of ${rounds} runs`);
-  const loadBefore = os.loadavg().map((value) => value.toFixed(2)).join(", ");
+  console.log(
+    `Fan-out: one run, ${chunksPerSecond} chunks/s for ${seconds} s, to ${tailers.join(", ")} tailers on the wait endpoint (${store} store), over loopback; median of ${rounds} runs`,
+  );
+  const loadBefore = os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(", ");
   const started = performance.now();
   const result = await measureFanout({ tailers, chunksPerSecond, seconds, rounds, store });
   console.log(formatFanout(result).join("\n"));
   if (process.env.BENCH_DEBUG) console.log(JSON.stringify(result.rows, null, 2));
-  const load = (): string => os.loadavg().map((value) => value.toFixed(2)).join(", ");
-  console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s; load average ${load()} at the end, ${loadBefore} at the start, ${os.cpus().length} cores)`);
+  const load = (): string =>
+    os
+      .loadavg()
+      .map((value) => value.toFixed(2))
+      .join(", ");
+  console.log(
+    `(${((performance.now() - started) / 1000).toFixed(1)} s; load average ${load()} at the end, ${loadBefore} at the start, ${os.cpus().length} cores)`,
+  );
 }

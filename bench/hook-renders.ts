@@ -28,7 +28,9 @@ export async function measureHookRenders(throttleMs: number, seconds: number): P
       new ReadableStream<Uint8Array>({
         start(controller) {
           streamStarted = performance.now();
-          controller.enqueue(encoder.encode(encodeFrame({ type: "metadata", runId: "01JBENCHHOOKRENDERS0000000", protocolVersion: PROTOCOL_VERSION, resumeUrl: null })));
+          controller.enqueue(
+            encoder.encode(encodeFrame({ type: "metadata", runId: "01JBENCHHOOKRENDERS0000000", protocolVersion: PROTOCOL_VERSION, resumeUrl: null })),
+          );
           const timer = setInterval(() => {
             // Timers fire less often than every millisecond: catch up so the rate is 1 chunk/ms.
             const due = Math.min(Math.floor(performance.now() - streamStarted), seconds * 1000);

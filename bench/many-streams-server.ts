@@ -119,7 +119,7 @@ const hashed = await hashStepId(STEP_ID);
 
 /** The physical limit: a hand-written SSE endpoint writing the same frames straight to the socket. */
 function rawServer(): http.Server {
-  return http.createServer((request, response) => {
+  return http.createServer((_request, response) => {
     response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
     response.write(encodeFrame({ type: "metadata", runId: "raw", protocolVersion: PROTOCOL_VERSION, resumeUrl: null }));
     const entry: RawStream = { response, sequence: 0 };
@@ -157,8 +157,8 @@ function durableServer(): http.Server {
     },
     { id: "many-streams" },
   );
-  const proxy = durable.proxy();
-  return createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request)));
+  const waitEndpoint = durable.waitEndpoint();
+  return createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? waitEndpoint(request) : endpoint(request)));
 }
 
 /**

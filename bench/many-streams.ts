@@ -126,10 +126,19 @@ async function startChild(tickMs: number, phases: "spread" | "together"): Promis
   // BENCH_PROFILE=dir writes a V8 CPU profile of the server process to dir (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const script = new URL("./many-streams-server.ts", import.meta.url).pathname;
-  const child: ChildProcess = spawn(process.execPath, [...profile, ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []), "--expose-gc", "--import", "tsx", script], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, BENCH_TICK_MS: String(tickMs), BENCH_PHASES: phases, DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production" },
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...profile, ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []), "--expose-gc", "--import", "tsx", script],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: {
+        ...process.env,
+        BENCH_TICK_MS: String(tickMs),
+        BENCH_PHASES: phases,
+        DURASTREAM_SECRET: process.env.DURASTREAM_SECRET ?? "bench-secret-not-for-production",
+      },
+    },
+  );
   const exited = once(child, "exit");
   const lines = createInterface({ input: child.stdout! });
   // BENCH_SERVER_OUTPUT=1 shows what the server prints after its first line (e.g. --trace-gc).

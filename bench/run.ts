@@ -45,8 +45,13 @@ const FANOUT_TAILERS = [1, 100, 1000];
 const FANOUT_RATE = 50;
 const FANOUT_SECONDS = 4;
 const FANOUT_ROUNDS = 3;
-console.log(`\nFan-out: one run, ${FANOUT_RATE} chunks/s for ${FANOUT_SECONDS} s, to ${FANOUT_TAILERS.join(", ")} tailers on the wait endpoint (memory store), over loopback; median of ${FANOUT_ROUNDS} runs`);
-const fanoutLoad = os.loadavg().map((value) => value.toFixed(2)).join(", "); // lag is the first figure a busy machine spoils
+console.log(
+  `\nFan-out: one run, ${FANOUT_RATE} chunks/s for ${FANOUT_SECONDS} s, to ${FANOUT_TAILERS.join(", ")} tailers on the wait endpoint (memory store), over loopback; median of ${FANOUT_ROUNDS} runs`,
+);
+const fanoutLoad = os
+  .loadavg()
+  .map((value) => value.toFixed(2))
+  .join(", "); // lag is the first figure a busy machine spoils
 const fanout = await measureFanout({ tailers: FANOUT_TAILERS, chunksPerSecond: FANOUT_RATE, seconds: FANOUT_SECONDS, rounds: FANOUT_ROUNDS });
 const fanoutRows = formatFanout(fanout);
 console.log(fanoutRows.join("\n"));
@@ -80,7 +85,9 @@ console.log(`step failure → rollback frame at the client: p50 ${rollback.p50.t
 // The SQLite store syncs every write to disk (synchronous=FULL): 10,000 such runs take minutes, so it is opt-in.
 const SUSPENDED_RUNS = 10_000;
 const suspendedStores: ("memory" | "sqlite")[] = process.env.BENCH_SUSPENDED_SQLITE === "1" ? ["memory", "sqlite"] : ["memory"];
-console.log(`\nMemory after ${SUSPENDED_RUNS.toLocaleString("en")} runs that suspended and finished (heap after GC in a child process, after a warm-up of 1,000 runs)`);
+console.log(
+  `\nMemory after ${SUSPENDED_RUNS.toLocaleString("en")} runs that suspended and finished (heap after GC in a child process, after a warm-up of 1,000 runs)`,
+);
 const suspended: SuspendedRunsResult[] = [];
 for (const store of suspendedStores) suspended.push(await measureSuspendedRuns(SUSPENDED_RUNS, store));
 const suspendedRows = formatSuspendedRuns(suspended);
@@ -95,11 +102,15 @@ const STORE_CHUNKS = 100_000;
 const storeRates: number[] = [];
 for (let round = 0; round < ROUNDS; round += 1) storeRates.push((await measureStoreThroughput(STORE_CHUNKS)).chunksPerSecond);
 const storeRate = [...storeRates].sort((a, b) => a - b)[Math.floor(storeRates.length / 2)]!;
-console.log(`\nClient state: ${Math.round(storeRate).toLocaleString("en")} chunks/s through createDurableStream with a subscriber (${STORE_CHUNKS.toLocaleString("en")} chunks, median of ${ROUNDS})`);
+console.log(
+  `\nClient state: ${Math.round(storeRate).toLocaleString("en")} chunks/s through createDurableStream with a subscriber (${STORE_CHUNKS.toLocaleString("en")} chunks, median of ${ROUNDS})`,
+);
 const throttled = await measureHookRenders(50, 3);
 const unthrottled = await measureHookRenders(0, 3);
 for (const figure of [throttled, unthrottled]) {
-  console.log(`useDurableStream, throttleMs ${figure.throttleMs}: ${figure.rendersPerSecond.toFixed(1)} renders/s under ${Math.round(figure.chunksPerSecond)} chunks/s`);
+  console.log(
+    `useDurableStream, throttleMs ${figure.throttleMs}: ${figure.rendersPerSecond.toFixed(1)} renders/s under ${Math.round(figure.chunksPerSecond)} chunks/s`,
+  );
 }
 
 const markdown = [
@@ -155,7 +166,8 @@ const markdown = [
   `| parse rate in memory: fetchWithStream (typed, validated frames and callbacks) | ${Math.round(parse.fetchWithStreamFramesPerSecond).toLocaleString("en")} frames/s (${parse.ratio.toFixed(2)} of the loop without JSON, ${parse.ratioJson.toFixed(2)} of the loop with JSON.parse) |`,
   `| createDurableStream: chunks applied per second with a subscriber reading every snapshot (${STORE_CHUNKS.toLocaleString("en")} chunks, median of ${ROUNDS}) | ${Math.round(storeRate).toLocaleString("en")} chunks/s |`,
   ...[throttled, unthrottled].map(
-    (figure) => `| useDurableStream renders per second, throttleMs ${figure.throttleMs}, under ${Math.round(figure.chunksPerSecond)} chunks/s (happy-dom, 3 s) | ${figure.rendersPerSecond.toFixed(1)} |`,
+    (figure) =>
+      `| useDurableStream renders per second, throttleMs ${figure.throttleMs}, under ${Math.round(figure.chunksPerSecond)} chunks/s (happy-dom, 3 s) | ${figure.rendersPerSecond.toFixed(1)} |`,
   ),
   "",
 ].join("\n");

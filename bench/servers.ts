@@ -28,7 +28,9 @@ async function rawServer(): Promise<http.Server> {
     let sequence = 0;
     const tokenJson = JSON.stringify(TOKEN);
     for await (const token of tokens(count)) {
-      const ok = response.write(`event: data\nid: 1-${++sequence}\ndata: ${encodeDataPayload(hashed, token === TOKEN ? tokenJson : JSON.stringify(token))}\n\n`);
+      const ok = response.write(
+        `event: data\nid: 1-${++sequence}\ndata: ${encodeDataPayload(hashed, token === TOKEN ? tokenJson : JSON.stringify(token))}\n\n`,
+      );
       if (!ok) await new Promise((resolve) => response.once("drain", resolve));
     }
     response.write(encodeFrame({ type: "commit", offset: `1-${++sequence}`, hashedStepId: hashed }));
@@ -61,10 +63,10 @@ function durableServer(): http.Server {
     }
     return Response.json({ ok: true });
   });
-  const proxy = durable.proxy();
+  const waitEndpoint = durable.waitEndpoint();
   return createEndpointServer((request) => {
     const { pathname } = new URL(request.url);
-    if (pathname.startsWith("/api/durable/")) return proxy(request);
+    if (pathname.startsWith("/api/durable/")) return waitEndpoint(request);
     if (pathname === "/rollbacks") return failing(request);
     return streaming(request);
   });
@@ -129,11 +131,14 @@ async function durableSqliteServer(): Promise<http.Server> {
   const store = new SqliteRunStore({ path: join(mkdtempSync(join(tmpdir(), "durastream-bench-")), "runs.sqlite") });
   const durable = createDurable({ store });
   return createEndpointServer(
-    durable.endpoint(async (request) => {
-      const count = chunkCount(request);
-      await step.run("generate", () => stream.pipe(tokens(count)));
-      return Response.json({ ok: true });
-    }, { id: "generate" }),
+    durable.endpoint(
+      async (request) => {
+        const count = chunkCount(request);
+        await step.run("generate", () => stream.pipe(tokens(count)));
+        return Response.json({ ok: true });
+      },
+      { id: "generate" },
+    ),
   );
 }
 
@@ -143,11 +148,14 @@ async function durableRedisServer(): Promise<http.Server> {
   const store = new RedisRunStore({ prefix: `bench-${process.pid}:` });
   const durable = createDurable({ store });
   return createEndpointServer(
-    durable.endpoint(async (request) => {
-      const count = chunkCount(request);
-      await step.run("generate", () => stream.pipe(tokens(count)));
-      return Response.json({ ok: true });
-    }, { id: "generate" }),
+    durable.endpoint(
+      async (request) => {
+        const count = chunkCount(request);
+        await step.run("generate", () => stream.pipe(tokens(count)));
+        return Response.json({ ok: true });
+      },
+      { id: "generate" },
+    ),
   );
 }
 

@@ -49,12 +49,24 @@ export async function measureThroughput(chunks: number, rounds: number, options:
     const variants = [
       { name: "hand-written node:http SSE + bare eventsource-parser", url: `http://127.0.0.1:${servers.ports.raw}/?chunks=${chunks}`, read: readRaw },
       { name: "Durastream (memory store) + fetchWithStream", url: `http://127.0.0.1:${servers.ports.durable}/stream?chunks=${chunks}`, read: readDurable },
-      { name: "Durastream (SQLite file store) + fetchWithStream", url: `http://127.0.0.1:${servers.ports.durableSqlite}/stream?chunks=${chunks}`, read: readDurable },
+      {
+        name: "Durastream (SQLite file store) + fetchWithStream",
+        url: `http://127.0.0.1:${servers.ports.durableSqlite}/stream?chunks=${chunks}`,
+        read: readDurable,
+      },
     ];
     if (servers.ports.durableRedis !== undefined && servers.ports.resumable !== undefined) {
       variants.push(
-        { name: "Durastream (Redis store) + fetchWithStream", url: `http://127.0.0.1:${servers.ports.durableRedis}/stream?chunks=${chunks}`, read: readDurable },
-        { name: "Vercel resumable-stream (same Redis) + bare eventsource-parser", url: `http://127.0.0.1:${servers.ports.resumable}/?chunks=${chunks}`, read: readRaw },
+        {
+          name: "Durastream (Redis store) + fetchWithStream",
+          url: `http://127.0.0.1:${servers.ports.durableRedis}/stream?chunks=${chunks}`,
+          read: readDurable,
+        },
+        {
+          name: "Vercel resumable-stream (same Redis) + bare eventsource-parser",
+          url: `http://127.0.0.1:${servers.ports.resumable}/?chunks=${chunks}`,
+          read: readRaw,
+        },
       );
     }
     const timings = variants.map(() => [] as number[]);

@@ -186,7 +186,10 @@ describe.skipIf(skip)("the playground in headless Chromium", () => {
     // While the worker is being killed and replaced, the answer's 10 tokens show as uncommitted, labelled by step.
     await page.waitForFunction(() => {
       const pending = document.querySelector('[data-testid="pending"][data-step="answer"]');
-      return pending?.querySelector(".pending-label")?.textContent === "answer · uncommitted" && (pending.querySelector(".pending-text")?.textContent ?? "").split(" ").length > 10;
+      return (
+        pending?.querySelector(".pending-label")?.textContent === "answer · uncommitted" &&
+        (pending.querySelector(".pending-text")?.textContent ?? "").split(" ").length > 10
+      );
     });
     await page.screenshot({ path: join(artifacts, "playground-uncommitted.png") });
 

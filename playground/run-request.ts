@@ -6,7 +6,7 @@ export const STEP_NAMES = ["outline", "answer"] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /** Fail `step` on attempt `attempt` after it streamed `afterTokens` tokens. */
-export interface InjectedFailure {
+interface InjectedFailure {
   step: StepName;
   attempt: number;
   afterTokens: number;
@@ -84,7 +84,7 @@ export function parseRunRequest(value: unknown): RunRequest {
     const number = typeof input === "number" && Number.isFinite(input) ? Math.round(input) : fallback;
     return Math.min(max, Math.max(min, number));
   };
-  const stepName = (input: unknown): StepName | null => (STEP_NAMES as readonly unknown[]).includes(input) ? (input as StepName) : null;
+  const stepName = (input: unknown): StepName | null => ((STEP_NAMES as readonly unknown[]).includes(input) ? (input as StepName) : null);
   const failures = Array.isArray(body.failures) ? body.failures : [];
   const kill = body.killWorker as { step?: unknown; afterTokens?: unknown } | null | undefined;
   const killStep = kill == null ? null : stepName(kill.step);

@@ -120,8 +120,14 @@ interface Deferred<T> {
 function deferred<T>(): Deferred<T> {
   const entry = { settled: false } as Deferred<T>;
   entry.promise = new Promise<T>((resolve, reject) => {
-    entry.resolve = (value) => ((entry.settled = true), resolve(value));
-    entry.reject = (error) => ((entry.settled = true), reject(error));
+    entry.resolve = (value) => {
+      entry.settled = true;
+      resolve(value);
+    };
+    entry.reject = (error) => {
+      entry.settled = true;
+      reject(error);
+    };
   });
   entry.promise.catch(() => {}); // reported to whoever waits for it
   return entry;
@@ -353,8 +359,14 @@ function withTimeout<T>(promise: Promise<T>, milliseconds: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out after ${milliseconds} ms`)), milliseconds);
     promise.then(
-      (value) => (clearTimeout(timer), resolve(value)),
-      (error: unknown) => (clearTimeout(timer), reject(error)),
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
     );
   });
 }
@@ -430,7 +442,10 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
   try {
     await new Promise<void>((resolveListen, reject) => {
       server.once("error", reject);
-      const done = () => (server.off("error", reject), resolveListen());
+      const done = () => {
+        server.off("error", reject);
+        resolveListen();
+      };
       const host = options.host ?? process.env.PLAYGROUND_HOST;
       if (host === undefined || host === "") server.listen(port, done);
       else server.listen(port, host, done);

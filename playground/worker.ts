@@ -47,13 +47,13 @@ const endpoint = durable.endpoint(
   }),
   { id: "playground-agent" },
 );
-const proxy = durable.proxy();
+const waitEndpoint = durable.waitEndpoint();
 
 const server = createEndpointServer(
   (request) => {
     const { pathname } = new URL(request.url);
     if (pathname === "/api/run" && request.method === "POST") return endpoint(request);
-    if (pathname.startsWith("/api/durable/")) return proxy(request);
+    if (pathname.startsWith("/api/durable/")) return waitEndpoint(request);
     return Promise.resolve(Response.json({ error: "not found" }, { status: 404 }));
   },
   { onError: ({ error, phase }) => log(`request failed (${phase}): ${error instanceof Error ? error.stack : String(error)}`) },

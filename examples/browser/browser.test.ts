@@ -22,7 +22,10 @@ if (skip) console.warn(`[examples/browser test skipped] ${chromiumInstallHint}`)
  * Wraps a model: `beforeStart` runs before its stream starts, `beforeError` before an error stream
  * part (or a stream error) is passed on; `deltas` records the text deltas passed on.
  */
-function holdModel(model: MockLanguageModel, hooks: { beforeStart?: () => Promise<void>; beforeError?: () => Promise<void>; deltas: string[] }): AnyLanguageModel {
+function holdModel(
+  model: MockLanguageModel,
+  hooks: { beforeStart?: () => Promise<void>; beforeError?: () => Promise<void>; deltas: string[] },
+): AnyLanguageModel {
   const wrapped = Object.create(model) as MockLanguageModel;
   wrapped.doStream = async (options) => {
     await hooks.beforeStart?.();
@@ -89,18 +92,23 @@ describe.skipIf(skip)("browser example in headless Chromium", () => {
   async function state(page: Page): Promise<PageState> {
     return page.evaluate(() => {
       const text = (id: string) => document.getElementById(id)?.textContent ?? "";
-      return { status: text("status"), committed: text("committed"), uncommitted: text("uncommitted"), events: text("events"), result: text("result"), error: text("error") };
+      return {
+        status: text("status"),
+        committed: text("committed"),
+        uncommitted: text("uncommitted"),
+        events: text("events"),
+        result: text("result"),
+        error: text("error"),
+      };
     });
   }
 
   /** Waits (in the page, on every animation frame) until every given element shows what is given. */
   async function until(page: Page, what: string, expected: Partial<Record<keyof PageState, string>>, log: string[]): Promise<void> {
     try {
-      await page.waitForFunction(
-        (want) => Object.entries(want).every(([id, value]) => (document.getElementById(id)?.textContent ?? "") === value),
-        expected,
-        { timeout: TIMEOUT },
-      );
+      await page.waitForFunction((want) => Object.entries(want).every(([id, value]) => (document.getElementById(id)?.textContent ?? "") === value), expected, {
+        timeout: TIMEOUT,
+      });
     } catch (error) {
       if (!(error instanceof Error && error.name === "TimeoutError")) throw error;
       throw new Error(
@@ -165,7 +173,9 @@ describe.skipIf(skip)("browser example in headless Chromium", () => {
       gates.open("fail");
       await gates.reached("retry");
       await until(page, "the rollback", { uncommitted: "", committed: "", status: "retrying" }, log);
-      expect((await state(page)).events).toContain("Attempt 1 failed (the model dropped the connection (injected failure 1 of 1)): its text was rolled back; retrying…");
+      expect((await state(page)).events).toContain(
+        "Attempt 1 failed (the model dropped the connection (injected failure 1 of 1)): its text was rolled back; retrying…",
+      );
 
       // The retry streams the whole answer and commits it.
       gates.open("retry");

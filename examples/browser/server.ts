@@ -103,7 +103,10 @@ export async function createApp(options: BrowserAppOptions = {}): Promise<Server
           const mock = createMockModel({
             text: replyTo,
             tokenDelayMs,
-            failures: attempt <= failures ? [{ call: 1, afterTokens: failAfterTokens, message: `the model dropped the connection (injected failure ${attempt} of ${failures})` }] : [],
+            failures:
+              attempt <= failures
+                ? [{ call: 1, afterTokens: failAfterTokens, message: `the model dropped the connection (injected failure ${attempt} of ${failures})` }]
+                : [],
           });
           const model = options.wrapModel?.(mock, attempt) ?? mock;
           return pipeModel(model, { call: { prompt: [{ role: "user", content: [{ type: "text", text: prompt }] }] }, signal });
@@ -118,7 +121,7 @@ export async function createApp(options: BrowserAppOptions = {}): Promise<Server
     },
     { id: "chat" },
   );
-  const waitEndpoint = durable.proxy();
+  const waitEndpoint = durable.waitEndpoint();
 
   const server = createEndpointServer(async (request) => {
     const { pathname } = new URL(request.url);

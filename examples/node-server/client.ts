@@ -31,7 +31,12 @@ export interface ChatTranscript {
  * console.log(transcript.committed);
  * ```
  */
-export async function chat(url: string, prompt: string, onEvent: (line: string) => void = () => {}, extra: Partial<FetchWithStreamOptions> = {}): Promise<ChatTranscript> {
+export async function chat(
+  url: string,
+  prompt: string,
+  onEvent: (line: string) => void = () => {},
+  extra: Partial<FetchWithStreamOptions> = {},
+): Promise<ChatTranscript> {
   const transcript: ChatTranscript = { runId: null, committed: "", rolledBack: [], redirects: [], status: 0, body: undefined };
   /** Chunks streamed but not yet committed, per step. */
   const pending = new Map<string | null, string>();
@@ -76,7 +81,11 @@ export async function chat(url: string, prompt: string, onEvent: (line: string) 
 
 // `node client.ts [prompt]` (through tsx).
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const prompt = process.argv.slice(2).filter((argument) => argument !== "--").join(" ") || "Why are durable streams useful?";
+  const prompt =
+    process.argv
+      .slice(2)
+      .filter((argument) => argument !== "--")
+      .join(" ") || "Why are durable streams useful?";
   const url = process.env.CHAT_URL ?? "http://localhost:3000/api/chat";
   try {
     const transcript = await chat(url, prompt, (line) => console.log(`· ${line}`));

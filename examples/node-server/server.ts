@@ -82,7 +82,10 @@ export function createApp(options: ChatAppOptions = {}): Server {
             text: replyTo,
             tokenDelayMs,
             // A fresh mock per attempt: its first (and only) call fails while `attempt <= failures`.
-            failures: attempt <= failures ? [{ call: 1, afterTokens: failAfterTokens, message: `the model dropped the connection (injected failure ${attempt} of ${failures})` }] : [],
+            failures:
+              attempt <= failures
+                ? [{ call: 1, afterTokens: failAfterTokens, message: `the model dropped the connection (injected failure ${attempt} of ${failures})` }]
+                : [],
           });
           const model = options.wrapModel?.(mock, attempt) ?? mock;
           return pipeModel(model, { call: { prompt: [{ role: "user", content: [{ type: "text", text: prompt }] }] }, signal });
@@ -97,18 +100,18 @@ export function createApp(options: ChatAppOptions = {}): Server {
     },
     { id: "chat" },
   );
-  const waitEndpoint = durable.proxy();
+  const waitEndpoint = durable.waitEndpoint();
 
   const server = createEndpointServer(async (request) => {
     const { pathname } = new URL(request.url);
     if (pathname === "/api/chat") {
-      if (request.method !== "POST") return new Response("POST a JSON body { \"prompt\": \"…\" } here.\n", { status: 405, headers: { allow: "POST" } });
+      if (request.method !== "POST") return new Response('POST a JSON body { "prompt": "…" } here.\n', { status: 405, headers: { allow: "POST" } });
       return chat(request);
     }
     if (pathname.startsWith("/api/durable/")) return waitEndpoint(request);
     if (pathname === "/") {
       return new Response(
-        "Durastream node-server example.\n  POST /api/chat {\"prompt\": \"…\"}  (?failures=N, ?pause=2s)\n  GET  /api/durable/<runId>?token=…\nTry: pnpm --filter @durastream/example-node-server client \"Why durable?\"\n",
+        'Durastream node-server example.\n  POST /api/chat {"prompt": "…"}  (?failures=N, ?pause=2s)\n  GET  /api/durable/<runId>?token=…\nTry: pnpm --filter @durastream/example-node-server client "Why durable?"\n',
         { headers: { "content-type": "text/plain; charset=utf-8" } },
       );
     }

@@ -23,7 +23,6 @@ declare global {
 }
 window.__committedHistory = [];
 
-
 /** Ready-made fault combinations. */
 const PRESETS: { name: string; request: Partial<RunRequest> }[] = [
   { name: "No faults", request: { failures: [] } },
@@ -164,7 +163,14 @@ export function App() {
           </div>
 
           <Fieldset title="Model">
-            <NumberField label="Delay per token (ms)" testId="token-delay" value={request.tokenDelayMs} min={0} max={2000} onChange={(tokenDelayMs) => setRequest({ ...request, tokenDelayMs })} />
+            <NumberField
+              label="Delay per token (ms)"
+              testId="token-delay"
+              value={request.tokenDelayMs}
+              min={0}
+              max={2000}
+              onChange={(tokenDelayMs) => setRequest({ ...request, tokenDelayMs })}
+            />
           </Fieldset>
 
           <Fieldset title="Step failures" hint="The step throws after streaming that many tokens; it is rolled back and retried.">
@@ -185,15 +191,31 @@ export function App() {
                     const update = (patch: Partial<typeof failure>) =>
                       setRequest({ ...request, failures: request.failures.map((entry, position) => (position === index ? { ...entry, ...patch } : entry)) });
                     return (
+                      // biome-ignore lint/suspicious/noArrayIndexKey: rows are edited in place and never reordered
                       <tr key={index}>
                         <td>
                           <StepSelect testId={`failure-step-${index}`} value={failure.step} onChange={(step) => update({ step })} />
                         </td>
                         <td>
-                          <input className="small" type="number" min={1} max={20} data-testid={`failure-attempt-${index}`} value={failure.attempt} onChange={(event) => update({ attempt: Number(event.target.value) })} />
+                          <input
+                            className="small"
+                            type="number"
+                            min={1}
+                            max={20}
+                            data-testid={`failure-attempt-${index}`}
+                            value={failure.attempt}
+                            onChange={(event) => update({ attempt: Number(event.target.value) })}
+                          />
                         </td>
                         <td>
-                          <input className="small" type="number" min={0} data-testid={`failure-tokens-${index}`} value={failure.afterTokens} onChange={(event) => update({ afterTokens: Number(event.target.value) })} />
+                          <input
+                            className="small"
+                            type="number"
+                            min={0}
+                            data-testid={`failure-tokens-${index}`}
+                            value={failure.afterTokens}
+                            onChange={(event) => update({ afterTokens: Number(event.target.value) })}
+                          />
                         </td>
                         <td>
                           <button
@@ -216,23 +238,59 @@ export function App() {
               type="button"
               className="link"
               data-testid="add-failure"
-              onClick={() => setRequest({ ...request, failures: [...request.failures, { step: "answer", attempt: (request.failures.at(-1)?.attempt ?? 0) + 1, afterTokens: 5 }] })}
+              onClick={() =>
+                setRequest({
+                  ...request,
+                  failures: [...request.failures, { step: "answer", attempt: (request.failures.at(-1)?.attempt ?? 0) + 1, afterTokens: 5 }],
+                })
+              }
             >
               + add a failure
             </button>
           </Fieldset>
 
           <Fieldset title="Retries" hint={`A retry delay over ${MAX_INLINE_WAIT_MS} ms suspends the run: redirect (retry).`}>
-            <NumberField label="Retries per step" testId="retries" value={request.retries} min={0} max={10} onChange={(retries) => setRequest({ ...request, retries })} />
-            <NumberField label="Retry delay (ms)" testId="retry-delay" value={request.retryDelayMs} min={0} max={60_000} onChange={(retryDelayMs) => setRequest({ ...request, retryDelayMs })} />
+            <NumberField
+              label="Retries per step"
+              testId="retries"
+              value={request.retries}
+              min={0}
+              max={10}
+              onChange={(retries) => setRequest({ ...request, retries })}
+            />
+            <NumberField
+              label="Retry delay (ms)"
+              testId="retry-delay"
+              value={request.retryDelayMs}
+              min={0}
+              max={60_000}
+              onChange={(retryDelayMs) => setRequest({ ...request, retryDelayMs })}
+            />
           </Fieldset>
 
           <Fieldset title="Sleep" hint="step.sleep between the steps suspends the run: redirect (sleep), then the wait endpoint streams the rest.">
-            <NumberField label="Sleep (s), 0 = none" testId="sleep" value={request.sleepSeconds} min={0} max={3600} onChange={(sleepSeconds) => setRequest({ ...request, sleepSeconds })} />
+            <NumberField
+              label="Sleep (s), 0 = none"
+              testId="sleep"
+              value={request.sleepSeconds}
+              min={0}
+              max={3600}
+              onChange={(sleepSeconds) => setRequest({ ...request, sleepSeconds })}
+            />
           </Fieldset>
 
-          <Fieldset title="Connection" hint="The server cuts the connection right after log frame #F (offset <epoch>-F), once; the page reconnects with Last-Event-ID.">
-            <NumberField label="Drop after frame #, 0 = never" testId="drop-frame" value={request.dropAtFrame} min={0} max={100_000} onChange={(dropAtFrame) => setRequest({ ...request, dropAtFrame })} />
+          <Fieldset
+            title="Connection"
+            hint="The server cuts the connection right after log frame #F (offset <epoch>-F), once; the page reconnects with Last-Event-ID."
+          >
+            <NumberField
+              label="Drop after frame #, 0 = never"
+              testId="drop-frame"
+              value={request.dropAtFrame}
+              min={0}
+              max={100_000}
+              onChange={(dropAtFrame) => setRequest({ ...request, dropAtFrame })}
+            />
           </Fieldset>
 
           <Fieldset title="Worker process (SQLite store)" hint="SIGKILL the process running the run; a new one takes the run over from the SQLite file.">
@@ -242,7 +300,10 @@ export function App() {
                 data-testid="kill-step"
                 value={request.killWorker?.step ?? ""}
                 onChange={(event) =>
-                  setRequest({ ...request, killWorker: event.target.value === "" ? null : { step: event.target.value as StepName, afterTokens: request.killWorker?.afterTokens ?? 10 } })
+                  setRequest({
+                    ...request,
+                    killWorker: event.target.value === "" ? null : { step: event.target.value as StepName, afterTokens: request.killWorker?.afterTokens ?? 10 },
+                  })
                 }
               >
                 <option value="">(never)</option>
@@ -262,7 +323,9 @@ export function App() {
                 data-testid="kill-tokens"
                 disabled={request.killWorker === null}
                 value={request.killWorker?.afterTokens ?? 10}
-                onChange={(event) => request.killWorker && setRequest({ ...request, killWorker: { ...request.killWorker, afterTokens: Number(event.target.value) } })}
+                onChange={(event) =>
+                  request.killWorker && setRequest({ ...request, killWorker: { ...request.killWorker, afterTokens: Number(event.target.value) } })
+                }
               />
             </label>
             <button type="button" className="danger" data-testid="kill-now" onClick={() => void killNow()}>
@@ -424,7 +487,7 @@ function StepChart({ steps, name, log }: { steps: readonly StepRow[]; name: (ste
               <span key={marker.index} className={`marker marker-${marker.kind}`} style={{ left: position(marker.time) }} title={marker.text} />
             ))}
             {step.attempts.map((attempt) => (
-              <AttemptBar key={attempt.attempt + ":" + attempt.startedAt} attempt={attempt} left={position(attempt.startedAt)} end={end} />
+              <AttemptBar key={`${attempt.attempt}:${attempt.startedAt}`} attempt={attempt} left={position(attempt.startedAt)} end={end} />
             ))}
           </div>
         </div>
@@ -459,6 +522,7 @@ function AttemptBar({ attempt, left, end }: { attempt: AttemptRow; left: string;
 function FollowingList({ className, testId, length, children }: { className: string; testId: string; length: number; children: ReactNode }) {
   const list = useRef<HTMLOListElement>(null);
   const follow = useRef(true);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the length is the trigger: scroll when an entry is added
   useEffect(() => {
     const element = list.current;
     if (element !== null && follow.current) element.scrollTop = element.scrollHeight;
@@ -481,6 +545,7 @@ function FollowingList({ className, testId, length, children }: { className: str
 function FrameTable({ log, name }: { log: RunLogSnapshot; name: (step: string | null) => string }) {
   const scroller = useRef<HTMLDivElement>(null);
   const follow = useRef(true);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the frame count is the trigger: scroll when a frame is added
   useEffect(() => {
     const element = scroller.current;
     if (element !== null && follow.current) element.scrollTop = element.scrollHeight;

@@ -18,7 +18,7 @@ export interface FrameRow {
   readonly detail: string;
 }
 
-export type AttemptOutcome = "streaming" | "committed" | "rolled back";
+type AttemptOutcome = "streaming" | "committed" | "rolled back";
 
 /** One attempt of one step, as far as the frames tell. */
 export interface AttemptRow {
@@ -106,12 +106,12 @@ export class RunLog {
     this.#publish(true);
   }
 
-  metadata({ runId, lastOffset }: StreamMetadata): void {
+  metadata({ runId, offset }: StreamMetadata): void {
     if (this.#timeline.length === 0) this.#event("start", null, "resuming the run saved in sessionStorage (the page was reloaded)", "info");
     this.#connections += 1;
     const how = this.#connections === 1 ? "connected" : "connected again";
-    this.#frame(null, "metadata", null, `run ${runId}${lastOffset === null ? "" : `, after ${lastOffset}`}`);
-    this.#event("connected", null, `${how}: run ${runId}${lastOffset === null ? "" : ` (reading after ${lastOffset})`}`, "info");
+    this.#frame(null, "metadata", null, `run ${runId}${offset === null ? "" : `, after ${offset}`}`);
+    this.#event("connected", null, `${how}: run ${runId}${offset === null ? "" : ` (reading after ${offset})`}`, "info");
     this.#publish();
   }
 
@@ -163,17 +163,27 @@ export class RunLog {
     this.#publish();
   }
 
-  redirect({ url, reason, lastOffset }: StreamRedirect): void {
+  redirect({ url, reason, offset }: StreamRedirect): void {
     this.#redirects += 1;
-    this.#frame(null, "redirect", null, `${reason} → ${new URL(url).pathname}${lastOffset === null ? "" : `, Last-Event-ID ${lastOffset}`}`);
-    this.#event("redirect", null, `redirected (${reason}): following to the wait endpoint${lastOffset === null ? "" : ` after ${lastOffset}`}`, "warn");
+    this.#frame(null, "redirect", null, `${reason} → ${new URL(url).pathname}${offset === null ? "" : `, Last-Event-ID ${offset}`}`);
+    this.#event("redirect", null, `redirected (${reason}): following to the wait endpoint${offset === null ? "" : ` after ${offset}`}`, "warn");
     this.#publish();
   }
 
-  reconnect({ attempt, delay, error, lastOffset }: ReconnectAttempt): void {
+  reconnect({ attempt, delay, error, offset }: ReconnectAttempt): void {
     this.#reconnects += 1;
-    this.#frame(null, "reconnect", null, `attempt ${attempt} in ${Math.round(delay)} ms after ${error.code}${lastOffset === null ? "" : `, Last-Event-ID ${lastOffset}`}`);
-    this.#event("reconnect", null, `connection lost (${error.code}); reconnect ${attempt} in ${Math.round(delay)} ms${lastOffset === null ? "" : ` from ${lastOffset}`}`, "warn");
+    this.#frame(
+      null,
+      "reconnect",
+      null,
+      `attempt ${attempt} in ${Math.round(delay)} ms after ${error.code}${offset === null ? "" : `, Last-Event-ID ${offset}`}`,
+    );
+    this.#event(
+      "reconnect",
+      null,
+      `connection lost (${error.code}); reconnect ${attempt} in ${Math.round(delay)} ms${offset === null ? "" : ` from ${offset}`}`,
+      "warn",
+    );
     this.#publish();
   }
 
@@ -184,9 +194,9 @@ export class RunLog {
   }
 
   finish(snapshot: DurableStreamSnapshot<unknown, unknown>): void {
-    const { status, result, error, lastEventId } = snapshot;
+    const { status, result, error, offset } = snapshot;
     const detail = result !== null ? `${status}, HTTP ${result.status}` : `${status}${error === null ? "" : `: ${error.message}`}`;
-    if (result !== null) this.#frame(lastEventId, "result", null, detail);
+    if (result !== null) this.#frame(offset, "result", null, detail);
     const tone = status === "succeeded" && (result === null || result.status < 400) ? "ok" : status === "aborted" ? "warn" : "bad";
     this.#event("finish", null, `run ${detail}`, tone);
     this.#publish(true);

@@ -34,7 +34,7 @@ async function measure(pollerCount: number): Promise<{ bytes: number; ms: number
     },
     { id: "measure-long-poll" },
   );
-  const proxy = durable.proxy({ waitTimeout: 120_000 });
+  const waitEndpoint = durable.waitEndpoint({ waitTimeout: 120_000 });
   const response = await post(
     new Request("http://localhost/api/measure", { method: "POST", body: BODY, headers: { accept: "text/event-stream", "content-type": "text/plain" } }),
   );
@@ -47,7 +47,7 @@ async function measure(pollerCount: number): Promise<{ bytes: number; ms: number
   await new Promise((resolve) => setTimeout(resolve, 200));
   const before = await redis.outputBytes();
   const started = performance.now();
-  const polls = Array.from({ length: pollerCount }, () => proxy(new Request(resumeUrl)));
+  const polls = Array.from({ length: pollerCount }, () => waitEndpoint(new Request(resumeUrl)));
   await new Promise((resolve) => setTimeout(resolve, 200)); // the long-polls are waiting
   open();
   const answers = await Promise.all(polls);

@@ -53,7 +53,10 @@ async function writeStep(epoch: number, index: number, commit: boolean): Promise
   const base = { hashedStepId, stepId: `s${index}`, position: index, kind: "run" as const };
   await store.appendFrames(runId, epoch, [], { step: { ...base, status: "running", attempts: 1, retries: 3 } });
   const encode = createDataPayloadEncoder(hashedStepId);
-  const frames = Array.from({ length: PER_STEP }, (_, chunk) => ({ type: "data" as const, payload: encode(JSON.stringify(`chunk ${chunk} of step ${index}`)) }));
+  const frames = Array.from({ length: PER_STEP }, (_, chunk) => ({
+    type: "data" as const,
+    payload: encode(JSON.stringify(`chunk ${chunk} of step ${index}`)),
+  }));
   await store.appendFrames(runId, epoch, frames);
   if (commit) {
     await store.appendFrames(runId, epoch, [{ type: "commit", payload: encodeFramePayload({ type: "commit", hashedStepId }) }], {
@@ -67,10 +70,11 @@ const committedSteps = scenario === "suspended" ? steps : steps - 1;
 for (let index = 0; index < committedSteps; index += 1) await writeStep(1, index, true);
 if (scenario === "crashed-first") await writeStep(1, steps - 1, false);
 const sleepId = await hashStepId("wait", 0);
-if (scenario !== "crashed-first") await store.appendFrames(runId, 1, [], {
-  step: { hashedStepId: sleepId, stepId: "wait", position: committedSteps, kind: "sleep", status: "sleeping", attempts: 0, wakeAt: now },
-  suspend: { wakeAt: now },
-});
+if (scenario !== "crashed-first")
+  await store.appendFrames(runId, 1, [], {
+    step: { hashedStepId: sleepId, stepId: "wait", position: committedSteps, kind: "sleep", status: "sleeping", attempts: 0, wakeAt: now },
+    suspend: { wakeAt: now },
+  });
 if (scenario === "crashed") {
   // Resumed by a process that streamed the last step and died: its lease has expired.
   const claimed = await store.claimRun(runId, "dead-process", Date.now() - 1, Date.now());
@@ -103,7 +107,14 @@ const called = new Promise<number>((resolve) => {
 });
 const at = await called;
 console.log(
-  JSON.stringify({ store: kind, scenario, frames: totalFrames, takeoverMs: Math.round((at - started) * 10) / 10, framesScanned: framesRead, readFramesCalls: reads }),
+  JSON.stringify({
+    store: kind,
+    scenario,
+    frames: totalFrames,
+    takeoverMs: Math.round((at - started) * 10) / 10,
+    framesScanned: framesRead,
+    readFramesCalls: reads,
+  }),
 );
 await durable.close({ timeout: 1_000 });
 await cleanup();

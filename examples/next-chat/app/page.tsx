@@ -105,18 +105,20 @@ export default function ChatPage() {
     <main>
       <h1>Durastream chat</h1>
       <p className="intro">
-        Answers stream from a durable step. Dimmed words are not committed yet; a failed attempt&apos;s words are rolled back and the
-        retry streams them again. Reload the page mid-answer: it picks up where it was.
+        Answers stream from a durable step. Dimmed words are not committed yet; a failed attempt&apos;s words are rolled back and the retry streams them again.
+        Reload the page mid-answer: it picks up where it was.
       </p>
 
       <ol className="transcript" data-testid="transcript">
         {transcript.map((entry, index) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: an append-only list
           <li key={index} className="message" data-role={entry.role}>
             <span className="who">{entry.role === "user" ? "You" : `Assistant${entry.model ? ` (${entry.model})` : ""}`}</span>
             {entry.content}
             {entry.rollbacks && (
               <ul className="notes">
                 {entry.rollbacks.map((note, noteIndex) => (
+                  // biome-ignore lint/suspicious/noArrayIndexKey: an append-only list
                   <li key={noteIndex} className="rollback">
                     {note}
                   </li>
@@ -137,6 +139,7 @@ export default function ChatPage() {
           {answer.status === "connecting" && <span className="uncommitted">…</span>}
           <ul className="notes">
             {rollbacks.map((note, index) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: an append-only list
               <li key={index} className="rollback" data-testid="rollback-note">
                 {note}
               </li>
@@ -153,13 +156,7 @@ export default function ChatPage() {
       )}
 
       <form onSubmit={send}>
-        <input
-          type="text"
-          aria-label="Message"
-          placeholder="Ask something…"
-          value={input}
-          onChange={(event) => setInput(event.target.value)}
-        />
+        <input type="text" aria-label="Message" placeholder="Ask something…" value={input} onChange={(event) => setInput(event.target.value)} />
         <button type="submit" disabled={busy || !loaded || input.trim() === ""}>
           Send
         </button>

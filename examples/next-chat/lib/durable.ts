@@ -20,9 +20,7 @@ import { withRequestOrigin } from "./request-origin";
  * survive a restart) or `new RedisRunStore({ url: process.env.REDIS_URL })` from `@durastream/redis`
  * (several instances), with the same `DURASTREAM_SECRET` everywhere.
  */
-const shared = ((globalThis as { [key: symbol]: { store: RunStore; developmentSecret: string } | undefined })[
-  Symbol.for("durastream.example.next-chat")
-] ??= {
+const shared = ((globalThis as { [key: symbol]: { store: RunStore; developmentSecret: string } | undefined })[Symbol.for("durastream.example.next-chat")] ??= {
   store: new MemoryRunStore(),
   developmentSecret: Array.from(crypto.getRandomValues(new Uint8Array(32)), (byte) => byte.toString(16).padStart(2, "0")).join(""),
 });
@@ -49,13 +47,13 @@ const instance = createDurable({
 
 /**
  * The app's Durastream instance, for `app/api/chat/route.ts` (`durable.endpoint`) and
- * `app/api/durable/[runId]/route.ts` (`durable.proxy`). Its route handlers see `request.url` on the
+ * `app/api/durable/[runId]/route.ts` (`durable.waitEndpoint`). Its route handlers see `request.url` on the
  * origin the browser used, so resume URLs point back at it (see `lib/request-origin.ts`).
  */
 export const durable: Durable = {
   ...instance,
   endpoint: (handler, options) => withRequestOrigin(instance.endpoint(handler, options)),
-  proxy: (options) => withRequestOrigin(instance.proxy(options)),
+  waitEndpoint: (options) => withRequestOrigin(instance.waitEndpoint(options)),
 };
 
 /**

@@ -121,7 +121,7 @@ describe("pipeModel in a durable endpoint over loopback HTTP", () => {
       if (options.abortSignal !== undefined) signals.push(options.abortSignal);
       const result = await doStream(options);
       // Counts the parts the mock produces; cancelling this stream cancels the mock's.
-      const counter = new TransformStream<(typeof result.stream extends ReadableStream<infer Part> ? Part : never)>({
+      const counter = new TransformStream<typeof result.stream extends ReadableStream<infer Part> ? Part : never>({
         transform(part, controller) {
           produced += 1;
           controller.enqueue(part);

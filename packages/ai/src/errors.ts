@@ -35,7 +35,6 @@ export type DurableAiErrorCode =
  * ```
  */
 export class DurableAiError extends DurastreamError<DurableAiErrorCode> {
-
   /**
    * @example
    * ```ts

@@ -24,9 +24,7 @@ describe("lastUserText", () => {
   it("accepts call options, request bodies with messages (content strings or UI message parts) and strings", () => {
     expect(lastUserText({ prompt: [{ role: "user", content: [{ type: "text", text: "from call" }] }] })).toBe("from call");
     expect(lastUserText({ messages: [{ role: "user", content: "plain content" }] })).toBe("plain content");
-    expect(
-      lastUserText({ messages: [{ id: "m1", role: "user", parts: [{ type: "step-start" }, { type: "text", text: "ui message" }] }] }),
-    ).toBe("ui message");
+    expect(lastUserText({ messages: [{ id: "m1", role: "user", parts: [{ type: "step-start" }, { type: "text", text: "ui message" }] }] })).toBe("ui message");
     expect(lastUserText("just text")).toBe("just text");
   });
 

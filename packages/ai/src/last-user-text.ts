@@ -4,10 +4,7 @@ function textOfContent(content: unknown): string {
   return content
     .filter(
       (part): part is { text: string } =>
-        typeof part === "object" &&
-        part !== null &&
-        (part as { type?: unknown }).type === "text" &&
-        typeof (part as { text?: unknown }).text === "string",
+        typeof part === "object" && part !== null && (part as { type?: unknown }).type === "text" && typeof (part as { text?: unknown }).text === "string",
     )
     .map((part) => part.text)
     .join("\n");

@@ -194,9 +194,7 @@ describe("pipeModel", () => {
   });
 
   it("normalizes usage: computes a missing total, leaves unknown counts out", async () => {
-    const v2 = modelV2([
-      { type: "finish", finishReason: "stop", usage: { inputTokens: 4, outputTokens: 6, totalTokens: undefined } },
-    ]);
+    const v2 = modelV2([{ type: "finish", finishReason: "stop", usage: { inputTokens: 4, outputTokens: 6, totalTokens: undefined } }]);
     expect((await pipeModel(v2, { call })).usage).toEqual({ inputTokens: 4, outputTokens: 6, totalTokens: 10 });
     const v3 = modelV3([
       {
@@ -223,16 +221,39 @@ describe("pipeModel", () => {
     expect((await pipeModel(v4, { call })).finishReason).toBe("interrupted");
   });
 
-  it("resolves with finish reason \"unknown\" and no usage when the stream has no finish part", async () => {
+  it('resolves with finish reason "unknown" and no usage when the stream has no finish part', async () => {
     const model = modelV2([{ type: "text-delta", id: "t", delta: "cut short" }]);
     expect(await pipeModel(model, { call })).toEqual({ text: "cut short", finishReason: "unknown", usage: {} });
   });
 
-  it.each(Object.entries({
-    v2: (error: unknown) => modelV2([{ type: "text-delta", id: "t", delta: "partial " }, { type: "error", error }], true),
-    v3: (error: unknown) => modelV3([{ type: "text-delta", id: "t", delta: "partial " }, { type: "error", error }], true),
-    v4: (error: unknown) => modelV4([{ type: "text-delta", id: "t", delta: "partial " }, { type: "error", error }], true),
-  }))("%s: an error part rejects with its error and cancels the model's stream", async (_, make) => {
+  it.each(
+    Object.entries({
+      v2: (error: unknown) =>
+        modelV2(
+          [
+            { type: "text-delta", id: "t", delta: "partial " },
+            { type: "error", error },
+          ],
+          true,
+        ),
+      v3: (error: unknown) =>
+        modelV3(
+          [
+            { type: "text-delta", id: "t", delta: "partial " },
+            { type: "error", error },
+          ],
+          true,
+        ),
+      v4: (error: unknown) =>
+        modelV4(
+          [
+            { type: "text-delta", id: "t", delta: "partial " },
+            { type: "error", error },
+          ],
+          true,
+        ),
+    }),
+  )("%s: an error part rejects with its error and cancels the model's stream", async (_, make) => {
     const error = new Error("overloaded");
     const model = make(error);
     await expect(pipeModel(model, { call })).rejects.toBe(error);
@@ -249,9 +270,7 @@ describe("pipeModel", () => {
       message: "The model's stream sent an error: Overloaded",
       cause: detail,
     });
-    await expect(pipeModel(modelV2([{ type: "error", error: { code: 529 } }]), { call })).rejects.toThrow(
-      'The model\'s stream sent an error: {"code":529}',
-    );
+    await expect(pipeModel(modelV2([{ type: "error", error: { code: 529 } }]), { call })).rejects.toThrow('The model\'s stream sent an error: {"code":529}');
   });
 
   it("rejects when doStream throws, and when the model's stream errors", async () => {

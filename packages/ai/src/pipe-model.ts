@@ -153,7 +153,7 @@ function combineSignals(signals: ReadonlyArray<AbortSignal | undefined>): AbortS
  */
 export async function pipeModel(model: AnyLanguageModel, options: PipeModelOptions): Promise<ModelStepResult> {
   if (typeof model !== "object" || model === null || typeof (model as { doStream?: unknown }).doStream !== "function") {
-    throw new InvalidOptionsError("pipeModel needs a language model with a doStream method, e.g. openai(\"gpt-4o-mini\") or createMockModel().");
+    throw new InvalidOptionsError('pipeModel needs a language model with a doStream method, e.g. openai("gpt-4o-mini") or createMockModel().');
   }
   if (typeof options !== "object" || options === null || typeof options.call !== "object" || options.call === null) {
     throw new InvalidOptionsError("pipeModel needs options.call, the doStream call options, e.g. { call: { prompt: [...] }, signal }.");

@@ -22,11 +22,10 @@ export function recorder(): { events: RecordedEvent[]; callbacks: FetchWithStrea
       onMetadata: (metadata) => events.push(["metadata", { ...metadata }]),
       onData: ({ data, hashedStepId, offset }) => events.push(["data", { data, hashedStepId, offset }]),
       onCommit: ({ hashedStepId, offset }) => events.push(["commit", { hashedStepId, offset }]),
-      onRollback: ({ hashedStepId, attempt, willRetry, error, offset }) =>
-        events.push(["rollback", { hashedStepId, attempt, willRetry, error, offset }]),
+      onRollback: ({ hashedStepId, attempt, willRetry, error, offset }) => events.push(["rollback", { hashedStepId, attempt, willRetry, error, offset }]),
       onRedirect: (redirect) => events.push(["redirect", { ...redirect }]),
-      onReconnect: ({ attempt, delay, error, url, lastOffset }) =>
-        events.push(["reconnect", { attempt, delay, code: error.code, status: error.status, url, lastOffset }]),
+      onReconnect: ({ attempt, delay, error, url, offset }) =>
+        events.push(["reconnect", { attempt, delay, code: error.code, status: error.status, url, offset }]),
       onStreamError: (error) => events.push(["streamError", error]),
       onWarning: (warning) => events.push(["warning", warning.code]),
       onDone: () => events.push(["done"]),

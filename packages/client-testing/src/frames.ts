@@ -95,12 +95,7 @@ export function redirectFrame(url: string, reason: RedirectReason = "sleep"): Re
  * resultFrame("1-1", "Step failed", { status: 500, statusText: "Internal Server Error" }, "failed");
  * ```
  */
-export function resultFrame(
-  offset: string,
-  body: string,
-  response: Partial<ResponseSnapshot> = {},
-  outcome: ResultFrame["status"] = "succeeded",
-): ResultFrame {
+export function resultFrame(offset: string, body: string, response: Partial<ResponseSnapshot> = {}, outcome: ResultFrame["status"] = "succeeded"): ResultFrame {
   return {
     type: "result",
     offset,

@@ -7,7 +7,7 @@ export { durableRun, type DurableRun } from "./durable-run.js";
 export { splitAwkwardly } from "./awkward-chunks.js";
 export { controlledStream, type ControlledStream } from "./controlled-stream.js";
 export { sseResponse, streamResponse } from "./sse-response.js";
-export { createTestServer, useTestServer } from "./test-server.js";
+export { createTestServer, setupTestServer } from "./test-server.js";
 export { inSequence, see, servePosts, type SeenRequest } from "./seen-requests.js";
 export { NO_WAIT } from "./no-wait.js";
 export { expectDoneOnceAndLast, recorder, type RecordedEvent } from "./callback-recorder.js";

@@ -15,7 +15,7 @@ export interface MemoryStorage extends DurableStreamStorage {
  *
  * @example
  * ```ts
- * const storage = memoryStorage({ chat: { runId, resumeUrl, lastEventId: "1-3", committed: ["Hi"] } });
+ * const storage = memoryStorage({ chat: { runId, resumeUrl, offset: "1-3", committed: ["Hi"] } });
  * createDurableStream({ url, persistKey: "chat", storage });
  * ```
  */

@@ -25,9 +25,6 @@ export function sseResponse(text: string, headers: Record<string, string> = {}):
  * http.get(`${ORIGIN}/chat`, () => streamResponse(body.stream));
  * ```
  */
-export function streamResponse(
-  stream: ReadableStream<Uint8Array>,
-  headers: Record<string, string> = {},
-): HttpResponse<ReadableStream> {
+export function streamResponse(stream: ReadableStream<Uint8Array>, headers: Record<string, string> = {}): HttpResponse<ReadableStream> {
   return new HttpResponse(stream, { headers: { "content-type": "text/event-stream", ...headers } });
 }

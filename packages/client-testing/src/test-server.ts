@@ -25,11 +25,11 @@ export function createTestServer(): SetupServer {
  *
  * @example
  * ```ts
- * const server = useTestServer();
+ * const server = setupTestServer();
  * server.use(http.get(`${ORIGIN}/chat`, () => sseResponse(sse(metadata, result))));
  * ```
  */
-export function useTestServer(): SetupServer {
+export function setupTestServer(): SetupServer {
   const server = createTestServer();
   beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
   afterEach(() => server.resetHandlers());

@@ -9,5 +9,5 @@
  * ```
  */
 export function isAborted(signal: AbortSignal | undefined): boolean {
-  return signal !== undefined && signal.aborted;
+  return signal?.aborted === true;
 }

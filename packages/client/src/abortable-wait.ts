@@ -22,10 +22,13 @@ export function waitFor(delay: number, signal: AbortSignal | undefined): Promise
       clearTimeout(timer);
       reject(signal?.reason);
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, Math.min(delay, MAX_TIMEOUT));
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      Math.min(delay, MAX_TIMEOUT),
+    );
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -22,16 +22,6 @@ export interface ChunkList<T> extends Iterable<T> {
  * appending never changes a view taken before, appends cost O(1) amortized, and taking a view
  * copies nothing. Items are never removed or replaced: to "empty" a list, start a new buffer.
  * Internal.
- *
- * @example
- * ```ts
- * const buffer = new ChunkBuffer<string>();
- * buffer.append("a");
- * const before = buffer.view();
- * buffer.append("b");
- * before.length; // 1
- * buffer.view().toArray(); // ["a", "b"]
- * ```
  */
 export class ChunkBuffer<T> {
   readonly #items: T[];
@@ -92,8 +82,7 @@ class ChunkListView<T> implements ChunkList<T> {
     const length = this.length;
     let index = 0;
     return {
-      next: (): IteratorResult<T> =>
-        index < length ? { done: false, value: items[index++] as T } : { done: true, value: undefined },
+      next: (): IteratorResult<T> => (index < length ? { done: false, value: items[index++] as T } : { done: true, value: undefined }),
     };
   }
 }
@@ -102,12 +91,6 @@ const EMPTY: ChunkList<never> = new ChunkBuffer<never>().view();
 
 /**
  * The empty `ChunkList` (one shared instance).
- *
- * @example
- * ```ts
- * const none: ChunkList<string> = emptyChunkList();
- * none.length; // 0
- * ```
  */
 export function emptyChunkList<T>(): ChunkList<T> {
   return EMPTY;

@@ -21,16 +21,6 @@ interface StepBuffer<T> {
  * Appending costs O(1) amortized, a commit moves each of its chunks once, and reading the lists
  * costs O(number of uncommitted steps), never O(number of chunks): the lists are `ChunkList` views
  * over append-only buffers, and the texts are concatenated as chunks arrive. Internal.
- *
- * @example
- * ```ts
- * const view = new CommittedViewState<string>();
- * view.data("a", "Hel");
- * view.data("a", "lo");
- * view.commit("a");
- * view.committedText; // "Hello"
- * view.hasPending;    // false
- * ```
  */
 export class CommittedViewState<T> {
   #committed: ChunkBuffer<T>;
@@ -124,11 +114,6 @@ export class CommittedViewState<T> {
 
 /**
  * The string chunks of `chunks`, concatenated.
- *
- * @example
- * ```ts
- * textOf(["Hel", { tool: "search" }, "lo"]); // "Hello"
- * ```
  */
 export function textOf(chunks: Iterable<unknown>): string {
   let text = "";

@@ -1,13 +1,13 @@
 // Log frames whose offset is not after the last one applied, within one connection (PROTOCOL.md,
 // Redirect and resume): skipped. And a result frame re-sent at or before the resume offset ends the stream.
-import { ORIGIN, commitFrame, dataFrame, durableRun, recorder, resultFrame, servePosts, sse, sseResponse, useTestServer } from "@durastream/client-testing";
+import { ORIGIN, commitFrame, dataFrame, durableRun, recorder, resultFrame, servePosts, sse, sseResponse, setupTestServer } from "@durastream/client-testing";
 import { http } from "msw";
 import { describe, expect, it } from "vitest";
 import { createDurableStream } from "./durable-stream.js";
 import { fetchWithStream } from "./fetch-with-stream.js";
 import { resumeStream } from "./resume-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 
 const RUN_ID = "01JDUPL0000000000000000000";
 const ENDPOINT = `${ORIGIN}/api/chat`;
@@ -67,7 +67,7 @@ describe("resuming at or past the result frame", () => {
     const { events, callbacks } = recorder();
     const response = await resumeStream(RESUME_URL, {
       ...callbacks,
-      lastEventId: "1-6",
+      offset: "1-6",
       onResult: () => {
         results += 1;
       },
@@ -79,7 +79,7 @@ describe("resuming at or past the result frame", () => {
 
   it("also when the offset is past the result frame", async () => {
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => sseResponse(sse(metadata, resultFrame("1-6", "Hello world")))));
-    const response = await resumeStream(RESUME_URL, { lastEventId: "3-1" });
+    const response = await resumeStream(RESUME_URL, { offset: "3-1" });
     expect(await response.text()).toBe("Hello world");
   });
 });

@@ -15,14 +15,14 @@ import {
   sseResponse,
   statusReached,
   streamResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { hashStepId } from "@durastream/protocol";
 import { http } from "msw";
 import { describe, expect, it } from "vitest";
 import { createDurableStream } from "./durable-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 
 const STEP = await hashStepId("write");
 const RUN_ID = "01JSTORECONNECTIONS0000000";
@@ -50,7 +50,7 @@ describe("createDurableStream across connections", () => {
     expect(stream.getSnapshot().uncommitted[0]?.chunks.toArray()).toEqual(["Hel", "lo"]);
 
     wait.send(sse(dataFrame("2-1", " world", STEP)));
-    const resumed = await snapshotWhere(stream, (snapshot) => snapshot.lastEventId === "2-1");
+    const resumed = await snapshotWhere(stream, (snapshot) => snapshot.offset === "2-1");
     expect(resumed.status).toBe("streaming");
     wait.send(sse(commitFrame("2-2", STEP), resultFrame("2-3", '"Hello world"')));
     wait.close();
@@ -68,9 +68,7 @@ describe("createDurableStream across connections", () => {
   it("stays waiting when the run redirects before any log frame, until frames flow", async () => {
     servePosts(server, ENDPOINT, () => sseResponse(sse(metadata, redirectFrame(`${WAIT_PATH}?token=t0k`, "sleep"))));
     server.use(
-      http.get(`${ORIGIN}${WAIT_PATH}`, () =>
-        sseResponse(sse(metadata, dataFrame("1-1", "Good morning"), commitFrame("1-2"), resultFrame("1-3", '"ok"'))),
-      ),
+      http.get(`${ORIGIN}${WAIT_PATH}`, () => sseResponse(sse(metadata, dataFrame("1-1", "Good morning"), commitFrame("1-2"), resultFrame("1-3", '"ok"')))),
     );
     const stream = createDurableStream({ url: ENDPOINT, fetchOpts: { method: "POST" } });
     const statuses = recordStatuses(stream);
@@ -90,7 +88,7 @@ describe("createDurableStream across connections", () => {
     const statuses = recordStatuses(stream);
     const pending = stream.start();
     first.send(sse(metadata, dataFrame("1-1", "Hi", STEP), dataFrame("1-2", "!", STEP)));
-    await snapshotWhere(stream, (snapshot) => snapshot.lastEventId === "1-2");
+    await snapshotWhere(stream, (snapshot) => snapshot.offset === "1-2");
     first.fail(new Error("connection reset"));
     await pending;
 
@@ -134,19 +132,15 @@ describe("createDurableStream across connections", () => {
       url: ENDPOINT,
       fetchOpts: { method: "POST", body: "not sent on resume", headers: { "x-custom": "kept" } },
     });
-    const pending = stream.resume({ resumeUrl: RESUME_URL, lastEventId: "1-3", committed: ["Hello"] });
-    expect(stream.getSnapshot()).toMatchObject({ status: "connecting", resumeUrl: RESUME_URL, lastEventId: "1-3", committedText: "Hello" });
+    const pending = stream.resume({ resumeUrl: RESUME_URL, offset: "1-3", committed: ["Hello"] });
+    expect(stream.getSnapshot()).toMatchObject({ status: "connecting", resumeUrl: RESUME_URL, offset: "1-3", committedText: "Hello" });
     await pending;
     expect(stream.getSnapshot()).toMatchObject({ status: "succeeded", runId: RUN_ID, committedText: "Hello again" });
-    expect(waitEndpoint.seen).toEqual([
-      { method: "GET", url: RESUME_URL, accept: "text/event-stream", lastEventId: "1-3", custom: "kept" },
-    ]);
+    expect(waitEndpoint.seen).toEqual([{ method: "GET", url: RESUME_URL, accept: "text/event-stream", lastEventId: "1-3", custom: "kept" }]);
   });
 
   it("reads the whole log when resuming without an offset (and ignores committed chunks then)", async () => {
-    const waitEndpoint = inSequence(() =>
-      sseResponse(sse(metadata, dataFrame("1-1", "all"), commitFrame("1-2"), resultFrame("1-3", '"all"'))),
-    );
+    const waitEndpoint = inSequence(() => sseResponse(sse(metadata, dataFrame("1-1", "all"), commitFrame("1-2"), resultFrame("1-3", '"all"'))));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, waitEndpoint.resolver));
     const stream = createDurableStream<string>({ url: ENDPOINT });
     await stream.resume({ resumeUrl: RESUME_URL, committed: ["would be duplicated"] });

@@ -13,7 +13,7 @@ import {
   sse,
   sseResponse,
   streamResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { hashStepId } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
@@ -22,7 +22,7 @@ import { PERSIST_INTERVAL_MS, createRunSaver, loadPersistedRun } from "./durable
 import type { DurableStreamStorage } from "./durable-stream-types.js";
 import { createDurableStream } from "./durable-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 afterEach(() => {
   vi.useRealTimers();
   vi.unstubAllGlobals();
@@ -47,49 +47,47 @@ describe("createDurableStream persistence", () => {
     body.send(sse(metadata));
     await snapshotWhere(stream, (snapshot) => snapshot.runId === RUN_ID);
     // The run is known: saved at once, to be read from its start.
-    expect(storage.saves).toEqual([{ key: KEY, value: { runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: null, committed: [] } }]);
+    expect(storage.saves).toEqual([{ key: KEY, value: { runId: RUN_ID, resumeUrl: RESUME_URL, offset: null, committed: [] } }]);
 
     body.send(sse(dataFrame("1-1", "a", STEP), commitFrame("1-2", STEP), dataFrame("1-3", "b", STEP), commitFrame("1-4", STEP)));
     body.send(sse(dataFrame("1-5", "c", TOOL)));
-    await snapshotWhere(stream, (snapshot) => snapshot.lastEventId === "1-5");
+    await snapshotWhere(stream, (snapshot) => snapshot.offset === "1-5");
     expect(storage.saves).toHaveLength(1); // throttled
 
     vi.advanceTimersByTime(PERSIST_INTERVAL_MS);
     // The latest frame after which nothing was pending is 1-4, not 1-5: resuming after 1-5 would lose "c".
     expect(storage.saves).toHaveLength(2);
-    expect(storage.saves[1]?.value).toEqual({ runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: "1-4", committed: ["a", "b"] });
+    expect(storage.saves[1]?.value).toEqual({ runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-4", committed: ["a", "b"] });
 
     vi.advanceTimersByTime(PERSIST_INTERVAL_MS * 4);
     expect(storage.saves).toHaveLength(2); // nothing new to save
 
     body.send(sse(commitFrame("1-6", TOOL)));
-    await snapshotWhere(stream, (snapshot) => snapshot.lastEventId === "1-6");
-    expect(storage.saves[2]?.value).toMatchObject({ lastEventId: "1-6", committed: ["a", "b", "c"] });
+    await snapshotWhere(stream, (snapshot) => snapshot.offset === "1-6");
+    expect(storage.saves[2]?.value).toMatchObject({ offset: "1-6", committed: ["a", "b", "c"] });
 
     body.send(sse(dataFrame("1-7", "d", STEP), commitFrame("1-8", STEP)));
-    await snapshotWhere(stream, (snapshot) => snapshot.lastEventId === "1-8");
+    await snapshotWhere(stream, (snapshot) => snapshot.offset === "1-8");
     expect(storage.saves).toHaveLength(3);
     // Stopping the stream saves at once: the run goes on at the server and stays resumable.
     stream.abort();
     expect(storage.saves).toHaveLength(4);
-    expect(storage.saves[3]?.value).toMatchObject({ lastEventId: "1-8", committed: ["a", "b", "c", "d"] });
+    expect(storage.saves[3]?.value).toMatchObject({ offset: "1-8", committed: ["a", "b", "c", "d"] });
     expect(stream.hasPersistedRun()).toBe(true);
     vi.advanceTimersByTime(PERSIST_INTERVAL_MS * 4);
     expect(storage.saves).toHaveLength(4);
   });
 
   it("resumes a persisted unfinished run on start() instead of POSTing, then forgets it once it succeeded", async () => {
-    const storage = memoryStorage({ [KEY]: { runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: "1-4", committed: ["a", "b"] } });
+    const storage = memoryStorage({ [KEY]: { runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-4", committed: ["a", "b"] } });
     const endpoint = servePosts(server, ENDPOINT, () => sseResponse(sse(metadata, resultFrame("1-1", '"new run"'))));
-    const waitEndpoint = inSequence(() =>
-      sseResponse(sse(metadata, dataFrame("1-5", "c", STEP), commitFrame("1-6", STEP), resultFrame("1-7", '"abc"'))),
-    );
+    const waitEndpoint = inSequence(() => sseResponse(sse(metadata, dataFrame("1-5", "c", STEP), commitFrame("1-6", STEP), resultFrame("1-7", '"abc"'))));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, waitEndpoint.resolver));
     const stream = createDurableStream<string>({ url: ENDPOINT, fetchOpts: { method: "POST", body: "{}" }, persistKey: KEY, storage });
     expect(stream.hasPersistedRun()).toBe(true);
 
     const pending = stream.start({ body: '{"prompt":"ignored: the run exists"}' });
-    expect(stream.getSnapshot()).toMatchObject({ status: "connecting", runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: "1-4", committedText: "ab" });
+    expect(stream.getSnapshot()).toMatchObject({ status: "connecting", runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-4", committedText: "ab" });
     await pending;
 
     expect(endpoint.posts).toHaveLength(0);
@@ -105,13 +103,43 @@ describe("createDurableStream persistence", () => {
     expect(endpoint.posts).toHaveLength(1);
   });
 
+  it("resumes a run saved by the previous version, with lastEventId for offset, and saves it in the current shape", async () => {
+    const storage = memoryStorage({ [KEY]: { runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: "1-4", committed: ["a", "b"] } });
+    expect(loadPersistedRun(storage, KEY)).toEqual({ runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-4", committed: ["a", "b"] });
+    const body = controlledStream();
+    const waitEndpoint = inSequence(() => streamResponse(body.stream));
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, waitEndpoint.resolver));
+    const stream = createDurableStream<string>({ url: ENDPOINT, persistKey: KEY, storage });
+    expect(stream.hasPersistedRun()).toBe(true);
+
+    const pending = stream.resume();
+    expect(stream.getSnapshot()).toMatchObject({ status: "connecting", offset: "1-4", committedText: "ab" });
+    body.send(sse(metadata, dataFrame("1-5", "c", STEP), commitFrame("1-6", STEP)));
+    await snapshotWhere(stream, (snapshot) => snapshot.offset === "1-6");
+    expect(waitEndpoint.seen.map(({ lastEventId }) => lastEventId)).toEqual(["1-4"]);
+    stream.abort(); // saves where the run stands, at once
+    await pending;
+    expect(storage.saves.at(-1)?.value).toEqual({ runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-6", committed: ["a", "b", "c"] });
+    await body.cancelled;
+  });
+
+  it("ignores a saved run whose offset (either name) is neither null nor a string", () => {
+    for (const saved of [
+      { runId: RUN_ID, resumeUrl: RESUME_URL, offset: 5, committed: [] },
+      { runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: 5, committed: [] },
+      { runId: RUN_ID, resumeUrl: RESUME_URL, committed: [] },
+    ]) {
+      expect(loadPersistedRun(memoryStorage({ [KEY]: saved }), KEY)).toBeUndefined();
+    }
+  });
+
   it("resume() without a position attaches to the persisted run, and is a no-op when there is none", async () => {
     const storage = memoryStorage();
     const stream = createDurableStream({ url: ENDPOINT, persistKey: KEY, storage });
     await stream.resume();
     expect(stream.getSnapshot().status).toBe("idle");
 
-    storage.setItem(KEY, JSON.stringify({ runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: null, committed: [] }));
+    storage.setItem(KEY, JSON.stringify({ runId: RUN_ID, resumeUrl: RESUME_URL, offset: null, committed: [] }));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => sseResponse(sse(metadata, dataFrame("1-1", "x"), commitFrame("1-2"), resultFrame("1-3", "1")))));
     await stream.resume();
     expect(stream.getSnapshot()).toMatchObject({ status: "succeeded", committedText: "x" });
@@ -136,7 +164,7 @@ describe("createDurableStream persistence", () => {
     const stream = createDurableStream({ url: ENDPOINT, fetchOpts: { method: "POST" }, persistKey: KEY, storage });
     void stream.start();
     body.send(sse(metadata, dataFrame("1-1", "a"), commitFrame("1-2")));
-    await snapshotWhere(stream, (snapshot) => snapshot.lastEventId === "1-2");
+    await snapshotWhere(stream, (snapshot) => snapshot.offset === "1-2");
     expect(storage.items.has(KEY)).toBe(true);
     stream.reset();
     expect(storage.items.has(KEY)).toBe(false);
@@ -150,7 +178,7 @@ describe("createDurableStream persistence", () => {
     const stream = createDurableStream({ url: ENDPOINT, fetchOpts: { method: "POST" }, persistKey: KEY, storage, reconnect: false });
     await stream.start();
     expectClientError(stream.getSnapshot().error, "STREAM_ENDED");
-    expect(loadPersistedRun(storage, KEY)).toEqual({ runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: "1-2", committed: ["a"] });
+    expect(loadPersistedRun(storage, KEY)).toEqual({ runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-2", committed: ["a"] });
 
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, () => HttpResponse.json({ error: "Unknown run" }, { status: 404 })));
     await stream.start();
@@ -218,8 +246,8 @@ describe("createRunSaver", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     const storage = memoryStorage();
     let state = 0;
-    const saver = createRunSaver(storage, "k", () => ({ runId: "r", resumeUrl: "u", lastEventId: `1-${state}`, committed: [] }), 100);
-    const saved = () => storage.saves.map(({ value }) => (value as { lastEventId: string }).lastEventId);
+    const saver = createRunSaver(storage, "k", () => ({ runId: "r", resumeUrl: "u", offset: `1-${state}`, committed: [] }), 100);
+    const saved = () => storage.saves.map(({ value }) => (value as { offset: string }).offset);
     state = 1;
     saver.schedule();
     state = 2;

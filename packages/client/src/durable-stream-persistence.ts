@@ -2,19 +2,15 @@ import type { DurableStreamOptions, DurableStreamStorage } from "./durable-strea
 
 /**
  * What a `DurableStream` persists about an unfinished run, as JSON under its `persistKey`: enough
- * to resume it after a page reload without losing or repeating a chunk. `lastEventId` is the offset
- * of a commit or rollback frame after which no chunk was pending (or `null`: read the whole log),
- * and `committed` the committed chunks as of that frame. Internal.
- *
- * @example
- * ```ts
- * const saved: PersistedRun<string> = { runId: "01J…", resumeUrl: "https://app.example/api/durable/01J…?token=…", lastEventId: "1-7", committed: ["Hello"] };
- * ```
+ * to resume it after a page reload without losing or repeating a chunk. `offset` is the offset of
+ * a commit or rollback frame after which no chunk was pending (or `null`: read the whole log), and
+ * `committed` the committed chunks as of that frame. Earlier versions saved `offset` as
+ * `lastEventId`; `loadPersistedRun` reads both. Internal.
  */
 export interface PersistedRun<T> {
   readonly runId: string;
   readonly resumeUrl: string;
-  readonly lastEventId: string | null;
+  readonly offset: string | null;
   readonly committed: readonly T[];
 }
 
@@ -25,11 +21,6 @@ export const PERSIST_INTERVAL_MS = 250;
  * The storage to persist in: none without a `persistKey`; else `options.storage`, or
  * `globalThis.sessionStorage` where it exists (browsers). Reads `sessionStorage` only when called,
  * never when a store is created, so creating a store during a server render touches nothing.
- *
- * @example
- * ```ts
- * const storage = resolveStorage({ url: "/api/chat", persistKey: "chat" }); // sessionStorage in a browser
- * ```
  */
 export function resolveStorage(options: DurableStreamOptions): DurableStreamStorage | undefined {
   if (options.persistKey === undefined) return undefined;
@@ -44,13 +35,8 @@ export function resolveStorage(options: DurableStreamOptions): DurableStreamStor
 
 /**
  * The unfinished run persisted under `key`, or `undefined` when there is none (or what is there is
- * not a persisted run, or the storage cannot be read).
- *
- * @example
- * ```ts
- * const saved = loadPersistedRun<string>(sessionStorage, "chat");
- * if (saved !== undefined) await stream.resume(saved);
- * ```
+ * not a persisted run, or the storage cannot be read). A run saved by an earlier version (with
+ * `lastEventId` for `offset`) is read too, so a page saved before an upgrade still resumes.
  */
 export function loadPersistedRun<T>(storage: DurableStreamStorage, key: string): PersistedRun<T> | undefined {
   let value: unknown;
@@ -61,16 +47,11 @@ export function loadPersistedRun<T>(storage: DurableStreamStorage, key: string):
   } catch {
     return undefined;
   }
-  return isPersistedRun<T>(value) ? value : undefined;
+  return toPersistedRun<T>(value);
 }
 
 /**
  * Removes the run persisted under `key`; a storage that throws is ignored.
- *
- * @example
- * ```ts
- * removePersistedRun(sessionStorage, "chat");
- * ```
  */
 export function removePersistedRun(storage: DurableStreamStorage, key: string): void {
   try {
@@ -83,14 +64,6 @@ export function removePersistedRun(storage: DurableStreamStorage, key: string): 
 /**
  * Saves a run's resume position, throttled: the first change is saved at once, later ones at most
  * once per `interval` ms (the latest state wins).
- *
- * @example
- * ```ts
- * const saver = createRunSaver(sessionStorage, "chat", () => currentPosition());
- * saver.schedule(); // on every safe point
- * saver.flush();    // when the stream stops before the run ended
- * saver.cancel();   // when the run ended (then remove the key)
- * ```
  */
 export interface RunSaver {
   /** Saves now, or at the end of the current interval when a save happened less than `interval` ago. */
@@ -104,11 +77,6 @@ export interface RunSaver {
 /**
  * Creates a `RunSaver` that writes `read()` (when not `undefined`) as JSON under `key`. A storage
  * that throws (quota, private mode) only loses persistence; the stream goes on.
- *
- * @example
- * ```ts
- * const saver = createRunSaver(storage, "chat", () => ({ runId, resumeUrl, lastEventId, committed }));
- * ```
  */
 export function createRunSaver<T>(
   storage: DurableStreamStorage,
@@ -164,13 +132,14 @@ export function createRunSaver<T>(
   };
 }
 
-function isPersistedRun<T>(value: unknown): value is PersistedRun<T> {
-  if (typeof value !== "object" || value === null) return false;
+/** `value` as a `PersistedRun` (the current shape, or the earlier one with `lastEventId`), or `undefined`. */
+function toPersistedRun<T>(value: unknown): PersistedRun<T> | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
   const run = value as Record<string, unknown>;
-  return (
-    typeof run.runId === "string" &&
-    typeof run.resumeUrl === "string" &&
-    (run.lastEventId === null || typeof run.lastEventId === "string") &&
-    Array.isArray(run.committed)
-  );
+  // Earlier versions saved the offset as `lastEventId`.
+  const offset = "offset" in run ? run.offset : run.lastEventId;
+  if (typeof run.runId !== "string" || typeof run.resumeUrl !== "string" || (offset !== null && typeof offset !== "string") || !Array.isArray(run.committed)) {
+    return undefined;
+  }
+  return { runId: run.runId, resumeUrl: run.resumeUrl, offset, committed: run.committed as T[] };
 }

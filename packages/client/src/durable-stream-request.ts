@@ -1,19 +1,13 @@
 /**
  * The request init of `start(input)`: `base` (the store's `fetchOpts`) with `input` over it; when
  * both have headers, they are merged (those of `input` win).
- *
- * @example
- * ```ts
- * mergeRequestInit({ method: "POST", headers: { "x-app": "chat" } }, { body: "{}", headers: { "x-trace": "1" } });
- * // { method: "POST", body: "{}", headers: Headers { x-app: chat, x-trace: 1 } }
- * ```
  */
 export function mergeRequestInit(base: RequestInit | undefined, input: RequestInit | undefined): RequestInit {
   if (input === undefined) return { ...base };
   const merged: RequestInit = { ...base, ...input };
   if (base?.headers !== undefined && base.headers !== null && input.headers !== undefined && input.headers !== null) {
     const headers = new Headers(base.headers);
-    new Headers(input.headers).forEach((value, name) => headers.set(name, value));
+    for (const [name, value] of new Headers(input.headers)) headers.set(name, value);
     merged.headers = headers;
   }
   return merged;
@@ -23,12 +17,6 @@ export function mergeRequestInit(base: RequestInit | undefined, input: RequestIn
  * The request init for `resumeStream` from the store's `fetchOpts`: its headers, credentials and
  * the like, without what a `GET` to a resume URL must not carry (method, body, a `Last-Event-ID`
  * header), and with the caller's `signal` apart (the store links it to its own).
- *
- * @example
- * ```ts
- * const { init, signal } = resumeRequestInit({ method: "POST", body: "{}", credentials: "include" });
- * // init: { credentials: "include", headers: Headers {} }
- * ```
  */
 export function resumeRequestInit(fetchOpts: RequestInit | undefined): {
   readonly init: Omit<RequestInit, "method" | "body" | "signal">;
@@ -43,13 +31,6 @@ export function resumeRequestInit(fetchOpts: RequestInit | undefined): {
 /**
  * Calls `onAbort` with the reason when `signal` aborts (at once when it already has); returns the
  * function that stops listening.
- *
- * @example
- * ```ts
- * const unlink = linkSignal(userSignal, (reason) => controller.abort(reason));
- * // once done:
- * unlink();
- * ```
  */
 export function linkSignal(signal: AbortSignal | null | undefined, onAbort: (reason: unknown) => void): () => void {
   if (signal === null || signal === undefined) return noop;

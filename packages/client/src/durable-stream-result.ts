@@ -6,12 +6,6 @@ import type { DurableStreamResult } from "./durable-stream-types.js";
  * content type is JSON (`application/json`, `application/problem+json`, …), else its text (also when
  * the JSON does not parse). With the result frame's `snapshot`, the headers are its exact list;
  * otherwise (a response that was not a stream) those of the `Response`.
- *
- * @example
- * ```ts
- * const result = await readResult<{ answer: string }>(response, frame.response);
- * result.body.answer;
- * ```
  */
 export async function readResult<R>(response: Response, snapshot: ResponseSnapshot | undefined): Promise<DurableStreamResult<R>> {
   const text = await response.text();
@@ -35,13 +29,6 @@ function parseBody(text: string, contentType: string | null): unknown {
 
 /**
  * True for JSON media types: `application/json`, and any `…/…+json` (parameters allowed).
- *
- * @example
- * ```ts
- * isJsonMediaType("application/json; charset=utf-8"); // true
- * isJsonMediaType("application/problem+json");        // true
- * isJsonMediaType("text/plain");                      // false
- * ```
  */
 export function isJsonMediaType(contentType: string): boolean {
   const essence = (contentType.split(";")[0] ?? "").trim().toLowerCase();

@@ -23,15 +23,7 @@ import type { FetchFunction, FetchWithStreamOptions } from "./fetch-with-stream-
  * const label = status === "waiting" ? "Working in the background…" : isActiveStatus(status) ? "Streaming…" : "Ready.";
  * ```
  */
-export type DurableStreamStatus =
-  | "idle"
-  | "connecting"
-  | "streaming"
-  | "waiting"
-  | "reconnecting"
-  | "succeeded"
-  | "failed"
-  | "aborted";
+export type DurableStreamStatus = "idle" | "connecting" | "streaming" | "waiting" | "reconnecting" | "succeeded" | "failed" | "aborted";
 
 /**
  * The uncommitted chunks of one step: shown (e.g. dimmed) while streaming, gone again on a
@@ -86,8 +78,8 @@ export interface DurableStreamSnapshot<T = unknown, R = unknown> {
   readonly runId: string | null;
   /** Where the run can be read again (e.g. after a reload), once the server named it. */
   readonly resumeUrl: string | null;
-  /** Offset of the last log frame applied. */
-  readonly lastEventId: string | null;
+  /** The offset of the last log frame applied (an SSE event id); `null` before the first one. */
+  readonly offset: string | null;
   /** The final chunks, in the run's committed order. */
   readonly committed: ChunkList<T>;
   /** Steps with uncommitted chunks, ordered by their first uncommitted chunk. */
@@ -147,8 +139,8 @@ export interface DurableStreamOptions {
   /** How to reconnect after a dropped connection (see `ReconnectOptions`). */
   reconnect?: FetchWithStreamOptions["reconnect"];
   /**
-   * Opt-in persistence: the key under which `{ runId, resumeUrl, lastEventId, committed }` is
-   * saved, so that a page reload resumes the run instead of starting a new one.
+   * Opt-in persistence: the key under which `{ runId, resumeUrl, offset, committed }` is saved, so
+   * that a page reload resumes the run instead of starting a new one.
    */
   persistKey?: string;
   /** Where to persist; defaults to `globalThis.sessionStorage` when it exists (browsers), else nothing. */
@@ -175,7 +167,7 @@ export interface DurableStreamOptions {
  *
  * @example
  * ```ts
- * const position: DurableStreamPosition<string> = { resumeUrl, lastEventId: "1-12", committed: ["Hello", " world"] };
+ * const position: DurableStreamPosition<string> = { resumeUrl, offset: "1-12", committed: ["Hello", " world"] };
  * await stream.resume(position);
  * ```
  */
@@ -186,8 +178,8 @@ export interface DurableStreamPosition<T = unknown> {
    * The offset after which to read; leave it out to read the run's whole log (then `committed` is
    * ignored: the log rebuilds it).
    */
-  lastEventId?: string | null;
-  /** The chunks committed up to `lastEventId`. Must be taken at a frame after which no chunk was pending. */
+  offset?: string | null;
+  /** The chunks committed up to `offset`. Must be taken at a frame after which no chunk was pending. */
   committed?: readonly T[];
 }
 

@@ -15,7 +15,7 @@ import {
   sse,
   sseResponse,
   streamResponse,
-  useTestServer,
+  setupTestServer,
   type SeenRequest,
 } from "@durastream/client-testing";
 import { InvalidOptionsError, hashStepId } from "@durastream/protocol";
@@ -24,7 +24,7 @@ import { describe, expect, it } from "vitest";
 import type { DurableStreamSnapshot } from "./durable-stream-types.js";
 import { createDurableStream } from "./durable-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 
 const STEP_A = await hashStepId("draft");
 const STEP_B = await hashStepId("search");
@@ -73,7 +73,7 @@ describe("createDurableStream: the committed view", () => {
 
     await stream.start();
 
-    const at = (offset: string) => snapshots.find((snapshot) => snapshot.lastEventId === offset)!;
+    const at = (offset: string) => snapshots.find((snapshot) => snapshot.offset === offset)!;
     expect(lists(at("1-3"))).toEqual({
       committed: [],
       uncommitted: [
@@ -89,7 +89,7 @@ describe("createDurableStream: the committed view", () => {
 
     const final = stream.getSnapshot();
     expect(lists(final)).toEqual({ committed: ["B1 ", "a1 ", { tool: "calculator" }], uncommitted: [], committedText: "B1 a1 ", uncommittedText: "" });
-    expect(final).toMatchObject({ status: "succeeded", runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: "1-9", error: null });
+    expect(final).toMatchObject({ status: "succeeded", runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-9", error: null });
     expect(final.result).toEqual({ status: 200, statusText: "OK", headers: [["content-type", "application/json"]], body: { answer: "B1 a1" } });
     expect(statuses).toEqual(["connecting", "streaming", "succeeded"]);
     expect(endpoint.posts).toHaveLength(1);
@@ -97,7 +97,16 @@ describe("createDurableStream: the committed view", () => {
 
   it("calls the option callbacks after the state took each frame in, and onFinish with the final snapshot", async () => {
     servePosts(server, ENDPOINT, () =>
-      sseResponse(sse(metadata, dataFrame("1-1", "A ", STEP_A), rollbackFrame("1-2", STEP_A), dataFrame("1-3", "a ", STEP_A), commitFrame("1-4", STEP_A), resultFrame("1-5", "{}"))),
+      sseResponse(
+        sse(
+          metadata,
+          dataFrame("1-1", "A ", STEP_A),
+          rollbackFrame("1-2", STEP_A),
+          dataFrame("1-3", "a ", STEP_A),
+          commitFrame("1-4", STEP_A),
+          resultFrame("1-5", "{}"),
+        ),
+      ),
     );
     const seen: string[] = [];
     const stream = createDurableStream<string>({
@@ -130,14 +139,14 @@ describe("createDurableStream: the committed view", () => {
 
     const pending = stream.start();
     body.send(sse(metadata, dataFrame("1-1", "Hel", STEP_A), dataFrame("1-2", "lo", STEP_A), commitFrame("1-3", STEP_A)));
-    const first = await snapshotWhere(stream, (snapshot) => snapshot.lastEventId === "1-3");
+    const first = await snapshotWhere(stream, (snapshot) => snapshot.offset === "1-3");
     expect(stream.getSnapshot()).toBe(first);
     expect(stream.getSnapshot()).toBe(first);
     const firstArray = first.committed.toArray();
     expect(first.committed.toArray()).toBe(firstArray);
 
     body.send(sse(dataFrame("1-4", " wor", STEP_B)));
-    const second = await snapshotWhere(stream, (snapshot) => snapshot.lastEventId === "1-4");
+    const second = await snapshotWhere(stream, (snapshot) => snapshot.offset === "1-4");
     expect(second).not.toBe(first);
     // Nothing was committed in between: the committed list is the very same.
     expect(second.committed).toBe(first.committed);
@@ -226,9 +235,7 @@ describe("createDurableStream: requests and results", () => {
   });
 
   it("uses the result frame's outcome, not the status code: a handler's own 500 succeeded", async () => {
-    servePosts(server, ENDPOINT, () =>
-      sseResponse(sse(metadata, resultFrame("1-1", '{"error":"upstream"}', { status: 502, statusText: "Bad Gateway" }))),
-    );
+    servePosts(server, ENDPOINT, () => sseResponse(sse(metadata, resultFrame("1-1", '{"error":"upstream"}', { status: 502, statusText: "Bad Gateway" }))));
     const stream = createDurableStream({ url: ENDPOINT, fetchOpts: { method: "POST" } });
     await stream.start();
     expect(stream.getSnapshot()).toMatchObject({ status: "succeeded", result: { status: 502, body: { error: "upstream" } } });
@@ -251,11 +258,11 @@ describe("createDurableStream: requests and results", () => {
     const stream = createDurableStream({ url: ENDPOINT, fetchOpts: { method: "POST" }, reconnect: false });
     const statuses = recordStatuses(stream);
     await expect(stream.start()).resolves.toBeUndefined();
-    const { status, error, uncommittedText, lastEventId } = stream.getSnapshot();
+    const { status, error, uncommittedText, offset } = stream.getSnapshot();
     expect(status).toBe("failed");
     expectClientError(error, "STREAM_ENDED");
     expect(error.resumeUrl).toBe(RESUME_URL);
-    expect({ uncommittedText, lastEventId }).toEqual({ uncommittedText: "Hel", lastEventId: "1-1" });
+    expect({ uncommittedText, offset }).toEqual({ uncommittedText: "Hel", offset: "1-1" });
     expect(statuses).toEqual(["connecting", "streaming", "failed"]);
   });
 

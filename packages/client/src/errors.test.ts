@@ -14,12 +14,7 @@ describe("DurableClientError", () => {
     expect(error).toBeInstanceOf(Error);
     expect(error.name).toBe("DurableClientError");
     expect(error.message).toBe("Mount the wait endpoint.");
-    expect([error.code, error.cause, error.status, error.url]).toEqual([
-      "HTTP",
-      cause,
-      404,
-      "https://app.example/api/durable/1",
-    ]);
+    expect([error.code, error.cause, error.status, error.url]).toEqual(["HTTP", cause, 404, "https://app.example/api/durable/1"]);
   });
 
   it("leaves cause, status and url unset when not given", () => {
@@ -62,9 +57,19 @@ describe("option validation", () => {
     } catch (error) {
       failures.push(error);
     }
-    failures.push(await fetchWithStream("https://app.example/api", { maxRedirects: -1, fetch: () => Promise.reject(new Error("unused")) }).catch((error: unknown) => error));
-    failures.push(await fetchWithStream("https://app.example/api", { reconnect: { retries: 0.5 }, fetch: () => Promise.reject(new Error("unused")) }).catch((error: unknown) => error));
-    failures.push(await resumeStream("https://app.example/api/durable/1", { lastEventId: "nope", fetch: () => Promise.reject(new Error("unused")) }).catch((error: unknown) => error));
+    failures.push(
+      await fetchWithStream("https://app.example/api", { maxRedirects: -1, fetch: () => Promise.reject(new Error("unused")) }).catch((error: unknown) => error),
+    );
+    failures.push(
+      await fetchWithStream("https://app.example/api", { reconnect: { retries: 0.5 }, fetch: () => Promise.reject(new Error("unused")) }).catch(
+        (error: unknown) => error,
+      ),
+    );
+    failures.push(
+      await resumeStream("https://app.example/api/durable/1", { offset: "nope", fetch: () => Promise.reject(new Error("unused")) }).catch(
+        (error: unknown) => error,
+      ),
+    );
     expect(failures).toHaveLength(4);
     for (const error of failures) {
       expect(InvalidOptionsError.isInstance(error)).toBe(true);

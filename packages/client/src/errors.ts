@@ -43,7 +43,7 @@ export interface DurableClientErrorOptions {
   /** The URL of the connection that failed. */
   url?: string;
   /** The offset of the last log frame delivered before the failure. */
-  lastOffset?: string;
+  offset?: string;
   /** Where the run's stream can be read again, when the server offered a resume URL. */
   resumeUrl?: string;
 }
@@ -53,7 +53,7 @@ export interface DurableClientErrorOptions {
  * kinds apart; `cause` holds the underlying error. User aborts and errors thrown by your own
  * callbacks are never wrapped in it; bad options throw an `InvalidOptionsError` instead.
  *
- * `resumeUrl` and `lastOffset` say where the stream stopped: persist them, and pass them to
+ * `resumeUrl` and `offset` say where the stream stopped: persist them, and pass them to
  * `resumeStream` later (e.g. once the network is back) to go on without losing or repeating a frame.
  *
  * @example
@@ -62,9 +62,9 @@ export interface DurableClientErrorOptions {
  *   await fetchWithStream("/api/chat", { onData: ({ data }) => render(data) });
  * } catch (error) {
  *   if (!DurableClientError.isInstance(error)) throw error;
- *   const { resumeUrl, lastOffset } = error;
+ *   const { resumeUrl, offset } = error;
  *   if (error.code === "NETWORK" && resumeUrl !== undefined) {
- *     whenOnline(() => resumeStream(resumeUrl, { lastEventId: lastOffset, onData: ({ data }) => render(data) }));
+ *     whenOnline(() => resumeStream(resumeUrl, { offset, onData: ({ data }) => render(data) }));
  *   }
  * }
  * ```
@@ -76,9 +76,9 @@ export class DurableClientError extends DurastreamError<DurableClientErrorCode> 
   readonly url: string | undefined;
   /**
    * The offset of the last log frame delivered to your callbacks before the failure; `undefined`
-   * when none was. Pass it to `resumeStream` as `lastEventId`.
+   * when none was. Pass it to `resumeStream` as `offset`.
    */
-  readonly lastOffset: string | undefined;
+  readonly offset: string | undefined;
   /**
    * The run's latest resume URL when the failure happened; `undefined` when the server offered
    * none (or the stream failed before its metadata arrived).
@@ -96,7 +96,7 @@ export class DurableClientError extends DurastreamError<DurableClientErrorCode> 
     this.name = "DurableClientError";
     this.status = options.status;
     this.url = options.url;
-    this.lastOffset = options.lastOffset;
+    this.offset = options.offset;
     this.resumeUrl = options.resumeUrl;
     DurastreamError.mark(this, marker);
   }

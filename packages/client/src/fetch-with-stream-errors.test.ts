@@ -13,14 +13,14 @@ import {
   sse,
   sseResponse,
   streamResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { InvalidOptionsError, PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import { fetchWithStream } from "./fetch-with-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 
 const URL_ = `${ORIGIN}/api/chat`;
 const metadata = metadataFrame("01JERRORS", null);
@@ -40,7 +40,7 @@ describe("fetchWithStream stream failures", () => {
     expectClientError(error, "STREAM_ENDED");
     expect(error.message).toMatch(/resume URL|retry/);
     expect(events).toEqual([
-      ["metadata", { runId: "01JERRORS", protocolVersion: PROTOCOL_VERSION, resumeUrl: null, lastOffset: null }],
+      ["metadata", { runId: "01JERRORS", protocolVersion: PROTOCOL_VERSION, resumeUrl: null, offset: null }],
       ["data", { data: "partial", hashedStepId: null, offset: "1-1" }],
       ["streamError", error],
       ["done"],
@@ -70,7 +70,7 @@ describe("fetchWithStream stream failures", () => {
   it("rejects with PROTOCOL on a malformed frame, cancels the body and delivers nothing after it", async () => {
     const body = controlledStream();
     server.use(http.get(URL_, () => streamResponse(body.stream)));
-    body.send(sse(metadata, dataFrame("1-1", "fine")) + "event: data\nid: 1-2\ndata: {not json\n\n" + sse(dataFrame("1-3", "after")));
+    body.send(`${sse(metadata, dataFrame("1-1", "fine"))}event: data\nid: 1-2\ndata: {not json\n\n${sse(dataFrame("1-3", "after"))}`);
 
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(URL_, callbacks));
@@ -83,8 +83,8 @@ describe("fetchWithStream stream failures", () => {
 
   it.each([
     ["UNSUPPORTED_VERSION", 'event: metadata\ndata: {"runId":"01J","version":99,"resumeUrl":null}\n\n'],
-    ["INVALID_OFFSET", sse(metadata) + 'event: data\nid: not-an-offset\ndata: {"step":null,"data":1}\n\n'],
-    ["INVALID_FRAME", sse(metadata) + 'event: rollback\nid: 1-1\ndata: {"step":null,"attempt":0,"willRetry":true}\n\n'],
+    ["INVALID_OFFSET", `${sse(metadata)}event: data\nid: not-an-offset\ndata: {"step":null,"data":1}\n\n`],
+    ["INVALID_FRAME", `${sse(metadata)}event: rollback\nid: 1-1\ndata: {"step":null,"attempt":0,"willRetry":true}\n\n`],
   ])("rejects with PROTOCOL caused by %s", async (code, text) => {
     serve(text + sse(result));
 
@@ -293,11 +293,23 @@ describe("fetchWithStream callbacks that throw", () => {
   it("rejects with the error onDone throws after a success, but keeps an earlier error", async () => {
     serve(sse(metadata, result));
     const thrown = new Error("cleanup failed");
-    const afterSuccess = await rejectionOf(fetchWithStream(URL_, { onDone: () => { throw thrown; } }));
+    const afterSuccess = await rejectionOf(
+      fetchWithStream(URL_, {
+        onDone: () => {
+          throw thrown;
+        },
+      }),
+    );
     expect(afterSuccess).toBe(thrown);
 
     server.use(http.get(URL_, () => HttpResponse.error()));
-    const afterFailure = await rejectionOf(fetchWithStream(URL_, { onDone: () => { throw thrown; } }));
+    const afterFailure = await rejectionOf(
+      fetchWithStream(URL_, {
+        onDone: () => {
+          throw thrown;
+        },
+      }),
+    );
     expectClientError(afterFailure, "NETWORK");
   });
 
@@ -313,7 +325,14 @@ describe("fetchWithStream callbacks that throw", () => {
     const thrown = new Error("no redirects please");
 
     const { events, callbacks } = recorder();
-    const error = await rejectionOf(fetchWithStream(URL_, { ...callbacks, onRedirect: () => { throw thrown; } }));
+    const error = await rejectionOf(
+      fetchWithStream(URL_, {
+        ...callbacks,
+        onRedirect: () => {
+          throw thrown;
+        },
+      }),
+    );
 
     expect(error).toBe(thrown);
     expect(followed).toBe(false);

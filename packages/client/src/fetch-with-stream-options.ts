@@ -1,4 +1,4 @@
-import type { HashedStepId, ProtocolError, RedirectReason, ResponseSnapshot, WireError } from "@durastream/protocol";
+import type { BackoffOptions, HashedStepId, ProtocolError, RedirectReason, ResponseSnapshot, WireError } from "@durastream/protocol";
 import type { DurableClientError } from "./errors.js";
 
 /**
@@ -21,7 +21,7 @@ export type FetchFunction = (input: string, init?: RequestInit) => Promise<Respo
  *
  * To pick a run up again after a page reload (or in a second tab), persist `resumeUrl` from here
  * together with the `offset` of the last frame you applied (every `onData`, `onCommit` and
- * `onRollback` argument has it), and call `resumeStream(resumeUrl, { lastEventId: offset })`.
+ * `onRollback` argument has it), and call `resumeStream(resumeUrl, { offset })`.
  *
  * @example
  * ```ts
@@ -43,9 +43,9 @@ export interface StreamMetadata {
   readonly resumeUrl: string | null;
   /**
    * The offset of the last log frame of this run already delivered (or given to `resumeStream` as
-   * `lastEventId`); `null` when none was. Frames up to it are not delivered again.
+   * `offset`); `null` when none was. Frames up to it are not delivered again.
    */
-  readonly lastOffset: string | null;
+  readonly offset: string | null;
 }
 
 /**
@@ -66,7 +66,7 @@ export interface StreamChunk {
   readonly hashedStepId: HashedStepId;
   /**
    * The frame's position in the run's log. The offset of the last frame you applied and the run's
-   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { lastEventId: offset })`.
+   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { offset })`.
    */
   readonly offset: string;
 }
@@ -87,7 +87,7 @@ export interface StepCommit {
   readonly hashedStepId: HashedStepId;
   /**
    * The frame's position in the run's log. The offset of the last frame you applied and the run's
-   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { lastEventId: offset })`.
+   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { offset })`.
    */
   readonly offset: string;
 }
@@ -114,7 +114,7 @@ export interface StepRollback {
   readonly error: WireError;
   /**
    * The frame's position in the run's log. The offset of the last frame you applied and the run's
-   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { lastEventId: offset })`.
+   * `resumeUrl` are what to persist to resume after a reload: `resumeStream(resumeUrl, { offset })`.
    */
   readonly offset: string;
 }
@@ -158,7 +158,7 @@ export interface StreamRedirect {
   /** Why the server redirected. */
   readonly reason: RedirectReason;
   /** The offset of the last log frame delivered, sent on as `Last-Event-ID`; `null` when none was. */
-  readonly lastOffset: string | null;
+  readonly offset: string | null;
 }
 
 /**
@@ -183,7 +183,7 @@ export interface ReconnectAttempt {
   /** The resume URL the client reconnects to. */
   readonly url: string;
   /** The offset of the last log frame delivered, sent as `Last-Event-ID`; `null` when none was. */
-  readonly lastOffset: string | null;
+  readonly offset: string | null;
 }
 
 /**
@@ -194,9 +194,11 @@ export interface ReconnectAttempt {
  * repeated, and the request that started the run is never sent twice. Without a resume URL (the
  * server offers none) a failed connection fails the stream at once.
  *
- * The wait before attempt `n` is `min(maxDelay, initialDelay * 2 ** (n - 1))`, less a random part
- * of up to half of it (jitter), unless `delay` decides. Attempts count consecutive failures: they
- * start again from 1 once a connection delivers a new frame.
+ * The wait before attempt `n` is the server's backoff (`BackoffOptions`, the same fields as
+ * `createDurable({ backoff })`): `min(maxDelay, initialDelay * factor ** (n - 1))`, spread at random
+ * by `±jitter` of itself, in whole milliseconds. Attempts count consecutive failures: they start
+ * again from 1 once a connection delivers a new frame. `{ initialDelay: 0 }` reconnects at once
+ * (e.g. in tests).
  *
  * @example
  * ```ts
@@ -206,18 +208,17 @@ export interface ReconnectAttempt {
  * });
  * ```
  */
-export interface ReconnectOptions {
+export interface ReconnectOptions extends BackoffOptions {
   /** How many reconnect attempts to make in a row before giving up with the last error. Defaults to 8; `Infinity` never gives up. */
   retries?: number;
-  /** The wait before the first attempt, in milliseconds, doubled for each further one. Defaults to 250. */
+  /** The wait before the first attempt, in milliseconds. Defaults to 250. */
   initialDelay?: number;
-  /** The longest wait between attempts, in milliseconds. Defaults to 10000. */
+  /** Each further attempt multiplies the wait by this (1 to 100). Defaults to 2. */
+  factor?: number;
+  /** The longest wait between attempts before jitter, in milliseconds. Defaults to 10000. */
   maxDelay?: number;
-  /**
-   * Decides the wait before attempt `attempt` (from 1), in milliseconds, instead of the exponential
-   * schedule (and without jitter). E.g. `() => 0` in tests.
-   */
-  delay?: (attempt: number) => number;
+  /** The fraction of each wait added or taken away at random (0 to 1). Defaults to 0.5: waits fall in `[wait / 2, wait * 1.5]`. */
+  jitter?: number;
 }
 
 /**
@@ -250,7 +251,8 @@ export interface FetchWithStreamOptions {
   maxRedirects?: number;
   /**
    * How to reconnect when a connection fails (see `ReconnectOptions`); `false` fails the stream
-   * at the first failed connection. Defaults to `{}`: 8 attempts, from 250 ms up to 10 s apart.
+   * at the first failed connection. Defaults to `{}`: 8 attempts, from 250 ms (doubling, ±50 %) up
+   * to 10 s apart.
    */
   reconnect?: false | ReconnectOptions;
   /**
@@ -273,7 +275,7 @@ export interface FetchWithStreamOptions {
   /**
    * Called once with the typed error when the stream fails (network, protocol, premature end, …,
    * after reconnecting gave up), just before the promise rejects with it. The error's `resumeUrl`
-   * and `lastOffset` say where to resume later. Not called for aborts or for errors thrown by your
+   * and `offset` say where to resume later. Not called for aborts or for errors thrown by your
    * own callbacks.
    */
   onStreamError?: (error: DurableClientError) => void;
@@ -288,22 +290,22 @@ export interface FetchWithStreamOptions {
 
 /**
  * Options of `resumeStream`: those of `fetchWithStream`, except that the request is always a `GET`
- * (no `method` other than `GET`, no `body`), plus `lastEventId`.
+ * (no `method` other than `GET`, no `body`), plus `offset`.
  *
  * @example
  * ```ts
  * const saved = JSON.parse(localStorage.getItem("chat-run") ?? "null");
  * const options: ResumeStreamOptions = {
- *   lastEventId: saved?.lastOffset,
+ *   offset: saved?.offset,
  *   fetchOpts: { signal: controller.signal },
- *   onData: ({ data, offset }) => { appendToken(String(data)); saved.lastOffset = offset; },
+ *   onData: ({ data, offset }) => { appendToken(String(data)); saved.offset = offset; },
  * };
  * ```
  */
 export interface ResumeStreamOptions extends Omit<FetchWithStreamOptions, "fetchOpts"> {
   /**
    * Options of the first request (headers, credentials, `signal`, …). Its headers always gain
-   * `Accept: text/event-stream`, and `Last-Event-ID` when `lastEventId` is given.
+   * `Accept: text/event-stream`, and `Last-Event-ID` when `offset` is given.
    */
   fetchOpts?: Omit<RequestInit, "method" | "body">;
   /**
@@ -311,5 +313,5 @@ export interface ResumeStreamOptions extends Omit<FetchWithStreamOptions, "fetch
    * or `onRollback` you applied). It is sent as `Last-Event-ID`, and frames at or before it are not
    * delivered again. Leave it out to read the run's whole log, e.g. after losing all state.
    */
-  lastEventId?: string;
+  offset?: string;
 }

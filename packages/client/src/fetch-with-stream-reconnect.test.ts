@@ -16,7 +16,7 @@ import {
   sse,
   sseResponse,
   streamResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { InvalidOptionsError, PROTOCOL_VERSION, ProtocolError } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
@@ -24,7 +24,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { FetchFunction } from "./fetch-with-stream-options.js";
 import { fetchWithStream } from "./fetch-with-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
@@ -80,19 +80,17 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
 
     expect(await response.json()).toBe("Hello world");
     expect(events).toEqual([
-      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: RESUME_URL, lastOffset: null }],
+      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: RESUME_URL, offset: null }],
       ["data", { data: "Hel", hashedStepId: null, offset: "1-1" }],
       ["data", { data: "lo", hashedStepId: null, offset: "1-2" }],
       ["commit", { hashedStepId: null, offset: "1-3" }],
-      ["reconnect", { attempt: 1, delay: 0, code: "NETWORK", status: undefined, url: RESUME_URL, lastOffset: "1-3" }],
+      ["reconnect", { attempt: 1, delay: 0, code: "NETWORK", status: undefined, url: RESUME_URL, offset: "1-3" }],
       ["data", { data: " world", hashedStepId: null, offset: "1-4" }],
       ["commit", { hashedStepId: null, offset: "1-5" }],
       ["done"],
     ]);
     expect(endpoint.posts).toHaveLength(1);
-    expect(wait.seen).toEqual([
-      { method: "GET", url: RESUME_URL, accept: "text/event-stream", lastEventId: "1-3", custom: null },
-    ]);
+    expect(wait.seen).toEqual([{ method: "GET", url: RESUME_URL, accept: "text/event-stream", lastEventId: "1-3", custom: null }]);
   });
 
   it("reconnects when the stream ends without a result", async () => {
@@ -105,7 +103,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
 
     expect(await response.json()).toBe(2);
     expect(events.filter(([name]) => name === "reconnect")).toEqual([
-      ["reconnect", { attempt: 1, delay: 0, code: "STREAM_ENDED", status: undefined, url: RESUME_URL, lastOffset: "1-1" }],
+      ["reconnect", { attempt: 1, delay: 0, code: "STREAM_ENDED", status: undefined, url: RESUME_URL, offset: "1-1" }],
     ]);
     expect(logFrames(events)).toEqual(["data:1-1", "data:1-2", "commit:1-3"]);
     expect(wait.seen.map(({ lastEventId }) => lastEventId)).toEqual(["1-1"]);
@@ -129,9 +127,9 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
 
     expect(await response.json()).toBe(3);
     expect(events.filter(([name]) => name === "reconnect").map(([, argument]) => argument)).toEqual([
-      { attempt: 1, delay: 0, code: "STREAM_ENDED", status: undefined, url: RESUME_URL, lastOffset: "1-1" },
-      { attempt: 2, delay: 0, code: "NETWORK", status: undefined, url: RESUME_URL, lastOffset: "1-1" },
-      { attempt: 1, delay: 0, code: "STREAM_ENDED", status: undefined, url: `${ORIGIN}${newerResumeUrl}`, lastOffset: "1-2" },
+      { attempt: 1, delay: 0, code: "STREAM_ENDED", status: undefined, url: RESUME_URL, offset: "1-1" },
+      { attempt: 2, delay: 0, code: "NETWORK", status: undefined, url: RESUME_URL, offset: "1-1" },
+      { attempt: 1, delay: 0, code: "STREAM_ENDED", status: undefined, url: `${ORIGIN}${newerResumeUrl}`, offset: "1-2" },
     ]);
     expect(wait.seen.map(({ url, lastEventId }) => [url, lastEventId])).toEqual([
       [RESUME_URL, "1-1"],
@@ -150,14 +148,10 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
-    const error = await rejectionOf(
-      fetchWithStream(ENDPOINT, { ...callbacks, reconnect: { retries: 2, delay: () => 0 }, fetchOpts: { method: "POST" } }),
-    );
+    const error = await rejectionOf(fetchWithStream(ENDPOINT, { ...callbacks, reconnect: { retries: 2, initialDelay: 0 }, fetchOpts: { method: "POST" } }));
 
     expectClientError(error, "STREAM_ENDED");
-    expect(events.filter(([name]) => name === "reconnect").map(([, argument]) => (argument as { attempt: number }).attempt)).toEqual([
-      1, 2,
-    ]);
+    expect(events.filter(([name]) => name === "reconnect").map(([, argument]) => (argument as { attempt: number }).attempt)).toEqual([1, 2]);
     expect(wait.seen).toHaveLength(2);
     expect(logFrames(events)).toEqual(["data:1-1", "data:1-2"]);
   });
@@ -201,21 +195,21 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     const response = await pending;
 
     expect(await response.json()).toBe("ok");
-    // Ceilings 100, 200, 400→300, 800→300 (maxDelay); Math.random() = 0.5 takes a quarter off each.
+    // Waits 100, 200, 400→300, 800→300 (maxDelay); Math.random() = 0.5 is the middle of the jitter range.
     expect(attempts.map(({ attempt, delay }) => [attempt, delay])).toEqual([
-      [1, 75],
-      [2, 150],
-      [3, 225],
-      [4, 225],
-      [5, 225],
+      [1, 100],
+      [2, 200],
+      [3, 300],
+      [4, 300],
+      [5, 300],
     ]);
     // Each reconnect request went out exactly its delay after onReconnect announced it.
-    expect(fetchTimes.slice(1).map((time, index) => time - (attempts[index]?.at ?? Number.NaN))).toEqual([75, 150, 225, 225, 225]);
+    expect(fetchTimes.slice(1).map((time, index) => time - (attempts[index]?.at ?? Number.NaN))).toEqual([100, 200, 300, 300, 300]);
     expect(reconnects).toBe(5);
     expect(logFrames(events)).toEqual(["data:1-1", "data:1-2"]);
   });
 
-  it("keeps every wait of the default schedule within its jitter range, capped at 10 s, for 8 attempts", async () => {
+  it("keeps every wait of the default schedule within its ±50 % jitter range, capped at 10 s before jitter, for 8 attempts", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     let requests = 0;
     const fakeFetch: FetchFunction = async () => {
@@ -241,9 +235,10 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     expect(requests).toBe(9); // the POST, then 8 reconnects
     expect(attempts.map(({ attempt }) => attempt)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     for (const { attempt, delay } of attempts) {
-      const ceiling = Math.min(10_000, 250 * 2 ** (attempt - 1));
-      expect(delay).toBeGreaterThanOrEqual(ceiling / 2);
-      expect(delay).toBeLessThanOrEqual(ceiling);
+      const wait = Math.min(10_000, 250 * 2 ** (attempt - 1));
+      expect(Number.isInteger(delay)).toBe(true);
+      expect(delay).toBeGreaterThanOrEqual(Math.round(wait / 2));
+      expect(delay).toBeLessThanOrEqual(Math.round(wait * 1.5));
     }
   });
 
@@ -261,10 +256,12 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
 
     expect(await response.json()).toBe(1);
     expect(
-      events.filter(([name]) => name === "reconnect").map(([, argument]) => {
-        const { attempt, code, status } = argument as { attempt: number; code: string; status?: number };
-        return [attempt, code, status];
-      }),
+      events
+        .filter(([name]) => name === "reconnect")
+        .map(([, argument]) => {
+          const { attempt, code, status } = argument as { attempt: number; code: string; status?: number };
+          return [attempt, code, status];
+        }),
     ).toEqual([
       [1, "STREAM_ENDED", undefined],
       [2, "HTTP", 503],
@@ -283,7 +280,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     const error = await rejectionOf(fetchWithStream(ENDPOINT, { ...callbacks, reconnect: NO_WAIT, fetchOpts: { method: "POST" } }));
 
     expectClientError(error, "HTTP");
-    expect([error.status, error.url, error.resumeUrl, error.lastOffset]).toEqual([404, RESUME_URL, RESUME_URL, "1-1"]);
+    expect([error.status, error.url, error.resumeUrl, error.offset]).toEqual([404, RESUME_URL, RESUME_URL, "1-1"]);
     expect(error.message).toMatch(/unknown.*token/);
     expect(wait.seen).toHaveLength(1);
     expect(endpoint.posts).toHaveLength(1);
@@ -301,25 +298,14 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
-    const error = await rejectionOf(
-      fetchWithStream(ENDPOINT, { ...callbacks, reconnect: { retries: 3, delay: () => 0 }, fetchOpts: { method: "POST" } }),
-    );
+    const error = await rejectionOf(fetchWithStream(ENDPOINT, { ...callbacks, reconnect: { retries: 3, initialDelay: 0 }, fetchOpts: { method: "POST" } }));
 
     expectClientError(error, "NETWORK");
     expect(error.cause).toBeInstanceOf(TypeError);
-    expect([error.url, error.resumeUrl, error.lastOffset]).toEqual([RESUME_URL, RESUME_URL, "1-2"]);
+    expect([error.url, error.resumeUrl, error.offset]).toEqual([RESUME_URL, RESUME_URL, "1-2"]);
     expect(wait.seen).toHaveLength(3);
     expect(endpoint.posts).toHaveLength(1);
-    expect(events.map(([name]) => name)).toEqual([
-      "metadata",
-      "data",
-      "data",
-      "reconnect",
-      "reconnect",
-      "reconnect",
-      "streamError",
-      "done",
-    ]);
+    expect(events.map(([name]) => name)).toEqual(["metadata", "data", "data", "reconnect", "reconnect", "reconnect", "streamError", "done"]);
     expect(events.filter(([name]) => name === "streamError")).toEqual([["streamError", error]]);
   });
 
@@ -346,7 +332,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
     const error = await pending;
 
     expectClientError(error, "NETWORK");
-    expect([error.resumeUrl, error.lastOffset]).toEqual([undefined, "1-1"]);
+    expect([error.resumeUrl, error.offset]).toEqual([undefined, "1-1"]);
     expect(endpoint.posts).toHaveLength(1);
     expect(events.map(([name]) => name)).toEqual(["metadata", "data", "streamError", "done"]);
   });
@@ -376,9 +362,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
 
   it("fails with PROTOCOL, without retrying, when the resume URL answers with another run", async () => {
     serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"))));
-    const wait = inSequence(() =>
-      sseResponse(sse({ ...metadata, runId: "01JSOMEOTHERRUN00000000000" }, dataFrame("1-1", "other"), resultFrame("1-2", "0"))),
-    );
+    const wait = inSequence(() => sseResponse(sse({ ...metadata, runId: "01JSOMEOTHERRUN00000000000" }, dataFrame("1-1", "other"), resultFrame("1-2", "0"))));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
@@ -392,7 +376,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("does not retry a protocol error", async () => {
-    serveEndpoint(() => sseResponse(sse(metadata) + "event: data\nid: 1-1\ndata: {not json\n\n"));
+    serveEndpoint(() => sseResponse(`${sse(metadata)}event: data\nid: 1-1\ndata: {not json\n\n`));
 
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(ENDPOINT, { ...callbacks, reconnect: NO_WAIT, fetchOpts: { method: "POST" } }));
@@ -402,9 +386,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
   });
 
   it("reconnects to the resume URL when a redirected connection drops, keeping the redirect count", async () => {
-    const endpoint = serveEndpoint(() =>
-      sseResponse(sse(metadata, dataFrame("1-1", "a"), { type: "redirect", url: "/api/wait-here", reason: "sleep" })),
-    );
+    const endpoint = serveEndpoint(() => sseResponse(sse(metadata, dataFrame("1-1", "a"), { type: "redirect", url: "/api/wait-here", reason: "sleep" })));
     const redirected = inSequence(() => sseResponse(sse(metadata, dataFrame("1-2", "b"))));
     const wait = inSequence(() => sseResponse(sse(metadata, dataFrame("1-2", "b"), dataFrame("1-3", "c"), resultFrame("1-4", "4"))));
     server.use(http.get(`${ORIGIN}/api/wait-here`, redirected.resolver), http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
@@ -419,7 +401,7 @@ describe("fetchWithStream reconnects after a dropped connection", () => {
 
     expect(await response.json()).toBe(4);
     expect(events.map(([name]) => name)).toEqual(["metadata", "data", "redirect", "data", "reconnect", "data", "done"]);
-    expect(events[2]).toEqual(["redirect", { url: `${ORIGIN}/api/wait-here`, reason: "sleep", lastOffset: "1-1" }]);
+    expect(events[2]).toEqual(["redirect", { url: `${ORIGIN}/api/wait-here`, reason: "sleep", offset: "1-1" }]);
     expect(redirected.seen.map(({ lastEventId }) => lastEventId)).toEqual(["1-1"]);
     expect(wait.seen.map(({ url, lastEventId }) => [url, lastEventId])).toEqual([[RESUME_URL, "1-2"]]);
     expect(logFrames(events)).toEqual(["data:1-1", "data:1-2", "data:1-3"]);
@@ -440,7 +422,7 @@ describe("fetchWithStream abort while reconnecting", () => {
       fetchWithStream(ENDPOINT, {
         ...callbacks,
         // A wait far longer than the test timeout: only the abort can end it.
-        reconnect: { delay: () => 3_600_000 },
+        reconnect: { initialDelay: 3_600_000, maxDelay: 3_600_000, jitter: 0 },
         fetchOpts: { method: "POST", signal: controller.signal },
         onReconnect: (attempt) => {
           callbacks.onReconnect?.(attempt);
@@ -463,8 +445,7 @@ describe("fetchWithStream abort while reconnecting", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     const controller = new AbortController();
     const waiting = deferred();
-    const fakeFetch: FetchFunction = async () =>
-      new Response(sse(metadata, dataFrame("1-1", "a")), { headers: { "content-type": "text/event-stream" } });
+    const fakeFetch: FetchFunction = async () => new Response(sse(metadata, dataFrame("1-1", "a")), { headers: { "content-type": "text/event-stream" } });
 
     const pending = rejectionOf(
       fetchWithStream(ENDPOINT, {
@@ -477,7 +458,7 @@ describe("fetchWithStream abort while reconnecting", () => {
     await waiting.promise;
     expect(vi.getTimerCount()).toBe(1);
     controller.abort();
-    expect((await pending as DOMException).name).toBe("AbortError");
+    expect(((await pending) as DOMException).name).toBe("AbortError");
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -514,7 +495,14 @@ describe("fetchWithStream abort while reconnecting", () => {
 
     const { events, callbacks } = recorder();
     const error = await rejectionOf(
-      fetchWithStream(ENDPOINT, { ...callbacks, reconnect: NO_WAIT, fetchOpts: { method: "POST" }, onReconnect: () => { throw thrown; } }),
+      fetchWithStream(ENDPOINT, {
+        ...callbacks,
+        reconnect: NO_WAIT,
+        fetchOpts: { method: "POST" },
+        onReconnect: () => {
+          throw thrown;
+        },
+      }),
     );
 
     expect(error).toBe(thrown);
@@ -527,6 +515,8 @@ describe("fetchWithStream abort while reconnecting", () => {
     ["retries", { retries: 1.5 }],
     ["initialDelay", { initialDelay: Number.NaN }],
     ["maxDelay", { maxDelay: -5 }],
+    ["factor", { factor: 0.5 }],
+    ["jitter", { jitter: 1.5 }],
   ] as const)("rejects with an InvalidOptionsError for an invalid reconnect.%s", async (name, reconnect) => {
     const { events, callbacks } = recorder();
     const error = await rejectionOf(fetchWithStream(ENDPOINT, { ...callbacks, reconnect }));

@@ -10,7 +10,7 @@ import {
   see,
   sse,
   sseResponse,
-  useTestServer,
+  setupTestServer,
   type SeenRequest,
 } from "@durastream/client-testing";
 import { PROTOCOL_VERSION, hashStepId, type ResultFrame } from "@durastream/protocol";
@@ -20,7 +20,7 @@ import { DurableClientError } from "./errors.js";
 import type { FetchFunction } from "./fetch-with-stream-options.js";
 import { fetchWithStream } from "./fetch-with-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 
 const STEP = await hashStepId("generate");
 const RUN_ID = "01JREDIRECT0000000000000000";
@@ -84,10 +84,10 @@ describe("fetchWithStream redirects", () => {
 
     expect(await response.json()).toBe("Hello world!");
     expect(events).toEqual([
-      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: null, lastOffset: null }],
+      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: null, offset: null }],
       ["data", { data: "Hel", hashedStepId: STEP, offset: "1-1" }],
       ["data", { data: "lo", hashedStepId: STEP, offset: "1-2" }],
-      ["redirect", { url: `${ORIGIN}/api/durable/${RUN_ID}?token=abc`, reason: "retry", lastOffset: "1-2" }],
+      ["redirect", { url: `${ORIGIN}/api/durable/${RUN_ID}?token=abc`, reason: "retry", offset: "1-2" }],
       ["data", { data: " world", hashedStepId: STEP, offset: "1-3" }],
       ["commit", { hashedStepId: STEP, offset: "1-4" }],
       ["data", { data: "!", hashedStepId: null, offset: "2-1" }],
@@ -119,13 +119,7 @@ describe("fetchWithStream redirects", () => {
       }),
       http.get(`${ORIGIN}/api/wait/1`, ({ request }) => {
         seen.push(see(request));
-        return sseResponse(
-          sse(
-            metadata,
-            dataFrame("1-1", "woke"),
-            { type: "redirect", url: `${ORIGIN}/api/wait/2`, reason: "wait-for-event" },
-          ),
-        );
+        return sseResponse(sse(metadata, dataFrame("1-1", "woke"), { type: "redirect", url: `${ORIGIN}/api/wait/2`, reason: "wait-for-event" }));
       }),
       http.get(`${ORIGIN}/api/wait/2`, ({ request }) => {
         seen.push(see(request));
@@ -148,22 +142,10 @@ describe("fetchWithStream redirects", () => {
   it("reports the metadata again when a connection belongs to a different run", async () => {
     server.use(
       http.get(`${ORIGIN}/api/first`, () =>
-        sseResponse(
-          sse(
-            metadata,
-            dataFrame("1-5", "old run"),
-            { type: "redirect", url: "/api/second", reason: "shutdown" },
-          ),
-        ),
+        sseResponse(sse(metadata, dataFrame("1-5", "old run"), { type: "redirect", url: "/api/second", reason: "shutdown" })),
       ),
       http.get(`${ORIGIN}/api/second`, () =>
-        sseResponse(
-          sse(
-            { ...metadata, runId: "01JOTHERRUN000000000000000" },
-            dataFrame("1-1", "new run"),
-            result("1-2", "0"),
-          ),
-        ),
+        sseResponse(sse({ ...metadata, runId: "01JOTHERRUN000000000000000" }, dataFrame("1-1", "new run"), result("1-2", "0"))),
       ),
     );
 
@@ -175,10 +157,7 @@ describe("fetchWithStream redirects", () => {
       "01JOTHERRUN000000000000000",
     ]);
     // Offsets of another run say nothing about this one: "1-1" is not a duplicate of "1-5".
-    expect(events.filter(([name]) => name === "data").map(([, value]) => (value as { data: string }).data)).toEqual([
-      "old run",
-      "new run",
-    ]);
+    expect(events.filter(([name]) => name === "data").map(([, value]) => (value as { data: string }).data)).toEqual(["old run", "new run"]);
   });
 
   it("does not cap redirects between which new frames arrived (a long run redirected on a time limit)", async () => {
@@ -187,9 +166,7 @@ describe("fetchWithStream redirects", () => {
       http.get(`${ORIGIN}/api/long`, () => {
         connections += 1;
         if (connections === 6) return sseResponse(sse(metadata, result(`1-${connections}`, "0")));
-        return sseResponse(
-          sse(metadata, dataFrame(`1-${connections}`, connections), { type: "redirect", url: "/api/long", reason: "max-duration" }),
-        );
+        return sseResponse(sse(metadata, dataFrame(`1-${connections}`, connections), { type: "redirect", url: "/api/long", reason: "max-duration" }));
       }),
     );
     const { events, callbacks } = recorder();
@@ -226,11 +203,7 @@ describe("fetchWithStream redirects", () => {
 
     const gone = recorder();
     const notFound = await rejectionOf(fetchWithStream(`${ORIGIN}/api/chat`, gone.callbacks));
-    expect(DurableClientError.isInstance(notFound) && [notFound.code, notFound.status, notFound.url]).toEqual([
-      "HTTP",
-      404,
-      `${ORIGIN}/api/gone`,
-    ]);
+    expect(DurableClientError.isInstance(notFound) && [notFound.code, notFound.status, notFound.url]).toEqual(["HTTP", 404, `${ORIGIN}/api/gone`]);
     expect(gone.events.map(([name]) => name)).toEqual(["metadata", "redirect", "streamError", "done"]);
 
     const html = recorder();

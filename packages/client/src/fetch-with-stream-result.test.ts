@@ -1,10 +1,10 @@
-import { ORIGIN, commitFrame, dataFrame, durableRun, recorder, resultFrame, sse, sseResponse, useTestServer } from "@durastream/client-testing";
+import { ORIGIN, commitFrame, dataFrame, durableRun, recorder, resultFrame, sse, sseResponse, setupTestServer } from "@durastream/client-testing";
 import { http } from "msw";
 import { describe, expect, it } from "vitest";
 import type { StreamResult } from "./fetch-with-stream-options.js";
 import { fetchWithStream } from "./fetch-with-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 const { metadata } = durableRun("01JRESULTCALLBACK000000000");
 
 describe("fetchWithStream onResult", () => {

@@ -10,7 +10,7 @@ import {
   servePosts,
   sse,
   sseResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { PROTOCOL_VERSION } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
@@ -21,7 +21,7 @@ import { fetchWithStream } from "./fetch-with-stream.js";
 // for clients that do not ask for SSE, and a server's choice in general). fetch follows it; when
 // the wait URL serves the stream, it is read like any other.
 
-const server = useTestServer();
+const server = setupTestServer();
 
 const RUN_ID = "01JSEEOTHER000000000000000";
 const ENDPOINT = `${ORIGIN}/api/chat`;
@@ -30,9 +30,7 @@ const serveEndpoint = (respond: () => Response) => servePosts(server, ENDPOINT, 
 
 describe("fetchWithStream and HTTP 303", () => {
   it("reads the stream a 303 from the endpoint leads to, resolving its relative URLs against the final URL", async () => {
-    const endpoint = serveEndpoint(
-      () => new HttpResponse(null, { status: 303, headers: { location: `/api/wait/${RUN_ID}?token=t0k` } }),
-    );
+    const endpoint = serveEndpoint(() => new HttpResponse(null, { status: 303, headers: { location: `/api/wait/${RUN_ID}?token=t0k` } }));
     const wait = inSequence(() =>
       sseResponse(
         sse({ ...metadata, resumeUrl: `${RUN_ID}?token=t0k` }, dataFrame("1-1", "from the wait URL"), commitFrame("1-2"), resultFrame("1-3", '"waited"')),
@@ -51,7 +49,7 @@ describe("fetchWithStream and HTTP 303", () => {
           runId: RUN_ID,
           protocolVersion: PROTOCOL_VERSION,
           resumeUrl: `${ORIGIN}/api/wait/${RUN_ID}?token=t0k`,
-          lastOffset: null,
+          offset: null,
         },
       ],
       ["data", { data: "from the wait URL", hashedStepId: null, offset: "1-1" }],
@@ -60,9 +58,7 @@ describe("fetchWithStream and HTTP 303", () => {
     ]);
     expect(endpoint.posts).toHaveLength(1);
     // fetch turned the POST into a GET for the 303, keeping the Accept header.
-    expect(wait.seen).toEqual([
-      { method: "GET", url: `${ORIGIN}/api/wait/${RUN_ID}?token=t0k`, accept: "text/event-stream", lastEventId: null, custom: null },
-    ]);
+    expect(wait.seen).toEqual([{ method: "GET", url: `${ORIGIN}/api/wait/${RUN_ID}?token=t0k`, accept: "text/event-stream", lastEventId: null, custom: null }]);
   });
 
   it("reconnects after a drop on a stream reached through a 303", async () => {
@@ -81,10 +77,7 @@ describe("fetchWithStream and HTTP 303", () => {
       [`${ORIGIN}${WAIT_PATH}`, null],
       [RESUME_URL, "1-1"],
     ]);
-    expect(events.filter(([name]) => name === "data").map(([, chunk]) => (chunk as { offset: string }).offset)).toEqual([
-      "1-1",
-      "1-2",
-    ]);
+    expect(events.filter(([name]) => name === "data").map(([, chunk]) => (chunk as { offset: string }).offset)).toEqual(["1-1", "1-2"]);
     expect(events.filter(([name]) => name === "reconnect")).toHaveLength(1);
   });
 

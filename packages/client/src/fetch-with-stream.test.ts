@@ -9,14 +9,14 @@ import {
   splitAwkwardly,
   sse,
   sseResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { PROTOCOL_VERSION, hashStepId } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import { fetchWithStream } from "./fetch-with-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 
 const STEP_A = await hashStepId("generate");
 const STEP_B = await hashStepId("summarize");
@@ -49,7 +49,7 @@ describe("fetchWithStream on a Durastream stream", () => {
           runId: RUN_ID,
           protocolVersion: PROTOCOL_VERSION,
           resumeUrl: `${ORIGIN}/api/durable/${RUN_ID}?token=t0k`,
-          lastOffset: null,
+          offset: null,
         },
       ],
       ["data", { data: "Grüße, ", hashedStepId: STEP_A, offset: "1-1" }],
@@ -191,9 +191,7 @@ describe("fetchWithStream on a Durastream stream", () => {
 
   it("accepts a content type in any case and with parameters", async () => {
     server.use(
-      http.get(`${ORIGIN}/api/charset`, () =>
-        sseResponse(sse(metadata, resultFrame("1-1", '"ok"')), { "content-type": "Text/Event-Stream; charset=UTF-8" }),
-      ),
+      http.get(`${ORIGIN}/api/charset`, () => sseResponse(sse(metadata, resultFrame("1-1", '"ok"')), { "content-type": "Text/Event-Stream; charset=UTF-8" })),
     );
 
     const { events, callbacks } = recorder();
@@ -204,11 +202,7 @@ describe("fetchWithStream on a Durastream stream", () => {
   });
 
   it("decodes CRLF line endings", async () => {
-    const text = sse(
-      metadata,
-      dataFrame("1-1", "crlf"),
-      resultFrame("1-2", "1"),
-    ).replaceAll("\n", "\r\n");
+    const text = sse(metadata, dataFrame("1-1", "crlf"), resultFrame("1-2", "1")).replaceAll("\n", "\r\n");
     server.use(http.get(`${ORIGIN}/api/crlf`, () => sseResponse(text)));
 
     const { events, callbacks } = recorder();
@@ -242,11 +236,7 @@ describe("fetchWithStream on a Durastream stream", () => {
   });
 
   it("works without any callbacks", async () => {
-    server.use(
-      http.get(`${ORIGIN}/api/quiet`, () =>
-        sseResponse(sse(metadata, dataFrame("1-1", "x"), resultFrame("1-2", "7"))),
-      ),
-    );
+    server.use(http.get(`${ORIGIN}/api/quiet`, () => sseResponse(sse(metadata, dataFrame("1-1", "x"), resultFrame("1-2", "7")))));
 
     const response = await fetchWithStream(new URL("/api/quiet", ORIGIN));
 
@@ -256,11 +246,7 @@ describe("fetchWithStream on a Durastream stream", () => {
 
 describe("fetchWithStream on other responses", () => {
   it("returns a non-SSE response as it came, and calls onDone", async () => {
-    server.use(
-      http.get(`${ORIGIN}/api/plain`, () =>
-        HttpResponse.json({ plain: true }, { status: 201, headers: { "x-plain": "yes" } }),
-      ),
-    );
+    server.use(http.get(`${ORIGIN}/api/plain`, () => HttpResponse.json({ plain: true }, { status: 201, headers: { "x-plain": "yes" } })));
 
     const { events, callbacks } = recorder();
     const response = await fetchWithStream(`${ORIGIN}/api/plain`, callbacks);
@@ -309,7 +295,13 @@ describe("fetchWithStream request headers", () => {
 
   it.each([
     ["a Headers instance", new Headers({ "X-Custom": "1", Authorization: "Bearer t" })],
-    ["an array of pairs", [["X-Custom", "1"], ["Authorization", "Bearer t"]] satisfies [string, string][]],
+    [
+      "an array of pairs",
+      [
+        ["X-Custom", "1"],
+        ["Authorization", "Bearer t"],
+      ] satisfies [string, string][],
+    ],
     ["a plain object", { "X-Custom": "1", Authorization: "Bearer t" }],
   ])("keeps the caller's headers given as %s and adds Accept", async (_shape, headers) => {
     echoHeaders();
@@ -328,7 +320,13 @@ describe("fetchWithStream request headers", () => {
 
   it.each([
     ["a Headers instance", new Headers({ Accept: "application/json", "X-Custom": "2" })],
-    ["an array of pairs", [["ACCEPT", "application/json"], ["X-Custom", "2"]] satisfies [string, string][]],
+    [
+      "an array of pairs",
+      [
+        ["ACCEPT", "application/json"],
+        ["X-Custom", "2"],
+      ] satisfies [string, string][],
+    ],
     ["a plain object", { accept: "application/json", "X-Custom": "2" }],
   ])("appends text/event-stream to the caller's own Accept given as %s", async (_shape, headers) => {
     echoHeaders();

@@ -21,7 +21,7 @@ export { DEFAULT_MAX_REDIRECTS } from "./stream-connections.js";
  * To resume after a page reload, persist the `resumeUrl` from `onMetadata` with the committed
  * output and the `offset` of an `onCommit` or `onRollback` after which no step has chunks pending
  * (never the offset of an `onData`: resuming after it would lose the step's earlier uncommitted
- * chunks, which are not sent again); then call `resumeStream(resumeUrl, { lastEventId: offset })`
+ * chunks, which are not sent again); then call `resumeStream(resumeUrl, { offset })`
  * and start from the saved committed output (see PROTOCOL.md, "Redirect and resume").
  * `createDurableStream` with `persistKey` does all this for you.
  *
@@ -59,7 +59,7 @@ export { DEFAULT_MAX_REDIRECTS } from "./stream-connections.js";
 export function fetchWithStream(url: string | URL, options: FetchWithStreamOptions = {}): Promise<Response> {
   return settleStream(options, () => {
     const fetchOpts = options.fetchOpts ?? {};
-    const cursor: StreamCursor = { runId: undefined, lastOffset: undefined, resumeUrl: undefined };
+    const cursor: StreamCursor = { runId: undefined, offset: undefined, resumeUrl: undefined };
     const init: RequestInit = { ...fetchOpts, headers: createRequestHeaders(fetchOpts.headers) };
     return streamConnections({ url: String(url), init, isEndpoint: true }, cursor, options);
   });

@@ -33,6 +33,7 @@ export {
   DurastreamError,
   InvalidOptionsError,
   ProtocolError,
+  type BackoffOptions,
   type HashedStepId,
   type ProtocolErrorCode,
   type RedirectReason,

@@ -17,46 +17,27 @@ import { resolveUrl } from "./resolve-url.js";
 /**
  * What a stream has delivered so far, carried from one connection to the next (redirects and
  * reconnects) so that callbacks see one continuous sequence of frames.
- *
- * @example
- * ```ts
- * const cursor: StreamCursor = { runId: undefined, lastOffset: undefined, resumeUrl: undefined };
- * const end = await readConnection(response, url, cursor, options, signal, false);
- * // cursor.lastOffset is now the Last-Event-ID for the next connection, cursor.resumeUrl its URL
- * ```
  */
 export interface StreamCursor {
   /** The run whose metadata was reported through `onMetadata`, once one was. */
   runId: string | undefined;
   /** The offset of the last log frame delivered; frames at or before it are skipped. */
-  lastOffset: string | undefined;
+  offset: string | undefined;
   /** Where to reconnect: the resume URL of the latest metadata frame (absolute), if any. */
   resumeUrl: string | undefined;
 }
 
 /**
  * The cursor's position as `DurableClientError` options, so an error tells where to resume.
- *
- * @example
- * ```ts
- * throw new DurableClientError("NETWORK", message, { cause, url, ...positionOf(cursor) });
- * ```
  */
-export function positionOf(cursor: StreamCursor): Pick<DurableClientErrorOptions, "lastOffset" | "resumeUrl"> {
-  return { lastOffset: cursor.lastOffset, resumeUrl: cursor.resumeUrl };
+export function positionOf(cursor: StreamCursor): Pick<DurableClientErrorOptions, "offset" | "resumeUrl"> {
+  return { offset: cursor.offset, resumeUrl: cursor.resumeUrl };
 }
 
 /**
  * How a connection ended normally: with the run's result, or with a redirect to follow.
- *
- * @example
- * ```ts
- * if (end.type === "redirect") console.log("continue at", end.frame.url);
- * ```
  */
-export type ConnectionEnd =
-  | { readonly type: "result"; readonly frame: ResultFrame }
-  | { readonly type: "redirect"; readonly frame: RedirectFrame };
+export type ConnectionEnd = { readonly type: "result"; readonly frame: ResultFrame } | { readonly type: "redirect"; readonly frame: RedirectFrame };
 
 /** Decoder problems that do not make the stream untrustworthy. */
 const WARNING_CODES: ReadonlySet<string> = new Set(["UNKNOWN_EVENT", "UNKNOWN_FIELD"]);
@@ -64,7 +45,7 @@ const WARNING_CODES: ReadonlySet<string> = new Set(["UNKNOWN_EVENT", "UNKNOWN_FI
 /**
  * Reads one connection's SSE body, calling the frame callbacks of `options` in order, until the
  * result or a redirect frame. Skips log frames at or before the last one applied (initially
- * `cursor.lastOffset`: the frames a replaying server sends again, and any duplicate or backward
+ * `cursor.offset`: the frames a replaying server sends again, and any duplicate or backward
  * offset later in the connection) and advances the cursor; a skipped result frame still ends the
  * connection with that result. When `sameRun` is set (a reconnect to a
  * resume URL), metadata naming a run other than `cursor.runId` is a `PROTOCOL` error.
@@ -72,12 +53,6 @@ const WARNING_CODES: ReadonlySet<string> = new Set(["UNKNOWN_EVENT", "UNKNOWN_FI
  * The body is cancelled whenever reading stops early. Throws the signal's reason on abort, a
  * `CallbackFailure` when a callback throws, and a `DurableClientError` (`NETWORK`, `PROTOCOL` or
  * `STREAM_ENDED`) when the stream fails.
- *
- * @example
- * ```ts
- * const end = await readConnection(response, response.url, cursor, { onData: console.log }, signal, false);
- * if (end.type === "result") return responseFromSnapshot(end.frame.response);
- * ```
  */
 export async function readConnection(
   response: Response,
@@ -99,7 +74,7 @@ export async function readConnection(
   // The offset of the last log frame applied (or the resume offset): a log frame at or before it is
   // a replay or a duplicate and is skipped, whether it comes at the start of the connection or later
   // (PROTOCOL.md, Redirect and resume). One comparison per frame, no lookup.
-  let lastApplied: Offset | undefined = cursor.lastOffset === undefined ? undefined : parseOffset(cursor.lastOffset);
+  let lastApplied: Offset | undefined = cursor.offset === undefined ? undefined : parseOffset(cursor.offset);
   let end: ConnectionEnd | undefined;
   let failure: unknown;
   let failed = false;
@@ -119,14 +94,14 @@ export async function readConnection(
             url,
             new ProtocolError(
               "INVALID_FRAME",
-              `The resume URL answered with run ${frame.runId}, but the stream belongs to run ${cursor.runId}; a resume URL must stay on its run. Check that the wait endpoint (durable.proxy()) is mounted at that URL.`,
+              `The resume URL answered with run ${frame.runId}, but the stream belongs to run ${cursor.runId}; a resume URL must stay on its run. Check that the wait endpoint (durable.waitEndpoint()) is mounted at that URL.`,
             ),
             cursor,
           );
         }
         // A different run (after a redirect): its offsets say nothing about the previous run's frames.
         lastApplied = undefined;
-        cursor.lastOffset = undefined;
+        cursor.offset = undefined;
         cursor.resumeUrl = resumeUrl;
       } else if (resumeUrl !== undefined) {
         // The first metadata; keep the URL resumeStream was given when the server names none.
@@ -137,7 +112,7 @@ export async function readConnection(
         runId: frame.runId,
         protocolVersion: frame.protocolVersion,
         resumeUrl: cursor.resumeUrl ?? null,
-        lastOffset: cursor.lastOffset ?? null,
+        offset: cursor.offset ?? null,
       });
       return;
     }
@@ -164,7 +139,7 @@ export async function readConnection(
       return;
     }
     lastApplied = offset;
-    cursor.lastOffset = frame.offset;
+    cursor.offset = frame.offset;
     // The frames themselves carry exactly the callback arguments: pass them on without copying.
     switch (frame.type) {
       case "data":
@@ -219,11 +194,11 @@ export async function readConnection(
       } catch (cause) {
         if (isAborted(signal)) throw signal?.reason;
         finished = true; // an errored stream cannot be cancelled
-        throw new DurableClientError(
-          "NETWORK",
-          `Reading the stream from ${url} failed. Check the network connection and retry.`,
-          { cause, url, ...positionOf(cursor) },
-        );
+        throw new DurableClientError("NETWORK", `Reading the stream from ${url} failed. Check the network connection and retry.`, {
+          cause,
+          url,
+          ...positionOf(cursor),
+        });
       }
       if (isAborted(signal)) throw signal?.reason;
       if (chunk.done) {
@@ -256,7 +231,7 @@ function streamEnded(url: string, cursor: StreamCursor): DurableClientError {
     "STREAM_ENDED",
     cursor.resumeUrl === undefined
       ? `The stream from ${url} closed before the run's result arrived, and the server offered no resume URL to read it again. Retry the request.`
-      : `The stream from ${url} closed before the run's result arrived. The run may still be going on: read it again with resumeStream(error.resumeUrl, { lastEventId: error.lastOffset }).`,
+      : `The stream from ${url} closed before the run's result arrived. The run may still be going on: read it again with resumeStream(error.resumeUrl, { offset: error.offset }).`,
     { url, ...positionOf(cursor) },
   );
 }

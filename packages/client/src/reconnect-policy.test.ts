@@ -3,49 +3,52 @@ import { InvalidOptionsError } from "@durastream/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { waitFor } from "./abortable-wait.js";
 import { DurableClientError } from "./errors.js";
-import { DEFAULT_RECONNECT, backoffDelay, createReconnectPolicy, isReconnectable } from "./reconnect-policy.js";
+import type { ReconnectOptions } from "./fetch-with-stream-options.js";
+import { DEFAULT_RECONNECT, createReconnectPolicy, isReconnectable } from "./reconnect-policy.js";
 
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
 });
 
-describe("backoffDelay", () => {
-  it("doubles from initialDelay, caps at maxDelay, and takes up to half off as jitter", () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map((attempt) => backoffDelay(attempt, 250, 10_000, 0))).toEqual([
-      250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000,
-    ]);
-    expect(backoffDelay(3, 250, 10_000, 0.5)).toBe(750);
-    expect(backoffDelay(3, 250, 10_000, 0.999)).toBeCloseTo(500.5);
-    expect(backoffDelay(20, 250, 10_000, 0.5)).toBe(7500);
-  });
-
-  it("stays finite for huge attempt numbers", () => {
-    expect(backoffDelay(5000, 250, 10_000, 0)).toBe(10_000);
-  });
-});
-
 describe("createReconnectPolicy", () => {
-  it("is off for false, and defaults to 8 retries of the exponential schedule", () => {
-    expect(createReconnectPolicy(false)).toBeUndefined();
-    const policy = createReconnectPolicy(undefined);
+  it("is off for false, and defaults to 8 retries from 250 ms, doubling up to 10 s, ±50 %", () => {
+    expect(createReconnectPolicy(false, "test")).toBeUndefined();
+    const policy = createReconnectPolicy(undefined, "test");
     expect(policy?.retries).toBe(DEFAULT_RECONNECT.retries);
+    expect(DEFAULT_RECONNECT).toEqual({ retries: 8, initialDelay: 250, factor: 2, maxDelay: 10_000, jitter: 0.5 });
+    vi.spyOn(Math, "random").mockReturnValue(0.5);
+    expect([1, 2, 3, 7, 8, 9, 5000].map((attempt) => policy?.delayFor(attempt))).toEqual([250, 500, 1000, 10_000, 10_000, 10_000, 10_000]);
     vi.spyOn(Math, "random").mockReturnValue(0);
-    expect([1, 2, 9].map((attempt) => policy?.delayFor(attempt))).toEqual([250, 500, 10_000]);
+    expect([1, 3, 9].map((attempt) => policy?.delayFor(attempt))).toEqual([125, 500, 5000]);
+    vi.spyOn(Math, "random").mockReturnValue(0.999_999);
+    expect([1, 3, 9].map((attempt) => policy?.delayFor(attempt))).toEqual([375, 1500, 15_000]);
   });
 
-  it("uses delay(attempt) instead of the schedule, and checks what it returns", () => {
-    const policy = createReconnectPolicy({ delay: (attempt) => (attempt === 3 ? -1 : attempt * 10) });
-    expect(policy?.delayFor(2)).toBe(20);
-    expect(() => policy?.delayFor(3)).toThrow(InvalidOptionsError);
+  it("takes the backoff fields of the server's Backoff: factor and jitter too", () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const policy = createReconnectPolicy({ initialDelay: 100, factor: 3, maxDelay: 1000, jitter: 0 }, "test");
+    expect([1, 2, 3, 4].map((attempt) => policy?.delayFor(attempt))).toEqual([100, 300, 900, 1000]);
+    expect(createReconnectPolicy({ initialDelay: 0 }, "test")?.delayFor(10_000)).toBe(0);
   });
 
-  it("allows Infinity retries, and rejects invalid numbers", () => {
-    expect(createReconnectPolicy({ retries: Infinity })?.retries).toBe(Infinity);
-    expect(createReconnectPolicy({ retries: 0 })?.retries).toBe(0);
-    expect(() => createReconnectPolicy({ retries: Number.NaN })).toThrow(/reconnect\.retries/);
-    expect(() => createReconnectPolicy({ initialDelay: Infinity })).toThrow(/reconnect\.initialDelay/);
-    expect(() => createReconnectPolicy({ maxDelay: -1 })).toThrow(/reconnect\.maxDelay/);
+  it("allows Infinity retries, and rejects invalid numbers, naming the option and the function", () => {
+    expect(createReconnectPolicy({ retries: Infinity }, "test")?.retries).toBe(Infinity);
+    expect(createReconnectPolicy({ retries: 0 }, "test")?.retries).toBe(0);
+    expect(() => createReconnectPolicy({ retries: Number.NaN }, "test")).toThrow(/reconnect\.retries/);
+    expect(() => createReconnectPolicy({ initialDelay: Infinity }, "fetchWithStream")).toThrow(
+      'fetchWithStream: "reconnect.initialDelay" must be a number from 0 to 9007199254740991 (milliseconds), got Infinity.',
+    );
+    expect(() => createReconnectPolicy({ maxDelay: -1 }, "test")).toThrow(/reconnect\.maxDelay/);
+    expect(() => createReconnectPolicy({ factor: 0 }, "test")).toThrow(/reconnect\.factor/);
+    expect(() => createReconnectPolicy({ jitter: -0.1 }, "test")).toThrow(InvalidOptionsError);
+  });
+
+  it("refuses the removed delay(attempt), saying which fields to pass", () => {
+    expect(() => createReconnectPolicy({ delay: () => 0 } as unknown as ReconnectOptions, "resumeStream")).toThrow(InvalidOptionsError);
+    expect(() => createReconnectPolicy({ delay: () => 0 } as unknown as ReconnectOptions, "resumeStream")).toThrow(
+      /reconnect\.delay" was removed.*initialDelay: 0/,
+    );
   });
 });
 

@@ -9,8 +9,20 @@ describe("createRequestHeaders", () => {
   });
 
   it.each([
-    ["Headers", new Headers([["X-A", "1"], ["Accept", "application/json"]])],
-    ["pairs", [["X-A", "1"], ["Accept", "application/json"]] satisfies [string, string][]],
+    [
+      "Headers",
+      new Headers([
+        ["X-A", "1"],
+        ["Accept", "application/json"],
+      ]),
+    ],
+    [
+      "pairs",
+      [
+        ["X-A", "1"],
+        ["Accept", "application/json"],
+      ] satisfies [string, string][],
+    ],
     ["object", { "X-A": "1", Accept: "application/json" }],
   ])("merges with %s and appends to the caller's Accept", (_shape, init) => {
     const headers = createRequestHeaders(init);
@@ -22,15 +34,16 @@ describe("createRequestHeaders", () => {
   });
 
   it("keeps repeated headers the caller gave as pairs", () => {
-    const headers = createRequestHeaders([["X-Tag", "a"], ["X-Tag", "b"]]);
+    const headers = createRequestHeaders([
+      ["X-Tag", "a"],
+      ["X-Tag", "b"],
+    ]);
 
     expect(headers.get("x-tag")).toBe("a, b");
   });
 
   it("keeps an Accept that already lists text/event-stream", () => {
-    expect(createRequestHeaders({ Accept: "application/json, TEXT/EVENT-STREAM; q=0.5" }).get("accept")).toBe(
-      "application/json, TEXT/EVENT-STREAM; q=0.5",
-    );
+    expect(createRequestHeaders({ Accept: "application/json, TEXT/EVENT-STREAM; q=0.5" }).get("accept")).toBe("application/json, TEXT/EVENT-STREAM; q=0.5");
   });
 
   it("appends to wildcards, which a server cannot tell from a plain fetch", () => {

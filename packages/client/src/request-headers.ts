@@ -6,12 +6,6 @@ import { isEventStreamMediaType } from "./event-stream-media-type.js";
  * `Headers` instance, an array of `[name, value]` pairs or a plain object) that always accepts
  * `text/event-stream`. A caller's own `Accept` is kept, with `text/event-stream` appended unless it
  * already lists it, so a Durastream endpoint answers with a stream however the headers were given.
- *
- * @example
- * ```ts
- * createRequestHeaders({ Accept: "application/json", "X-Trace": "1" }).get("accept");
- * // "application/json, text/event-stream"
- * ```
  */
 export function createRequestHeaders(init?: HeadersInit | null): Headers {
   const headers = new Headers(init ?? undefined);
@@ -25,28 +19,16 @@ export function createRequestHeaders(init?: HeadersInit | null): Headers {
  * The headers of a request that continues reading a run's log, e.g. after a redirect frame:
  * `Accept: text/event-stream`, and `Last-Event-ID` with the offset of the last log frame received
  * (left out when none was received, so the server replays the log from its start).
- *
- * @example
- * ```ts
- * createResumeHeaders("1-42").get("last-event-id"); // "1-42"
- * createResumeHeaders(undefined).has("last-event-id"); // false
- * ```
  */
-export function createResumeHeaders(lastOffset: string | undefined): Headers {
+export function createResumeHeaders(offset: string | undefined): Headers {
   const headers = new Headers({ accept: EVENT_STREAM_CONTENT_TYPE });
-  if (lastOffset !== undefined) headers.set("last-event-id", lastOffset);
+  if (offset !== undefined) headers.set("last-event-id", offset);
   return headers;
 }
 
 /**
  * True when an `Accept` header value lists `text/event-stream` (with or without parameters such as
  * a quality value). Wildcards such as `text/*` do not count: the server must see the media type itself.
- *
- * @example
- * ```ts
- * acceptsEventStream("application/json, text/event-stream;q=0.9"); // true
- * acceptsEventStream("text/*");                                    // false
- * ```
  */
 export function acceptsEventStream(accept: string): boolean {
   for (const range of accept.split(",")) {

@@ -7,9 +7,7 @@ afterEach(() => {
 
 describe("resolveUrl", () => {
   it("resolves relative URLs against the base", () => {
-    expect(resolveUrl("/api/durable/1?token=t", "https://app.example/api/chat")).toBe(
-      "https://app.example/api/durable/1?token=t",
-    );
+    expect(resolveUrl("/api/durable/1?token=t", "https://app.example/api/chat")).toBe("https://app.example/api/durable/1?token=t");
     expect(resolveUrl("wait", "https://app.example/api/chat")).toBe("https://app.example/api/wait");
   });
 

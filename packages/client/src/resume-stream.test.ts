@@ -15,37 +15,37 @@ import {
   sse,
   sseResponse,
   streamResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { InvalidOptionsError, PROTOCOL_VERSION, ProtocolError, type ResultFrame } from "@durastream/protocol";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import { resumeStream } from "./resume-stream.js";
+import type { ResumeStreamOptions } from "./fetch-with-stream-options.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 
 const RUN_ID = "01JRESUME00000000000000000";
 const { waitPath: WAIT_PATH, resumeUrl: RESUME_URL, metadata } = durableRun(RUN_ID);
 /** The run's result: `201 Created` with an `x-run` header. */
-const result = (offset: string, body: string): ResultFrame =>
-  resultFrame(offset, body, { status: 201, statusText: "Created", headers: [["x-run", "done"]] });
+const result = (offset: string, body: string): ResultFrame => resultFrame(offset, body, { status: 201, statusText: "Created", headers: [["x-run", "done"]] });
 /** The whole log of the run these tests attach to. */
 const LOG = [dataFrame("1-1", "Hel"), dataFrame("1-2", "lo"), commitFrame("1-3"), dataFrame("1-4", " world"), commitFrame("1-5"), result("1-6", "Hello world")];
 
 describe("resumeStream", () => {
-  it("attaches after lastEventId: sends it, skips earlier frames even when replayed, and resolves with the result", async () => {
+  it("attaches after offset: sends it as Last-Event-ID, skips earlier frames even when replayed, and resolves with the result", async () => {
     // A server that replays the whole log regardless: the client must still drop what the caller has.
     const wait = inSequence(() => sseResponse(sse(metadata, ...LOG)));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
-    const response = await resumeStream(RESUME_URL, { ...callbacks, lastEventId: "1-3" });
+    const response = await resumeStream(RESUME_URL, { ...callbacks, offset: "1-3" });
 
     expect(response.status).toBe(201);
     expect(response.headers.get("x-run")).toBe("done");
     expect(await response.text()).toBe("Hello world");
     expect(events).toEqual([
-      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: RESUME_URL, lastOffset: "1-3" }],
+      ["metadata", { runId: RUN_ID, protocolVersion: PROTOCOL_VERSION, resumeUrl: RESUME_URL, offset: "1-3" }],
       ["data", { data: " world", hashedStepId: null, offset: "1-4" }],
       ["commit", { hashedStepId: null, offset: "1-5" }],
       ["done"],
@@ -53,7 +53,7 @@ describe("resumeStream", () => {
     expect(wait.seen).toEqual([{ method: "GET", url: RESUME_URL, accept: "text/event-stream", lastEventId: "1-3", custom: null }]);
   });
 
-  it("reads the whole log without lastEventId, with the caller's headers on the request", async () => {
+  it("reads the whole log without offset, with the caller's headers on the request", async () => {
     const wait = inSequence(() => sseResponse(sse(metadata, ...LOG)));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
@@ -65,9 +65,7 @@ describe("resumeStream", () => {
 
     expect(await response.text()).toBe("Hello world");
     expect(events.filter(([name]) => name === "data" || name === "commit")).toHaveLength(5);
-    expect(wait.seen).toEqual([
-      { method: "GET", url: RESUME_URL, accept: "application/json, text/event-stream", lastEventId: null, custom: "tab 2" },
-    ]);
+    expect(wait.seen).toEqual([{ method: "GET", url: RESUME_URL, accept: "application/json, text/event-stream", lastEventId: null, custom: "tab 2" }]);
   });
 
   it("reconnects to the resume URL after a drop, with the latest offset", async () => {
@@ -83,7 +81,7 @@ describe("resumeStream", () => {
     const { events, callbacks } = recorder();
     const pending = resumeStream(RESUME_URL, {
       ...callbacks,
-      lastEventId: "1-1",
+      offset: "1-1",
       reconnect: NO_WAIT,
       fetchOpts: { headers: { "x-custom": "first request only" } },
       onData: (chunk) => {
@@ -103,7 +101,7 @@ describe("resumeStream", () => {
       ["data", "1-2"],
       ["commit", "1-3"],
       ["data", "1-4"],
-      ["reconnect", undefined],
+      ["reconnect", "1-4"],
       ["commit", "1-5"],
       ["done", undefined],
     ]);
@@ -118,14 +116,16 @@ describe("resumeStream", () => {
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
-    const response = await resumeStream(RESUME_URL, { ...callbacks, lastEventId: "1-5", reconnect: NO_WAIT });
+    const response = await resumeStream(RESUME_URL, { ...callbacks, offset: "1-5", reconnect: NO_WAIT });
 
     expect(await response.text()).toBe("Hello world");
     expect(
-      events.filter(([name]) => name === "reconnect").map(([, argument]) => {
-        const { attempt, code, status, url, lastOffset } = argument as Record<string, unknown>;
-        return [attempt, code, status, url, lastOffset];
-      }),
+      events
+        .filter(([name]) => name === "reconnect")
+        .map(([, argument]) => {
+          const { attempt, code, status, url, offset } = argument as Record<string, unknown>;
+          return [attempt, code, status, url, offset];
+        }),
     ).toEqual([
       [1, "NETWORK", undefined, RESUME_URL, "1-5"],
       [2, "HTTP", 502, RESUME_URL, "1-5"],
@@ -138,10 +138,10 @@ describe("resumeStream", () => {
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
-    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, lastEventId: "1-2", reconnect: NO_WAIT }));
+    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, offset: "1-2", reconnect: NO_WAIT }));
 
     expectClientError(error, "HTTP");
-    expect([error.status, error.url, error.lastOffset]).toEqual([404, RESUME_URL, "1-2"]);
+    expect([error.status, error.url, error.offset]).toEqual([404, RESUME_URL, "1-2"]);
     expect(wait.seen).toHaveLength(1);
     expect(events).toEqual([["streamError", error], ["done"]]);
   });
@@ -165,7 +165,7 @@ describe("resumeStream", () => {
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
 
     const { events, callbacks } = recorder();
-    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, lastEventId: "1-3", reconnect: NO_WAIT }));
+    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, offset: "1-3", reconnect: NO_WAIT }));
 
     expectClientError(error, "PROTOCOL");
     expect(ProtocolError.isInstance(error.cause) && error.cause.code).toBe("INVALID_FRAME");
@@ -183,7 +183,7 @@ describe("resumeStream", () => {
     const error = await rejectionOf(
       resumeStream(RESUME_URL, {
         ...callbacks,
-        lastEventId: "1-3",
+        offset: "1-3",
         fetchOpts: { signal: controller.signal },
         onData: (chunk) => {
           callbacks.onData?.(chunk);
@@ -225,19 +225,30 @@ describe("resumeStream arguments", () => {
     expect(await response.text()).toBe("Hello world");
   });
 
-  it.each([["not-an-offset"], [""], ["1-2-3"]])("rejects lastEventId %j with an InvalidOptionsError", async (lastEventId) => {
+  it.each([["not-an-offset"], [""], ["1-2-3"]])("rejects offset %j with an InvalidOptionsError", async (offset) => {
     const { events, callbacks } = recorder();
-    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, lastEventId }));
+    const error = await rejectionOf(resumeStream(RESUME_URL, { ...callbacks, offset }));
 
     expect(error).toBeInstanceOf(InvalidOptionsError);
-    expect((error as Error).message).toContain("lastEventId");
+    expect((error as Error).message).toContain("offset must be the offset of the last frame");
     expect(events).toEqual([["done"]]);
   });
 
-  it("rejects a Last-Event-ID header in fetchOpts: the offset belongs in lastEventId", async () => {
+  it("rejects a Last-Event-ID header in fetchOpts: the offset belongs in the offset option", async () => {
     const error = await rejectionOf(resumeStream(RESUME_URL, { fetchOpts: { headers: { "Last-Event-ID": "1-2" } } }));
 
     expect(error).toBeInstanceOf(InvalidOptionsError);
-    expect((error as Error).message).toContain("lastEventId");
+    expect((error as Error).message).toContain("as the offset option");
+  });
+
+  it("refuses the option's former name, lastEventId, saying to pass offset (rather than reading the whole log again)", async () => {
+    const wait = inSequence(() => sseResponse(sse(metadata, resultFrame("1-4", "1"))));
+    server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
+    const { callbacks } = recorder();
+    const former = { ...callbacks, lastEventId: "1-3" } as ResumeStreamOptions;
+    const error = await resumeStream(RESUME_URL, former).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect((error as Error).message).toContain("pass { offset }");
+    expect(wait.seen).toEqual([]);
   });
 });

@@ -12,12 +12,6 @@ import { resolveUrl } from "./resolve-url.js";
 
 /**
  * How many redirect frames `fetchWithStream` follows unless `maxRedirects` says otherwise.
- *
- * @example
- * ```ts
- * // A run that sleeps many times in a row may need more:
- * await fetchWithStream("/api/digest", { maxRedirects: DEFAULT_MAX_REDIRECTS * 5 });
- * ```
  */
 export const DEFAULT_MAX_REDIRECTS = 20;
 
@@ -26,11 +20,6 @@ const defaultFetch: FetchFunction = (input, init) => globalThis.fetch(input, ini
 /**
  * The request that opens a stream, and what it means when it is answered with something other
  * than a stream. Internal.
- *
- * @example
- * ```ts
- * const first: FirstRequest = { url: "/api/chat", init: { method: "POST", body }, isEndpoint: true };
- * ```
  */
 export interface FirstRequest {
   readonly url: string;
@@ -47,11 +36,6 @@ export interface FirstRequest {
  * Runs `stream` the way `fetchWithStream` and `resumeStream` promise: a `DurableClientError` goes
  * to `onStreamError` first, a callback's error and the signal's reason are rejected with
  * unchanged, and `onDone` runs exactly once, last.
- *
- * @example
- * ```ts
- * return settleStream(options, () => streamConnections(first, cursor, options));
- * ```
  */
 export async function settleStream(options: FetchWithStreamOptions, stream: () => Promise<Response>): Promise<Response> {
   let response: Response | undefined;
@@ -77,18 +61,8 @@ export async function settleStream(options: FetchWithStreamOptions, stream: () =
  * result (done), with a redirect frame (the next connection goes to its URL), or fails: then,
  * when the failure is one a reconnect may cure and the cursor has a resume URL, it waits (backoff
  * with jitter) and reconnects there with `Last-Event-ID`. The first request is never sent again.
- *
- * @example
- * ```ts
- * const cursor: StreamCursor = { runId: undefined, lastOffset: undefined, resumeUrl: undefined };
- * const response = await streamConnections({ url, init, isEndpoint: true }, cursor, options);
- * ```
  */
-export async function streamConnections(
-  first: FirstRequest,
-  cursor: StreamCursor,
-  options: FetchWithStreamOptions,
-): Promise<Response> {
+export async function streamConnections(first: FirstRequest, cursor: StreamCursor, options: FetchWithStreamOptions): Promise<Response> {
   const fetchFunction = options.fetch ?? defaultFetch;
   const fetchOpts = options.fetchOpts ?? {};
   const signal = fetchOpts.signal ?? undefined;
@@ -96,11 +70,11 @@ export async function streamConnections(
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
     throw new InvalidOptionsError(`maxRedirects must be a whole number >= 0, got ${String(maxRedirects)}.`);
   }
-  const reconnect = createReconnectPolicy(options.reconnect);
+  const reconnect = createReconnectPolicy(options.reconnect, first.isEndpoint ? "fetchWithStream" : "resumeStream");
   // What every connection after the first sends: a GET with the stream's position.
   const continuation = (): RequestInit => ({
     method: "GET",
-    headers: createResumeHeaders(cursor.lastOffset),
+    headers: createResumeHeaders(cursor.offset),
     ...(signal === undefined ? {} : { signal }),
     ...(fetchOpts.credentials === undefined ? {} : { credentials: fetchOpts.credentials }),
   });
@@ -113,7 +87,7 @@ export async function streamConnections(
   let failures = 0;
   for (;;) {
     const runBefore = cursor.runId;
-    const offsetBefore = cursor.lastOffset;
+    const offsetBefore = cursor.offset;
     let end: ConnectionOutcome;
     try {
       end = await connect(fetchFunction, requestUrl, init, isFirst && first.isEndpoint, cursor, options, signal, isReconnect);
@@ -122,7 +96,7 @@ export async function streamConnections(
       const resumeUrl = cursor.resumeUrl;
       if (resumeUrl === undefined) throw error;
       // A connection that delivered new frames made progress: count attempts from 1 again.
-      if (cursor.lastOffset !== offsetBefore || cursor.runId !== runBefore) failures = 0;
+      if (cursor.offset !== offsetBefore || cursor.runId !== runBefore) failures = 0;
       failures += 1;
       if (failures > reconnect.retries) throw error;
       const delay = reconnect.delayFor(failures);
@@ -131,7 +105,7 @@ export async function streamConnections(
         delay,
         error,
         url: resumeUrl,
-        lastOffset: cursor.lastOffset ?? null,
+        offset: cursor.offset ?? null,
       });
       await waitFor(delay, signal);
       requestUrl = resumeUrl;
@@ -146,7 +120,7 @@ export async function streamConnections(
     failures = 0;
     // Redirects in a row without progress mean a loop; a long run redirected now and then (e.g. on a
     // host's connection time limit) makes progress between redirects and is not capped.
-    if (cursor.lastOffset !== offsetBefore || cursor.runId !== runBefore) redirects = 0;
+    if (cursor.offset !== offsetBefore || cursor.runId !== runBefore) redirects = 0;
     if (redirects >= maxRedirects) {
       throw new DurableClientError(
         "TOO_MANY_REDIRECTS",
@@ -156,7 +130,7 @@ export async function streamConnections(
     }
     redirects += 1;
     requestUrl = resolveUrl(end.frame.url, end.connectionUrl);
-    invokeCallback(options.onRedirect, { url: requestUrl, reason: end.frame.reason, lastOffset: cursor.lastOffset ?? null });
+    invokeCallback(options.onRedirect, { url: requestUrl, reason: end.frame.reason, offset: cursor.offset ?? null });
     init = continuation();
     isFirst = false;
     isReconnect = false;
@@ -164,9 +138,7 @@ export async function streamConnections(
 }
 
 /** How one connection ended: the endpoint's own response, or the end of its stream and its URL. */
-type ConnectionOutcome =
-  | { readonly type: "response"; readonly response: Response }
-  | (ConnectionEnd & { readonly connectionUrl: string });
+type ConnectionOutcome = { readonly type: "response"; readonly response: Response } | (ConnectionEnd & { readonly connectionUrl: string });
 
 /**
  * Opens one connection and reads it to its end. Returns the response itself when the endpoint
@@ -208,11 +180,11 @@ async function openConnection(
     response = await fetchFunction(url, init);
   } catch (cause) {
     if (isAborted(signal)) throw signal?.reason;
-    throw new DurableClientError(
-      "NETWORK",
-      `Could not reach ${url}. Check the network connection and the URL, then retry.`,
-      { cause, url, ...positionOf(cursor) },
-    );
+    throw new DurableClientError("NETWORK", `Could not reach ${url}. Check the network connection and the URL, then retry.`, {
+      cause,
+      url,
+      ...positionOf(cursor),
+    });
   }
   if (isAborted(signal)) {
     void response.body?.cancel(signal?.reason).catch(() => {});
@@ -225,10 +197,10 @@ function httpError(response: Response, url: string, cursor: StreamCursor): Durab
   const { status } = response;
   const advice =
     status === 404
-      ? "The run is unknown there, or its resume token is wrong or has expired: start the run again with fetchWithStream, and check that the wait endpoint (durable.proxy()) is mounted at that URL."
+      ? "The run is unknown there, or its resume token is wrong or has expired: start the run again with fetchWithStream, and check that the wait endpoint (durable.waitEndpoint()) is mounted at that URL."
       : status >= 500 || status === 429
         ? "The wait endpoint is failing or overloaded; try again later."
-        : "Check that the wait endpoint (durable.proxy()) is mounted at that URL.";
+        : "Check that the wait endpoint (durable.waitEndpoint()) is mounted at that URL.";
   return new DurableClientError(
     "HTTP",
     `The stream continues at ${url}, which answered HTTP ${status} with ${response.headers.get("content-type") ?? "no content type"} instead of a text/event-stream. ${advice}`,

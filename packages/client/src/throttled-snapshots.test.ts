@@ -1,13 +1,4 @@
-import {
-  ORIGIN,
-  commitFrame,
-  controlledStream,
-  dataFrame,
-  durableRun,
-  resultFrame,
-  snapshotWhere,
-  sse,
-} from "@durastream/client-testing";
+import { ORIGIN, commitFrame, controlledStream, dataFrame, durableRun, resultFrame, snapshotWhere, sse } from "@durastream/client-testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDurableStream } from "./durable-stream.js";
 import { throttleSnapshots } from "./throttled-snapshots.js";
@@ -40,19 +31,19 @@ describe("throttleSnapshots", () => {
     expect(published).toEqual(["connecting:"]);
 
     body.send(sse(metadata, dataFrame("1-1", "a")));
-    await snapshotWhere(store, (snapshot) => snapshot.lastEventId === "1-1");
+    await snapshotWhere(store, (snapshot) => snapshot.offset === "1-1");
     expect(published).toEqual(["connecting:", "streaming:"]); // the status change, before 1-1 arrived
     expect(source.getSnapshot()).not.toBe(store.getSnapshot());
 
     body.send(sse(dataFrame("1-2", "b"), dataFrame("1-3", "c")));
-    await snapshotWhere(store, (snapshot) => snapshot.lastEventId === "1-3");
+    await snapshotWhere(store, (snapshot) => snapshot.offset === "1-3");
     expect(published).toHaveLength(2);
     vi.advanceTimersByTime(100);
     expect(published.at(-1)).toBe("streaming:abc");
 
     vi.advanceTimersByTime(500);
     body.send(sse(dataFrame("1-4", "d")));
-    await snapshotWhere(store, (snapshot) => snapshot.lastEventId === "1-4");
+    await snapshotWhere(store, (snapshot) => snapshot.offset === "1-4");
     expect(published.at(-1)).toBe("streaming:abcd"); // quiet for longer than the interval: at once
 
     body.send(sse(dataFrame("1-5", "e"), commitFrame("1-6"), resultFrame("1-7", '"abcde"')));
@@ -70,7 +61,7 @@ describe("throttleSnapshots", () => {
     const unsubscribe = source.subscribe(onChange);
     void store.start();
     body.send(sse(metadata, dataFrame("1-1", "a"), dataFrame("1-2", "b")));
-    await snapshotWhere(store, (snapshot) => snapshot.lastEventId === "1-2");
+    await snapshotWhere(store, (snapshot) => snapshot.offset === "1-2");
     const calls = onChange.mock.calls.length;
     unsubscribe();
     vi.advanceTimersByTime(1000);
@@ -96,7 +87,7 @@ describe("throttleSnapshots", () => {
       body.send(sse(metadata));
       await snapshotWhere(store, (snapshot) => snapshot.status === "streaming");
       for (let index = 1; index <= 5; index += 1) body.send(sse(dataFrame(`1-${index}`, String(index))));
-      await snapshotWhere(store, (snapshot) => snapshot.lastEventId === "1-5");
+      await snapshotWhere(store, (snapshot) => snapshot.offset === "1-5");
     }
     const [throttledSeen, unthrottledSeen] = counts;
     expect(unthrottledSeen!.slice(-5)).toEqual(["1", "12", "123", "1234", "12345"]);
@@ -126,7 +117,7 @@ describe("throttleSnapshots", () => {
     const stopFirst = source.subscribe(() => first.push(source.getSnapshot().uncommittedText));
     void store.start();
     body.send(sse(metadata, dataFrame("1-1", "a")));
-    await snapshotWhere(store, (snapshot) => snapshot.lastEventId === "1-1");
+    await snapshotWhere(store, (snapshot) => snapshot.offset === "1-1");
     const stopSecond = source.subscribe(() => second.push(source.getSnapshot().uncommittedText));
     expect(storeListeners).toBe(1); // one subscription for both listeners
     // The second listener does not catch up on its own: that would rob the first of the pending change.
@@ -138,7 +129,7 @@ describe("throttleSnapshots", () => {
     stopFirst();
     stopFirst(); // twice is harmless
     body.send(sse(dataFrame("1-2", "b")));
-    await snapshotWhere(store, (snapshot) => snapshot.lastEventId === "1-2");
+    await snapshotWhere(store, (snapshot) => snapshot.offset === "1-2");
     vi.advanceTimersByTime(100);
     expect(second).toEqual(["a", "ab"]);
     expect(first.at(-1)).toBe("a");

@@ -1,5 +1,6 @@
 import { isActiveStatus } from "./durable-stream-status.js";
 import type { DurableStream, DurableStreamSnapshot } from "./durable-stream-types.js";
+import { createSubscribable } from "./subscribable.js";
 
 /**
  * A durable stream's snapshots, published at most once per interval while a run is in progress,
@@ -47,7 +48,7 @@ export interface ThrottledSnapshots<T = unknown, R = unknown> {
  */
 export function throttleSnapshots<T, R>(stream: DurableStream<T, R>, throttleMs: number | (() => number)): ThrottledSnapshots<T, R> {
   const interval = typeof throttleMs === "function" ? throttleMs : () => throttleMs;
-  const listeners = new Set<() => void>();
+  const listeners = createSubscribable();
   let published = stream.getSnapshot();
   let publishedAt = -Infinity;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -63,16 +64,7 @@ export function throttleSnapshots<T, R>(stream: DurableStream<T, R>, throttleMs:
     if (next === published) return;
     published = next;
     publishedAt = Date.now();
-    for (const listener of listeners) {
-      try {
-        listener();
-      } catch (failure) {
-        // As the stream's own notifications: a listener's bug must not keep the others from the change.
-        queueMicrotask(() => {
-          throw failure;
-        });
-      }
-    }
+    listeners.notify();
   };
   const onStreamChange = (): void => {
     const wait = interval();
@@ -90,8 +82,7 @@ export function throttleSnapshots<T, R>(stream: DurableStream<T, R>, throttleMs:
   return {
     getSnapshot: () => published,
     subscribe(listener) {
-      const entry = (): void => listener();
-      listeners.add(entry);
+      const unsubscribe = listeners.subscribe(listener);
       if (unsubscribeStream === undefined) {
         // Catch up with changes made while nobody listened (React compares after subscribing).
         published = stream.getSnapshot();
@@ -99,7 +90,9 @@ export function throttleSnapshots<T, R>(stream: DurableStream<T, R>, throttleMs:
         unsubscribeStream = stream.subscribe(onStreamChange);
       }
       return () => {
-        if (!listeners.delete(entry) || listeners.size > 0) return;
+        unsubscribe();
+        // The last listener gone (a repeated call finds the stream unsubscribed already): stop listening.
+        if (listeners.size > 0) return;
         unsubscribeStream?.();
         unsubscribeStream = undefined;
         stopTimer();

@@ -1,13 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  base64ToBytes,
-  base64UrlToBytes,
-  bytesToBase64,
-  bytesToBase64Url,
-  decodeBody,
-  encodeBody,
-} from "./body-encoding.js";
+import { base64ToBytes, base64UrlToBytes, bytesToBase64, bytesToBase64Url, decodeBody, encodeBody } from "./body-encoding.js";
 import { responseFromSnapshot, snapshotResponse } from "./response-snapshot.js";
 
 const utf8 = new TextEncoder();

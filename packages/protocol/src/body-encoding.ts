@@ -13,11 +13,6 @@ const textEncoder = new TextEncoder();
  * kept as a character), else base64 of the bytes.
  *
  * @internal Shared by the response and request snapshots (`@durastream/protocol/internal`).
- * @example
- * ```ts
- * encodeBody(new TextEncoder().encode("hi")); // { body: "hi", bodyEncoding: "text" }
- * encodeBody(new Uint8Array([0xff])); // { body: "/w==", bodyEncoding: "base64" }
- * ```
  */
 export function encodeBody(bytes: Uint8Array): { body: string; bodyEncoding: BodyEncoding } {
   try {
@@ -31,10 +26,6 @@ export function encodeBody(bytes: Uint8Array): { body: string; bodyEncoding: Bod
  * The bytes of a body that `encodeBody` encoded.
  *
  * @internal Shared by the response and request snapshots (`@durastream/protocol/internal`).
- * @example
- * ```ts
- * decodeBody("/w==", "base64"); // Uint8Array [0xff]
- * ```
  */
 export function decodeBody(body: string, bodyEncoding: BodyEncoding): Uint8Array<ArrayBuffer> {
   return bodyEncoding === "base64" ? base64ToBytes(body) : textEncoder.encode(body);
@@ -44,10 +35,6 @@ export function decodeBody(body: string, bodyEncoding: BodyEncoding): Uint8Array
  * Base64 (with padding) of bytes.
  *
  * @internal
- * @example
- * ```ts
- * bytesToBase64(new Uint8Array([0xff])); // "/w=="
- * ```
  */
 export function bytesToBase64(bytes: Uint8Array): string {
   let binary = "";
@@ -61,10 +48,6 @@ export function bytesToBase64(bytes: Uint8Array): string {
  * The bytes of base64 text; throws a `DOMException` (`InvalidCharacterError`) when it is not base64.
  *
  * @internal
- * @example
- * ```ts
- * base64ToBytes("/w=="); // Uint8Array [0xff]
- * ```
  */
 export function base64ToBytes(base64: string): Uint8Array<ArrayBuffer> {
   const binary = atob(base64);
@@ -77,10 +60,6 @@ export function base64ToBytes(base64: string): Uint8Array<ArrayBuffer> {
  * Base64url without padding (RFC 4648 §5), as resume tokens carry their signature.
  *
  * @internal
- * @example
- * ```ts
- * bytesToBase64Url(new Uint8Array([0xfb, 0xff])); // "-_8"
- * ```
  */
 export function bytesToBase64Url(bytes: Uint8Array): string {
   return bytesToBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -90,11 +69,6 @@ export function bytesToBase64Url(bytes: Uint8Array): string {
  * The bytes of base64url text (padding optional), or `undefined` when it is not base64url.
  *
  * @internal
- * @example
- * ```ts
- * base64UrlToBytes("-_8"); // Uint8Array [0xfb, 0xff]
- * base64UrlToBytes("!"); // undefined
- * ```
  */
 export function base64UrlToBytes(text: string): Uint8Array<ArrayBuffer> | undefined {
   try {

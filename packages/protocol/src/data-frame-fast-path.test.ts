@@ -18,29 +18,22 @@ function decodeSlowly(offset: string | undefined, json: string): Frame | string 
 }
 
 const offset = fc.tuple(fc.nat({ max: 99 }), fc.nat({ max: 999_999 })).map(([epoch, sequence]) => `${epoch}-${sequence}`);
-const anyStep = fc.oneof(
-  fc.constant(null),
-  fc.stringMatching(/^[0-9a-f]{40}$/),
-  fc.string({ unit: "binary", maxLength: 12 }),
-);
+const anyStep = fc.oneof(fc.constant(null), fc.stringMatching(/^[0-9a-f]{40}$/), fc.string({ unit: "binary", maxLength: 12 }));
 
 describe("DataFrameFastPath", () => {
   it("decodes what the encoder writes exactly as decodeEvent does, and takes the fast path when it can", () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.tuple(offset, anyStep, fc.jsonValue({ stringUnit: "binary", maxDepth: 3 })), { minLength: 1, maxLength: 6 }),
-        (frames) => {
-          const fastPath = new DataFrameFastPath();
-          for (const [frameOffset, step, data] of frames) {
-            const json = encodeDataPayload(step, JSON.stringify(data));
-            const fast = fastPath.decode(frameOffset, json);
-            if (fast !== undefined) expect(fast).toEqual(decodeSlowly(frameOffset, json));
-            // Only a step id that needs JSON escapes (or an empty one) leaves the fast path.
-            const plain = step === null || (step !== "" && JSON.stringify(step) === `"${step}"`);
-            expect(fast !== undefined).toBe(plain);
-          }
-        },
-      ),
+      fc.property(fc.array(fc.tuple(offset, anyStep, fc.jsonValue({ stringUnit: "binary", maxDepth: 3 })), { minLength: 1, maxLength: 6 }), (frames) => {
+        const fastPath = new DataFrameFastPath();
+        for (const [frameOffset, step, data] of frames) {
+          const json = encodeDataPayload(step, JSON.stringify(data));
+          const fast = fastPath.decode(frameOffset, json);
+          if (fast !== undefined) expect(fast).toEqual(decodeSlowly(frameOffset, json));
+          // Only a step id that needs JSON escapes (or an empty one) leaves the fast path.
+          const plain = step === null || (step !== "" && JSON.stringify(step) === `"${step}"`);
+          expect(fast !== undefined).toBe(plain);
+        }
+      }),
     );
   });
 
@@ -48,7 +41,7 @@ describe("DataFrameFastPath", () => {
     const envelope = fc.constantFrom('{"step":null,"data":', `{"step":"${STEP}","data":`, '{"step":"', '{"step":"a', '{"step":"a\u0001', "");
     const tail = fc.oneof(
       fc.string({ unit: "binary", maxLength: 30 }),
-      fc.constantFrom("1}", '"x"}', "}", '1,"later":"field"}', '"a"},{"b":1}', '1 }', " null}", '"\\u0000"}', '"a\u0001"}'),
+      fc.constantFrom("1}", '"x"}', "}", '1,"later":"field"}', '"a"},{"b":1}', "1 }", " null}", '"\\u0000"}', '"a\u0001"}'),
     );
     const id = fc.oneof(offset, fc.constantFrom(undefined, "", "7", "1-x", "01-2 "));
     fc.assert(

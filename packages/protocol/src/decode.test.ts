@@ -87,14 +87,7 @@ describe("test vectors (test-vectors/frames.json)", () => {
     const types = new Set(vectors.flatMap((vector) => vector.frames.map((frame) => (frame as Frame).type)));
     expect([...types].sort()).toEqual(["commit", "data", "metadata", "redirect", "result", "rollback"]);
     const codes = new Set(vectors.flatMap((vector) => vector.errors));
-    expect([...codes].sort()).toEqual([
-      "INVALID_FRAME",
-      "INVALID_OFFSET",
-      "MALFORMED_FRAME",
-      "UNKNOWN_EVENT",
-      "UNKNOWN_FIELD",
-      "UNSUPPORTED_VERSION",
-    ]);
+    expect([...codes].sort()).toEqual(["INVALID_FRAME", "INVALID_OFFSET", "MALFORMED_FRAME", "UNKNOWN_EVENT", "UNKNOWN_FIELD", "UNSUPPORTED_VERSION"]);
   });
 
   it("really cut inside 2-, 3- and 4-byte characters where their names say so", () => {
@@ -104,9 +97,25 @@ describe("test vectors (test-vectors/frames.json)", () => {
       return cutsInsideCharacters(encoder.encode(vector!.input), vector!.splitAt);
     };
     expect(cutsOf("2-byte UTF-8")).toContainEqual([2, 1]);
-    expect(cutsOf("3-byte UTF-8")).toEqual(expect.arrayContaining([[3, 1], [3, 2]]));
-    expect(cutsOf("4-byte UTF-8")).toEqual(expect.arrayContaining([[4, 1], [4, 2], [4, 3]]));
-    expect(cutsOf("BOM at the start of the stream, split")).toEqual(expect.arrayContaining([[3, 1], [3, 2]]));
+    expect(cutsOf("3-byte UTF-8")).toEqual(
+      expect.arrayContaining([
+        [3, 1],
+        [3, 2],
+      ]),
+    );
+    expect(cutsOf("4-byte UTF-8")).toEqual(
+      expect.arrayContaining([
+        [4, 1],
+        [4, 2],
+        [4, 3],
+      ]),
+    );
+    expect(cutsOf("BOM at the start of the stream, split")).toEqual(
+      expect.arrayContaining([
+        [3, 1],
+        [3, 2],
+      ]),
+    );
   });
 
   it("really cut between CR and LF in the CRLF vector", () => {
@@ -267,12 +276,17 @@ describe("decodeEvent", () => {
   });
 
   it("ignores an id on frames that are not in the log, and extra JSON fields", () => {
-    expect(
-      decodeEvent({ event: "redirect", id: "1-4", data: '{"url":"/w","reason":"retry","extra":true}' }),
-    ).toEqual({ type: "redirect", url: "/w", reason: "retry" });
-    expect(
-      decodeEvent({ event: "data", id: "1-5", data: '{"step":null,"data":1,"later":"field"}' }),
-    ).toEqual({ type: "data", offset: "1-5", hashedStepId: null, data: 1 });
+    expect(decodeEvent({ event: "redirect", id: "1-4", data: '{"url":"/w","reason":"retry","extra":true}' })).toEqual({
+      type: "redirect",
+      url: "/w",
+      reason: "retry",
+    });
+    expect(decodeEvent({ event: "data", id: "1-5", data: '{"step":null,"data":1,"later":"field"}' })).toEqual({
+      type: "data",
+      offset: "1-5",
+      hashedStepId: null,
+      data: 1,
+    });
   });
 
   it("reads an event without an event name as the SSE default 'message', which is unknown", () => {

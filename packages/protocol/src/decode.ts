@@ -1,15 +1,7 @@
 import { createParser, type ParseError } from "eventsource-parser";
 import { DataFrameFastPath } from "./data-frame-fast-path.js";
 import { ProtocolError } from "./errors.js";
-import {
-  PROTOCOL_VERSION,
-  type BodyEncoding,
-  type Frame,
-  type HashedStepId,
-  type RedirectReason,
-  type ResponseSnapshot,
-  type WireError,
-} from "./frames.js";
+import { PROTOCOL_VERSION, type BodyEncoding, type Frame, type HashedStepId, type RedirectReason, type ResponseSnapshot, type WireError } from "./frames.js";
 import { isOffset, parseOffset } from "./offset.js";
 import { createUtf8ChunkDecoder } from "./utf8-chunk-decoder.js";
 
@@ -92,11 +84,7 @@ export function createFrameDecoder(callbacks: FrameDecoderCallbacks): FrameDecod
       try {
         frame = decodeEvent(message);
       } catch (error) {
-        onError?.(
-          ProtocolError.isInstance(error)
-            ? error
-            : new ProtocolError("MALFORMED_FRAME", String(error), { cause: error, raw: message.data }),
-        );
+        onError?.(ProtocolError.isInstance(error) ? error : new ProtocolError("MALFORMED_FRAME", String(error), { cause: error, raw: message.data }));
         return;
       }
       onFrame(frame);
@@ -263,9 +251,7 @@ function responseSnapshot(event: string, value: unknown, raw: string): ResponseS
   if (typeof statusText !== "string") throw invalid(event, '"response.statusText" is not a string', raw);
   if (
     !Array.isArray(headers) ||
-    !headers.every(
-      (pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === "string" && typeof pair[1] === "string",
-    )
+    !headers.every((pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === "string" && typeof pair[1] === "string")
   ) {
     throw invalid(event, '"response.headers" is not a list of [name, value] string pairs', raw);
   }

@@ -17,22 +17,13 @@ const examples: ReadonlyArray<readonly [Frame, string]> = [
     { type: "metadata", runId: "01JBQ8Z7W3X5K2M9N4P6R8T0VY", protocolVersion: 1, resumeUrl: "/api/durable/r?token=t" },
     'event: metadata\ndata: {"runId":"01JBQ8Z7W3X5K2M9N4P6R8T0VY","version":1,"resumeUrl":"/api/durable/r?token=t"}\n\n',
   ],
-  [
-    { type: "metadata", runId: "r", protocolVersion: 1, resumeUrl: null },
-    'event: metadata\ndata: {"runId":"r","version":1,"resumeUrl":null}\n\n',
-  ],
-  [
-    { type: "data", offset: "1-1", hashedStepId: STEP, data: "Hello" },
-    `event: data\nid: 1-1\ndata: {"step":"${STEP}","data":"Hello"}\n\n`,
-  ],
+  [{ type: "metadata", runId: "r", protocolVersion: 1, resumeUrl: null }, 'event: metadata\ndata: {"runId":"r","version":1,"resumeUrl":null}\n\n'],
+  [{ type: "data", offset: "1-1", hashedStepId: STEP, data: "Hello" }, `event: data\nid: 1-1\ndata: {"step":"${STEP}","data":"Hello"}\n\n`],
   [
     { type: "data", offset: "1-2", hashedStepId: null, data: { delta: "é", n: [1, null] } },
     'event: data\nid: 1-2\ndata: {"step":null,"data":{"delta":"é","n":[1,null]}}\n\n',
   ],
-  [
-    { type: "data", offset: "1-3", hashedStepId: null, data: null },
-    'event: data\nid: 1-3\ndata: {"step":null,"data":null}\n\n',
-  ],
+  [{ type: "data", offset: "1-3", hashedStepId: null, data: null }, 'event: data\nid: 1-3\ndata: {"step":null,"data":null}\n\n'],
   [{ type: "commit", offset: "1-4", hashedStepId: STEP }, `event: commit\nid: 1-4\ndata: {"step":"${STEP}"}\n\n`],
   [{ type: "commit", offset: "1-5", hashedStepId: null }, 'event: commit\nid: 1-5\ndata: {"step":null}\n\n'],
   [
@@ -85,9 +76,7 @@ describe("encodeEvent", () => {
   });
 
   it("leaves out the id line when there is no offset", () => {
-    expect(encodeEvent("redirect", undefined, '{"url":"/w","reason":"sleep"}')).toBe(
-      'event: redirect\ndata: {"url":"/w","reason":"sleep"}\n\n',
-    );
+    expect(encodeEvent("redirect", undefined, '{"url":"/w","reason":"sleep"}')).toBe('event: redirect\ndata: {"url":"/w","reason":"sleep"}\n\n');
   });
 });
 
@@ -203,9 +192,7 @@ describe("encodeComment", () => {
 describe("round trip (property)", () => {
   const text = fc.string({ unit: "binary", maxLength: 40 });
   const nonEmptyText = fc.string({ unit: "binary", minLength: 1, maxLength: 40 });
-  const offset = fc
-    .tuple(fc.nat({ max: 999_999_999_999_999 }), fc.nat({ max: 999_999_999_999_999 }))
-    .map(([epoch, sequence]) => `${epoch}-${sequence}`);
+  const offset = fc.tuple(fc.nat({ max: 999_999_999_999_999 }), fc.nat({ max: 999_999_999_999_999 })).map(([epoch, sequence]) => `${epoch}-${sequence}`);
   const step = fc.option(fc.stringMatching(/^[0-9a-f]{40}$/), { nil: null });
   const wireError = fc.record({ name: text, message: text });
   const header = fc.tuple(fc.string({ unit: "grapheme-ascii", maxLength: 20 }), text);

@@ -37,3 +37,4 @@ export {
   type ResponseFromSnapshotOptions,
   type SnapshotResponseOptions,
 } from "./response-snapshot.js";
+export type { Backoff, BackoffOptions } from "./backoff.js";

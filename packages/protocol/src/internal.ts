@@ -22,3 +22,12 @@ export {
   decodeBody,
   encodeBody,
 } from "./body-encoding.js";
+export { DEFAULT_BACKOFF, backoffDelay, checkBackoff } from "./backoff.js";
+export { describeValue } from "./describe-value.js";
+export {
+  checkOptionalFunction,
+  checkOptionalMilliseconds,
+  checkStoreClock,
+  checkStoreRetention,
+  invalidOption,
+} from "./option-checks.js";

@@ -95,12 +95,7 @@ describe("compareOffsets", () => {
     const offset: fc.Arbitrary<Offset> = fc.record({ epoch: fc.nat({ max: 20 }), sequence: fc.nat({ max: 20 }) });
     fc.assert(
       fc.property(offset, offset, (a, b) => {
-        const expected =
-          a.epoch < b.epoch || (a.epoch === b.epoch && a.sequence < b.sequence)
-            ? -1
-            : a.epoch === b.epoch && a.sequence === b.sequence
-              ? 0
-              : 1;
+        const expected = a.epoch < b.epoch || (a.epoch === b.epoch && a.sequence < b.sequence) ? -1 : a.epoch === b.epoch && a.sequence === b.sequence ? 0 : 1;
         expect(Math.sign(compareOffsets(a, b))).toBe(expected);
         expect(Math.sign(compareOffsets(b, a))).toBe(expected === 0 ? 0 : -expected);
       }),
@@ -110,7 +105,23 @@ describe("compareOffsets", () => {
 
 describe("isOffset", () => {
   it("agrees with parseOffset on valid and invalid offsets", () => {
-    for (const text of ["1-42", "0-0", "123456789012345-1", "1-123456789012345", "1-", "-1", "1--2", "a-1", "1-1a", "1234567890123456-1", "1-1234567890123456", "", "1", "1-2-3", " 1-2"]) {
+    for (const text of [
+      "1-42",
+      "0-0",
+      "123456789012345-1",
+      "1-123456789012345",
+      "1-",
+      "-1",
+      "1--2",
+      "a-1",
+      "1-1a",
+      "1234567890123456-1",
+      "1-1234567890123456",
+      "",
+      "1",
+      "1-2-3",
+      " 1-2",
+    ]) {
       let parses = true;
       try {
         parseOffset(text);

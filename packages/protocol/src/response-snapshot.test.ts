@@ -153,9 +153,7 @@ describe("responseFromSnapshot", () => {
   it("decodes a content-encoding body as fetch does (headers kept), and leaves it as stored with decode: false", async () => {
     const json = JSON.stringify({ answer: "中文 😀" });
     const gzipped = await bytesOf(new Response(new Blob([json]).stream().pipeThrough(new CompressionStream("gzip"))));
-    const snapshot = await snapshotResponse(
-      new Response(gzipped, { headers: { "content-type": "application/json", "content-encoding": "gzip" } }),
-    );
+    const snapshot = await snapshotResponse(new Response(gzipped, { headers: { "content-type": "application/json", "content-encoding": "gzip" } }));
     expect(snapshot.bodyEncoding).toBe("base64");
     const rebuilt = responseFromSnapshot(snapshot);
     expect(rebuilt.headers.get("content-encoding")).toBe("gzip");

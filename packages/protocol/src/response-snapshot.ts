@@ -103,10 +103,7 @@ async function readBodyUpTo(response: Response, maxBytes: number): Promise<Uint8
       if (!(value instanceof Uint8Array)) throw new TypeError("snapshotResponse: a response body chunk is not a Uint8Array.");
       total += value.byteLength;
       if (total > maxBytes) {
-        throw new ProtocolError(
-          "BODY_TOO_LARGE",
-          `The response body is larger than ${maxBytes} bytes; it was not read further.`,
-        );
+        throw new ProtocolError("BODY_TOO_LARGE", `The response body is larger than ${maxBytes} bytes; it was not read further.`);
       }
       chunks.push(value);
     }

@@ -64,7 +64,7 @@ describe("dataPayloadPrefixLength", () => {
     expect(outside.slice(0, dataPayloadPrefixLength(outside))).toBe('{"step":null,"data":');
   });
 
-  it("stops at the first ,\"data\": even when the chunk holds another", () => {
+  it('stops at the first ,"data": even when the chunk holds another', () => {
     const payload = '{"step":null,"data":{"x":1,"data":2}}';
     expect(dataPayloadPrefixLength(payload)).toBe('{"step":null,"data":'.length);
   });

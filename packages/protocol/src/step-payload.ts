@@ -26,12 +26,6 @@ const LOWERCASE_N = 0x6e;
 
 /**
  * The `{"step":…,"data":` opening of the data payloads of one step (or of outside-step chunks, for null).
- *
- * @example
- * ```ts
- * dataPayloadPrefix(null); // '{"step":null,"data":'
- * dataPayloadPrefix("ab"); // '{"step":"ab","data":'
- * ```
  */
 export function dataPayloadPrefix(hashedStepId: HashedStepId): string {
   return hashedStepId === null ? NULL_STEP_DATA_PREFIX : `${STEP_KEY}${JSON.stringify(hashedStepId)}${DATA_KEY}`;
@@ -42,10 +36,6 @@ export function dataPayloadPrefix(hashedStepId: HashedStepId): string {
  * the chunk twice on the hot path. Same bytes as `encodeFramePayload` of the data frame.
  *
  * @internal Per-chunk encoder for the server and tools of this monorepo (`@durastream/protocol/internal`).
- * @example
- * ```ts
- * encodeDataPayload(null, '"hello"'); // '{"step":null,"data":"hello"}'
- * ```
  */
 export function encodeDataPayload(hashedStepId: HashedStepId, dataJson: string): string {
   return `${dataPayloadPrefix(hashedStepId)}${dataJson}}`;
@@ -56,11 +46,6 @@ export function encodeDataPayload(hashedStepId: HashedStepId, dataJson: string):
  * cost is one string concatenation. Same output as `encodeDataPayload`.
  *
  * @internal Per-chunk encoder for the server and tools of this monorepo (`@durastream/protocol/internal`).
- * @example
- * ```ts
- * const encode = createDataPayloadEncoder(hashedStepId);
- * encode('"token"'); // '{"step":"<hash>","data":"token"}'
- * ```
  */
 export function createDataPayloadEncoder(hashedStepId: HashedStepId): (dataJson: string) => string {
   const prefix = dataPayloadPrefix(hashedStepId);
@@ -75,11 +60,6 @@ export function createDataPayloadEncoder(hashedStepId: HashedStepId): (dataJson:
  * whatever the characters between, so the check does not need to parse JSON.
  *
  * @internal Used by the stores' frame log.
- * @example
- * ```ts
- * dataPayloadPrefixLength('{"step":null,"data":"hi"}'); // 20, the length of '{"step":null,"data":'
- * dataPayloadPrefixLength('{"data":"hi","step":null}'); // -1
- * ```
  */
 export function dataPayloadPrefixLength(payload: string): number {
   if (!payload.startsWith(STEP_KEY) || payload.charCodeAt(payload.length - 1) !== CLOSING_BRACE) return -1;
@@ -96,11 +76,6 @@ export function dataPayloadPrefixLength(payload: string): number {
  * allocation.
  *
  * @internal Used by the stores to track pending outside-step chunks.
- * @example
- * ```ts
- * isOutsideStepPayload('{"step":null}'); // true
- * isOutsideStepPayload('{"step":"ab","data":1}'); // false
- * ```
  */
 export function isOutsideStepPayload(payload: string): boolean {
   return payload.charCodeAt(STEP_KEY.length) === LOWERCASE_N && payload.startsWith(OUTSIDE_STEP_OPENING);
@@ -112,11 +87,6 @@ export function isOutsideStepPayload(payload: string): boolean {
  * escapes); `undefined` when the payload does not open with `{"step":null` or `{"step":"`.
  *
  * @internal Used by the executor's log scan.
- * @example
- * ```ts
- * stepOfPayload('{"step":"ab","data":1}'); // "ab"
- * stepOfPayload('{"step":null}'); // null
- * ```
  */
 export function stepOfPayload(payload: string): HashedStepId | undefined {
   if (isOutsideStepPayload(payload)) return null;

@@ -43,7 +43,10 @@ describe("createUtf8ChunkDecoder", () => {
   it("gives the text of TextDecoder's stream mode, however the bytes are cut", () => {
     fc.assert(
       fc.property(bytesToDecode, fc.array(fc.nat(), { maxLength: 6 }), (bytes, cuts) => {
-        const chunks = cut(bytes, cuts.map((offset) => offset % (bytes.length + 1)));
+        const chunks = cut(
+          bytes,
+          cuts.map((offset) => offset % (bytes.length + 1)),
+        );
         expect(decodeInChunks(chunks)).toBe(decodeStreaming(chunks));
       }),
       { numRuns: 2000 },

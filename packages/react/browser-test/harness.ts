@@ -66,19 +66,19 @@ const contentTypes: Record<string, string> = {
   ".json": "application/json",
 };
 
-export interface RequestRecord {
+interface RequestRecord {
   method: string;
   path: string;
 }
 
 /**
  * One origin on loopback: the built page at `/`, the durable endpoint at `/api/chat`, its wait
- * endpoint (`durable.proxy()`) at `/api/durable/`. Records every API request.
+ * endpoint (`durable.waitEndpoint()`) at `/api/durable/`. Records every API request.
  */
 export async function startChatServer(pageDirectory: string, handler: DurableHandler, options: DurableOptions = {}) {
   const durable = createDurable({ backoff: () => 0, secret: "browser-test-resume-token-secret", ...options });
   const endpoint = durable.endpoint(handler, { id: "chat" });
-  const proxy = durable.proxy();
+  const waitEndpoint = durable.waitEndpoint();
   const requests: RequestRecord[] = [];
   const watchers = new Set<() => void>();
   const root = resolve(pageDirectory);
@@ -98,7 +98,7 @@ export async function startChatServer(pageDirectory: string, handler: DurableHan
       for (const watcher of watchers) watcher();
     }
     if (pathname === "/api/chat") return endpoint(request);
-    if (pathname.startsWith("/api/durable/")) return proxy(request);
+    if (pathname.startsWith("/api/durable/")) return waitEndpoint(request);
     return servePage(pathname);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

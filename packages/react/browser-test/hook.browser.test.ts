@@ -101,18 +101,19 @@ describe.skipIf(skip)("useDurableStream in headless Chromium", () => {
   async function until(page: Page, what: string, expected: Partial<PageState>): Promise<void> {
     let matched = false;
     try {
-      matched = await (
-        await page.waitForFunction(
-          (want) => {
-            const text = (id: string) => document.querySelector(`[data-testid="${id}"]`)?.textContent ?? "";
-            if (Object.entries(want).every(([id, value]) => text(id) === value)) return "matched";
-            // A run that ended does not change any more: no use waiting.
-            return ["succeeded", "failed", "aborted"].includes(text("status")) ? "ended" : false;
-          },
-          expected,
-          { timeout: DOM_TIMEOUT },
-        )
-      ).jsonValue() === "matched";
+      matched =
+        (await (
+          await page.waitForFunction(
+            (want) => {
+              const text = (id: string) => document.querySelector(`[data-testid="${id}"]`)?.textContent ?? "";
+              if (Object.entries(want).every(([id, value]) => text(id) === value)) return "matched";
+              // A run that ended does not change any more: no use waiting.
+              return ["succeeded", "failed", "aborted"].includes(text("status")) ? "ended" : false;
+            },
+            expected,
+            { timeout: DOM_TIMEOUT },
+          )
+        ).jsonValue()) === "matched";
     } catch (error) {
       if (!(error instanceof Error && error.name === "TimeoutError")) throw error;
     }
@@ -131,7 +132,8 @@ describe.skipIf(skip)("useDurableStream in headless Chromium", () => {
   /** Every committed text the page ever showed is a prefix of the final one (exactly-once, in order). */
   function expectCommittedPrefixes(history: RenderRecord[], final: string): void {
     for (const record of history) {
-      if (!final.startsWith(record.committed)) throw new Error(`The page showed committed text that is not a prefix of the final text: ${JSON.stringify(record)}`);
+      if (!final.startsWith(record.committed))
+        throw new Error(`The page showed committed text that is not a prefix of the final text: ${JSON.stringify(record)}`);
     }
   }
 
@@ -228,7 +230,7 @@ describe.skipIf(skip)("useDurableStream in headless Chromium", () => {
     await page.waitForFunction(
       (key) => {
         const saved = sessionStorage.getItem(key);
-        return saved !== null && saved.includes("upon ");
+        return saved?.includes("upon ") === true;
       },
       PERSIST_KEY,
       { timeout: DOM_TIMEOUT },

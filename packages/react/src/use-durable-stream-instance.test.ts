@@ -11,7 +11,7 @@ import {
   sse,
   sseResponse,
   streamResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { createDurableStream, type DurableStream } from "@durastream/client";
 import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
@@ -20,7 +20,7 @@ import { StrictMode, createElement, type ReactElement } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { useDurableStream, type UseDurableStreamInstanceOptions, type UseDurableStreamOptions } from "./use-durable-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 afterEach(() => cleanup());
 
 const RUN_ID = "01JREACTSHARED000000000000";
@@ -109,7 +109,7 @@ describe("useDurableStream({ stream })", () => {
   });
 
   it("resumes the stream's persisted run on mount only with resumeOnMount: true", async () => {
-    const storage = memoryStorage({ chat: { runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: "1-2", committed: ["Hello"] } });
+    const storage = memoryStorage({ chat: { runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-2", committed: ["Hello"] } });
     let waits = 0;
     server.use(
       http.get(`${ORIGIN}${WAIT_PATH}`, () => {

@@ -12,7 +12,7 @@ import {
   sse,
   sseResponse,
   streamResponse,
-  useTestServer,
+  setupTestServer,
 } from "@durastream/client-testing";
 import { hashStepId, type Frame } from "@durastream/protocol";
 import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
@@ -21,7 +21,7 @@ import { StrictMode, createElement, useEffect, type ReactElement } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { useDurableStream, type UseDurableStreamOptions, type UseDurableStreamResult } from "./use-durable-stream.js";
 
-const server = useTestServer();
+const server = setupTestServer();
 afterEach(() => {
   vi.useRealTimers();
   cleanup();
@@ -154,9 +154,7 @@ describe("useDurableStream", () => {
   });
 
   it("sends exactly one POST under Strict Mode when a component starts in an effect", async () => {
-    const endpoint = servePosts(server, ENDPOINT, () =>
-      sseResponse(sse(metadata, dataFrame("1-1", "once"), commitFrame("1-2"), resultFrame("1-3", '"once"'))),
-    );
+    const endpoint = servePosts(server, ENDPOINT, () => sseResponse(sse(metadata, dataFrame("1-1", "once"), commitFrame("1-2"), resultFrame("1-3", '"once"'))));
     render(createElement(StrictMode, null, createElement(Message, { options: { url: ENDPOINT, fetchOpts: { method: "POST" } }, autoStart: true })));
     await waitFor(() => expect(text("status")).toBe("succeeded"));
     expect(text("committed")).toBe("once");
@@ -188,11 +186,9 @@ describe("useDurableStream", () => {
   });
 
   it("resumes a persisted run on mount, from sessionStorage, without a POST", async () => {
-    sessionStorage.setItem("chat", JSON.stringify({ runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: "1-3", committed: ["Hello"] }));
+    sessionStorage.setItem("chat", JSON.stringify({ runId: RUN_ID, resumeUrl: RESUME_URL, offset: "1-3", committed: ["Hello"] }));
     const endpoint = servePosts(server, ENDPOINT, () => sseResponse(sse(metadata, resultFrame("1-1", '"new"'))));
-    const wait = inSequence(() =>
-      sseResponse(sse(metadata, dataFrame("1-4", " again", STEP), commitFrame("1-5", STEP), resultFrame("1-6", '"Hello again"'))),
-    );
+    const wait = inSequence(() => sseResponse(sse(metadata, dataFrame("1-4", " again", STEP), commitFrame("1-5", STEP), resultFrame("1-6", '"Hello again"'))));
     server.use(http.get(`${ORIGIN}${WAIT_PATH}`, wait.resolver));
     render(createElement(StrictMode, null, createElement(Message, { options: { url: ENDPOINT, fetchOpts: { method: "POST" }, persistKey: "chat" } })));
     await waitFor(() => expect(text("status")).toBe("succeeded"));
@@ -203,7 +199,7 @@ describe("useDurableStream", () => {
   });
 
   it("does not resume on mount when resumeOnMount is false, and passes the latest options to start()", async () => {
-    sessionStorage.setItem("chat", JSON.stringify({ runId: RUN_ID, resumeUrl: RESUME_URL, lastEventId: null, committed: [] }));
+    sessionStorage.setItem("chat", JSON.stringify({ runId: RUN_ID, resumeUrl: RESUME_URL, offset: null, committed: [] }));
     const seen: string[] = [];
     server.use(
       http.post(`${ORIGIN}/api/:name`, ({ request }) => {

@@ -172,9 +172,7 @@ export function useDurableStream<T = unknown, R = unknown>(
   return useMemo(() => ({ ...snapshot, ...binding.actions }), [snapshot, binding]);
 }
 
-function isInstanceOptions<T, R>(
-  options: UseDurableStreamOptions | UseDurableStreamInstanceOptions<T, R>,
-): options is UseDurableStreamInstanceOptions<T, R> {
+function isInstanceOptions<T, R>(options: UseDurableStreamOptions | UseDurableStreamInstanceOptions<T, R>): options is UseDurableStreamInstanceOptions<T, R> {
   return (options as Partial<UseDurableStreamInstanceOptions<T, R>>).stream !== undefined;
 }
 

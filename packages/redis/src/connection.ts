@@ -26,7 +26,7 @@ import { Redis, type RedisOptions } from "ioredis";
  *   operations still pending once the connection has not been ready for that long (e.g. it opens
  *   but never completes its handshake, where ioredis would keep waiting).
  */
-export const CLIENT_OPTIONS: RedisOptions = {
+const CLIENT_OPTIONS: RedisOptions = {
   retryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
   connectTimeout: 2_000,
   enableOfflineQueue: true,

@@ -245,7 +245,14 @@ async function send(
   path: string,
   options: { agent: Agent; method?: string; body?: string; beforeEnd?: () => Promise<void> },
 ): Promise<{ status: number; headers: IncomingMessage["headers"]; body: string; reusedSocket: boolean }> {
-  const request = httpRequest({ host: "127.0.0.1", port, path, method: options.method ?? "POST", agent: options.agent, headers: { "content-type": "application/json" } });
+  const request = httpRequest({
+    host: "127.0.0.1",
+    port,
+    path,
+    method: options.method ?? "POST",
+    agent: options.agent,
+    headers: { "content-type": "application/json" },
+  });
   const answered = once(request, "response") as Promise<[IncomingMessage]>;
   request.flushHeaders();
   if (options.beforeEnd !== undefined) {
@@ -319,7 +326,10 @@ describe.skipIf(url === undefined)("instance faults on one Redis", () => {
     // Both instances (restarted as needed) still serve other runs.
     for (const instance of await Promise.all([a.up(), b.up()])) {
       const short = view();
-      const response = await fetchWithStream(`http://127.0.0.1:${instance.port}/short?n=${instance.name}`, { ...short.callbacks, fetchOpts: { method: "POST", body: "{}" } });
+      const response = await fetchWithStream(`http://127.0.0.1:${instance.port}/short?n=${instance.name}`, {
+        ...short.callbacks,
+        fetchOpts: { method: "POST", body: "{}" },
+      });
       expect(await response.json()).toEqual({ n: instance.name, on: instance.name });
       expect(short.state.committed).toEqual([`${instance.name}:a `, `${instance.name}:b`]);
     }
@@ -399,7 +409,9 @@ describe.skipIf(url === undefined)("instance faults on one Redis", () => {
     // A exits by itself once it has handed over.
     expect(await a.exited).toEqual({ code: 0, signal: null });
     const closedAt = a.times[a.lines.indexOf("closed")]!;
-    console.log(`[handover] A: durable.close() done ${(closedAt - sigterm).toFixed(0)} ms after SIGTERM, process exited by itself after ${(performance.now() - sigterm).toFixed(0)} ms`);
+    console.log(
+      `[handover] A: durable.close() done ${(closedAt - sigterm).toFixed(0)} ms after SIGTERM, process exited by itself after ${(performance.now() - sigterm).toFixed(0)} ms`,
+    );
     expect(a.lines.slice(-1)).toEqual(["closed"]);
   }, 45_000);
 });

@@ -29,7 +29,11 @@ const durable = createDurable({
   leaseDuration: Number(process.env.LEASE ?? 30_000),
   pollInterval: Number(process.env.POLL ?? 5_000),
   maxInlineWait: 1_000,
-  timers: { now: () => Date.now() + offset, setTimeout: (callback, ms) => setTimeout(callback, ms), clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout) },
+  timers: {
+    now: () => Date.now() + offset,
+    setTimeout: (callback, ms) => setTimeout(callback, ms),
+    clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  },
 });
 
 const story = durable.endpoint(
@@ -145,10 +149,10 @@ const handover = durable.endpoint(
   { id: "handover" },
 );
 
-const proxy = durable.proxy();
+const waitEndpoint = durable.waitEndpoint();
 const server = createEndpointServer(async (request) => {
   const { pathname } = new URL(request.url);
-  if (pathname.startsWith("/api/durable/")) return proxy(request);
+  if (pathname.startsWith("/api/durable/")) return waitEndpoint(request);
   if (pathname === "/story") return story(request);
   if (pathname === "/sleepy") return sleepy(request);
   if (pathname === "/waiter") return waiter(request);
@@ -169,6 +173,6 @@ process.on("SIGTERM", async () => {
   say("shutting down");
   server.close(); // stop accepting connections
   await durable.close({ timeout: Number(process.env.CLOSE_TIMEOUT ?? 10_000) }); // hand runs over, end live streams, close the store
-  server.closeIdleConnections();            // keep-alive sockets the ended streams leave behind
+  server.closeIdleConnections(); // keep-alive sockets the ended streams leave behind
   say("closed");
 });

@@ -52,9 +52,3 @@ export function storeKeys(prefix: string): StoreKeys {
 export function eventWaitsKey(prefix: string, event: string): string {
   return `${prefix}event-waits:${event}`;
 }
-
-/** The run id a notification channel belongs to, or undefined for another channel. */
-export function runIdOfChannel(prefix: string, channel: string): string | undefined {
-  const start = `${prefix}notify:`;
-  return channel.startsWith(start) ? channel.slice(start.length) : undefined;
-}

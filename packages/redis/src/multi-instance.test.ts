@@ -73,24 +73,24 @@ function view() {
     pending: new Map<string | null, unknown[]>(),
     rollbacks: [] as string[],
     resumeUrl: "",
-    lastOffset: undefined as string | undefined,
+    offset: undefined as string | undefined,
   };
   const callbacks: FetchWithStreamOptions = {
     reconnect: false,
     onMetadata: (metadata) => (state.resumeUrl = metadata.resumeUrl ?? state.resumeUrl),
     onData: ({ data, hashedStepId, offset }) => {
       state.pending.set(hashedStepId, [...(state.pending.get(hashedStepId) ?? []), data]);
-      state.lastOffset = offset;
+      state.offset = offset;
     },
     onCommit: ({ hashedStepId, offset }) => {
       state.committed.push(...(state.pending.get(hashedStepId) ?? []));
       state.pending.delete(hashedStepId);
-      state.lastOffset = offset;
+      state.offset = offset;
     },
     onRollback: ({ hashedStepId, error, offset }) => {
       state.pending.delete(hashedStepId);
       state.rollbacks.push(error.name);
-      state.lastOffset = offset;
+      state.offset = offset;
     },
   };
   return { state, callbacks };
@@ -126,7 +126,7 @@ describe.skipIf(url === undefined)("several instances on one Redis", () => {
 
     // B runs behind the same address (as behind a load balancer), with its clock past A's lease.
     const b = await startInstance("B", { PORT: String(a.port), CLOCK_OFFSET: "60000", LEASE: "30000" });
-    const response = await resumeStream(state.resumeUrl, { ...callbacks, ...(state.lastOffset === undefined ? {} : { lastEventId: state.lastOffset }) });
+    const response = await resumeStream(state.resumeUrl, { ...callbacks, ...(state.offset === undefined ? {} : { offset: state.offset }) });
     expect(state.rollbacks).toEqual(["InterruptedError"]);
     expect(state.committed).toEqual(["Once ", "upon ", "a ", "time", ", the end."]);
     expect(state.pending.size).toBe(0);
@@ -152,7 +152,7 @@ describe.skipIf(url === undefined)("several instances on one Redis", () => {
     // B starts once the run is suspended: with its clock 2 h ahead, A's lease would look expired to
     // it, so a B already polling could take the run over while A still executes it.
     const b = await startInstance("B", { CLOCK_OFFSET: String(2 * 3_600_000) });
-    const response = await resumeStream(onPort(state.resumeUrl, b.port), { ...callbacks, lastEventId: state.lastOffset! });
+    const response = await resumeStream(onPort(state.resumeUrl, b.port), { ...callbacks, offset: state.offset! });
     expect(redirected === "" || redirected === "sleep").toBe(true);
     expect(state.committed).toEqual(["Good ", "morning"]);
     expect(await response.json()).toEqual({ wokeOn: "B" });
@@ -165,12 +165,14 @@ describe.skipIf(url === undefined)("several instances on one Redis", () => {
     const [a, b] = await Promise.all([startInstance("A"), startInstance("B")]);
     const { state, callbacks } = view();
     const key = `k-${Date.now()}`;
-    await fetchWithStream(`http://127.0.0.1:${a.port}/waiter`, { ...callbacks, fetchOpts: { method: "POST", body: JSON.stringify({ key }) }, maxRedirects: 0 }).catch(
-      (error: unknown) => error,
-    );
+    await fetchWithStream(`http://127.0.0.1:${a.port}/waiter`, {
+      ...callbacks,
+      fetchOpts: { method: "POST", body: JSON.stringify({ key }) },
+      maxRedirects: 0,
+    }).catch((error: unknown) => error);
     const sent = await fetch(`http://127.0.0.1:${b.port}/send`, { method: "POST", body: JSON.stringify({ name: "test/go", data: { key, from: "B" } }) });
     expect(await sent.json()).toEqual({ woken: 1 });
-    const response = await resumeStream(state.resumeUrl, { ...callbacks, ...(state.lastOffset === undefined ? {} : { lastEventId: state.lastOffset }) });
+    const response = await resumeStream(state.resumeUrl, { ...callbacks, ...(state.offset === undefined ? {} : { offset: state.offset }) });
     const body = (await response.json()) as { event: unknown; resumedOn: string };
     expect(body.event).toEqual({ name: "test/go", data: { key, from: "B" } });
     expect(state.committed).toEqual([`got ${JSON.stringify({ key, from: "B" })}`]);
@@ -189,7 +191,8 @@ describe.skipIf(url === undefined)("several instances on one Redis", () => {
         const { state, callbacks } = view();
         const response = await fetchWithStream(`http://127.0.0.1:${ports[n % 2]}/short?n=${n}`, { ...callbacks, fetchOpts: { method: "POST", body: "{}" } });
         const body = (await response.json()) as { n: string };
-        if (body.n !== String(n) || JSON.stringify(state.committed) !== JSON.stringify([`${n}:a `, `${n}:b`])) failures.push(`${n}: ${JSON.stringify(state.committed)}`);
+        if (body.n !== String(n) || JSON.stringify(state.committed) !== JSON.stringify([`${n}:a `, `${n}:b`]))
+          failures.push(`${n}: ${JSON.stringify(state.committed)}`);
       }
     };
     await Promise.all(Array.from({ length: 100 }, worker));

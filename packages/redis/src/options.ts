@@ -1,4 +1,5 @@
 import { InvalidOptionsError } from "@durastream/protocol";
+import { checkStoreClock, checkStoreRetention, describeValue } from "@durastream/protocol/internal";
 import type { Redis } from "ioredis";
 
 /**
@@ -33,35 +34,35 @@ export interface RedisRunStoreOptions {
 /** The options, checked; throws an `InvalidOptionsError` saying what to pass. */
 export function validateOptions(options: RedisRunStoreOptions): RedisRunStoreOptions {
   if (typeof options !== "object" || options === null) {
-    fail(`pass an options object, e.g. new RedisRunStore({ url: "redis://127.0.0.1:6379" }), or nothing; got ${describe(options)}.`);
+    fail(`pass an options object, e.g. new RedisRunStore({ url: "redis://127.0.0.1:6379" }), or nothing; got ${describeValue(options)}.`);
   }
   const { redis, url, prefix, retention, now } = options;
   if (redis !== undefined) {
     const candidate = redis as unknown as Record<string, unknown> | null;
     if (typeof candidate !== "object" || candidate === null || typeof candidate.duplicate !== "function" || typeof candidate.defineCommand !== "function") {
-      fail(`"redis" must be an ioredis client, e.g. { redis: new Redis(process.env.REDIS_URL) }; got ${describe(redis)}.`);
+      fail(`"redis" must be an ioredis client, e.g. { redis: new Redis(process.env.REDIS_URL) }; got ${describeValue(redis)}.`);
     }
     if (candidate.isCluster === true) {
-      fail('"redis" is a Redis Cluster client; the store needs a standalone Redis (its scripts touch keys of several runs). Pass a client of one node, or { url }.');
+      fail(
+        '"redis" is a Redis Cluster client; the store needs a standalone Redis (its scripts touch keys of several runs). Pass a client of one node, or { url }.',
+      );
     }
     const keyPrefix = (redis.options as { keyPrefix?: unknown } | undefined)?.keyPrefix;
     if (typeof keyPrefix === "string" && keyPrefix !== "") {
-      fail(`the "redis" client has keyPrefix ${JSON.stringify(keyPrefix)}; pass a client without keyPrefix and give the store { prefix: ${JSON.stringify(keyPrefix)} } instead.`);
+      fail(
+        `the "redis" client has keyPrefix ${JSON.stringify(keyPrefix)}; pass a client without keyPrefix and give the store { prefix: ${JSON.stringify(keyPrefix)} } instead.`,
+      );
     }
     if (url !== undefined) fail('pass either "redis" (a client) or "url", not both.');
   }
   if (url !== undefined && !isRedisUrl(url)) {
-    fail(`"url" must be a Redis URL such as "redis://127.0.0.1:6379" (or "rediss://…" for TLS); got ${describe(url)}.`);
+    fail(`"url" must be a Redis URL such as "redis://127.0.0.1:6379" (or "rediss://…" for TLS); got ${describeValue(url)}.`);
   }
   if (prefix !== undefined && (typeof prefix !== "string" || prefix === "")) {
-    fail(`"prefix" must be a non-empty string put before every key, e.g. { prefix: "chat-app:" }; got ${describe(prefix)}.`);
+    fail(`"prefix" must be a non-empty string put before every key, e.g. { prefix: "chat-app:" }; got ${describeValue(prefix)}.`);
   }
-  if (retention !== undefined && (typeof retention !== "number" || !Number.isFinite(retention) || retention < 0)) {
-    fail(`"retention" must be milliseconds >= 0 (how long finished runs are kept, default 24 hours), e.g. { retention: 60 * 60_000 }; got ${describe(retention)}.`);
-  }
-  if (now !== undefined && typeof now !== "function") {
-    fail(`"now" must be a function returning epoch-milliseconds, e.g. { now: () => Date.now() }; got ${describe(now)}.`);
-  }
+  checkStoreRetention("RedisRunStore", retention, "24 hours");
+  checkStoreClock("RedisRunStore", now);
   return options;
 }
 
@@ -77,11 +78,4 @@ function isRedisUrl(url: unknown): boolean {
 
 function fail(message: string): never {
   throw new InvalidOptionsError(`RedisRunStore: ${message}`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "function") return "a function";
-  if (typeof value === "object" && value !== null) return `an object (${value.constructor?.name ?? "Object"})`;
-  return String(value);
 }

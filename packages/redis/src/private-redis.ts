@@ -2,21 +2,6 @@
 // of the test's own, on a free loopback port, with its files in a temporary directory, for tests
 // that stop, restart, kill or pause Redis. Such tests must never touch the shared test Redis
 // (REDIS_URL, default 127.0.0.1:6379), which other test files use at the same time.
-//
-// @example
-// ```ts
-// const available = redisServerAvailable("the Redis outage tests");
-// describe.skipIf(!available)("…", () => {
-//   it("…", async () => {
-//     const redis = await PrivateRedis.start({ aof: true });
-//     onTestFinished(() => redis.close());
-//     const store = new RedisRunStore({ url: redis.url });
-//     await redis.stop();  // SIGTERM, waits for the exit
-//     await redis.start(); // same port and directory; resolves once it answers PING
-//   });
-// });
-// if (!available) skipWithoutRedisServer();
-// ```
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
@@ -27,7 +12,7 @@ import { Redis } from "ioredis";
 import { it } from "vitest";
 
 /** The redis-server binary: on PATH, else /usr/bin/redis-server; undefined when there is none. */
-export function findRedisServer(): string | undefined {
+function findRedisServer(): string | undefined {
   for (const directory of (process.env.PATH ?? "").split(delimiter)) {
     if (directory !== "" && existsSync(join(directory, "redis-server"))) return join(directory, "redis-server");
   }
@@ -42,12 +27,6 @@ const SKIP_REASON =
  * Whether private Redis servers can be started. Without a redis-server binary: under CI (`CI`
  * set) it throws, since these tests must run in CI and never be skipped there; locally it warns,
  * naming `what` is skipped and why, and returns false.
- *
- * @example
- * ```ts
- * const available = redisServerAvailable("the Redis restart test");
- * describe.skipIf(!available)("a Redis restart", () => { … });
- * ```
  */
 export function redisServerAvailable(what: string): boolean {
   if (findRedisServer() !== undefined) return true;
@@ -116,11 +95,6 @@ export class PrivateRedis {
   /**
    * Starts a redis-server on a free port, in a new temporary directory, and resolves once it
    * answers PING. Throws when there is no redis-server binary (see `redisServerAvailable`).
-   *
-   * @example
-   * ```ts
-   * const redis = await PrivateRedis.start({ aof: true }); // appendfsync always
-   * ```
    */
   static async start(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
     const binary = findRedisServer();
@@ -166,13 +140,19 @@ export class PrivateRedis {
     const child = spawn(
       this.#binary,
       [
-        "--port", String(this.port),
-        "--bind", "127.0.0.1",
-        "--dir", this.dir,
-        "--save", "",
-        "--appendonly", aof ? "yes" : "no",
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        this.dir,
+        "--save",
+        "",
+        "--appendonly",
+        aof ? "yes" : "no",
         ...(aof ? ["--appendfsync", appendfsync] : []),
-        "--daemonize", "no",
+        "--daemonize",
+        "no",
         ...args,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
@@ -284,7 +264,14 @@ export class PrivateRedis {
       if (Date.now() - started > timeout) {
         throw new Error(`redis-server on port ${this.port} did not answer PING within ${timeout} ms (${lastError}):\n${this.#output}`);
       }
-      const probe = new Redis({ host: "127.0.0.1", port: this.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+      const probe = new Redis({
+        host: "127.0.0.1",
+        port: this.port,
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+      });
       probe.on("error", () => {});
       try {
         await probe.connect();
@@ -300,7 +287,7 @@ export class PrivateRedis {
 }
 
 /** A TCP port nobody listens on right now (listen on port 0, note the port, close). */
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

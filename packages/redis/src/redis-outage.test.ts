@@ -73,7 +73,11 @@ function traced<T extends object>(store: T): T {
         if (!(result instanceof Promise)) return result;
         return result.then(undefined, (error: unknown) => {
           if (typeof error === "object" && error !== null && !callSites.has(error)) {
-            const frames = (site.stack ?? "").split("\n").slice(2).map((line) => line.trim()).filter((line) => !line.includes("redis-outage.test"));
+            const frames = (site.stack ?? "")
+              .split("\n")
+              .slice(2)
+              .map((line) => line.trim())
+              .filter((line) => !line.includes("redis-outage.test"));
             callSites.set(error, `store.${String(key)}() called ${frames.slice(0, 6).join("\n      ")}`);
           }
           throw error;
@@ -95,7 +99,13 @@ function describeReport(report: unknown): string {
 function describeError(error: unknown, stackLines = 0): string {
   if (!(error instanceof Error)) return String(error);
   const code = DurableError.isInstance(error) ? ` [${error.code}]` : "";
-  const stack = stackLines === 0 ? [] : (error.stack ?? "").split("\n").slice(1, 1 + stackLines).map((line) => line.trim());
+  const stack =
+    stackLines === 0
+      ? []
+      : (error.stack ?? "")
+          .split("\n")
+          .slice(1, 1 + stackLines)
+          .map((line) => line.trim());
   const site = callSites.get(error);
   return [`${error.name}${code}: ${error.message}`, ...stack, ...(site === undefined ? [] : [site])].join("\n    ");
 }
@@ -184,7 +194,16 @@ describe.skipIf(!available)("the Redis store while Redis is down or paused (a pr
     expect(await store.appendFrames("run-1", 1, [commitFrame(one)], { step: stepOne })).toBe("1-3");
     const wakeAt = Date.now() + 3_600_000;
     await store.createRun(newRun("run-2", { owner: "owner-2" }));
-    const waiting: StepRecord = { hashedStepId: wait, stepId: "wait", position: 0, kind: "wait-for-event", status: "waiting", attempts: 0, event: "test/go", wakeAt };
+    const waiting: StepRecord = {
+      hashedStepId: wait,
+      stepId: "wait",
+      position: 0,
+      kind: "wait-for-event",
+      status: "waiting",
+      attempts: 0,
+      event: "test/go",
+      wakeAt,
+    };
     await store.appendFrames("run-2", 1, [], { step: waiting, suspend: { wakeAt } });
     const logBefore = await store.readFrames("run-1", undefined, 100);
     expect(logBefore.map((entry) => entry.offset)).toEqual(["1-1", "1-2", "1-3"]);
@@ -221,7 +240,9 @@ describe.skipIf(!available)("the Redis store while Redis is down or paused (a pr
       return unavailableVerdict(outcome);
     };
 
-    const together = await Promise.all(Object.entries(operations).map(async ([name, operation]) => [name, verdict(await within(operation(), FAIL_WITHIN + 2_000))] as const));
+    const together = await Promise.all(
+      Object.entries(operations).map(async ([name, operation]) => [name, verdict(await within(operation(), FAIL_WITHIN + 2_000))] as const),
+    );
     expect(Object.fromEntries(together), "all at once, right after the stop").toEqual(expected);
 
     await sleep(Math.max(0, 3_500 - (Date.now() - stoppedAt)));
@@ -250,7 +271,12 @@ describe.skipIf(!available)("the Redis store while Redis is down or paused (a pr
     // caller told "failed" retries or gives up, and must not find the write applied later (see
     // connection.ts: the store avoids `commandTimeout` for exactly this reason). Soft: the checks
     // after these tell more.
-    expect.soft(logAfter.slice(3).map((entry) => entry.payload), "frames of appends that were rejected with STORE_UNAVAILABLE").toEqual([]);
+    expect
+      .soft(
+        logAfter.slice(3).map((entry) => entry.payload),
+        "frames of appends that were rejected with STORE_UNAVAILABLE",
+      )
+      .toEqual([]);
     expect.soft((await store.getRun("run-1"))?.frameCount, "frameCount of run-1").toBe(3);
     expect.soft(await store.getRun("run-3-1"), "run-3-1, whose createRun was rejected (round 1, right after the stop)").toBeUndefined();
     expect.soft(await store.getRun("run-3-2"), "run-3-2, whose createRun was rejected (round 2, Redis down > 3 s)").toBeUndefined();
@@ -275,58 +301,72 @@ describe.skipIf(!available)("the Redis store while Redis is down or paused (a pr
     expect(describeProcessErrors()).toEqual([]);
   }, 40_000);
 
-  it.each([500, 2_000])("CLIENT PAUSE ALL for %i ms: operations wait for the pause to end, then succeed; a notification published during the pause arrives after it", async (pauseMs) => {
-    const redis = await startPrivateRedis();
-    const prefix = "outage-pause:";
-    const store = closeAfterTest(new RedisRunStore({ url: redis.url, prefix }));
-    const other = closeAfterTest(new RedisRunStore({ url: redis.url, prefix }));
-    const one = await hashStepId("one");
-    await store.createRun(newRun("run-1"));
-    expect(await store.appendFrames("run-1", 1, [dataFrame(one, "a")])).toBe("1-1");
-    const logBefore = await store.readFrames("run-1", undefined, 100);
-    // `other` is connected, too, before the pause (its first command opens its connection).
-    expect(await other.getRun("run-1")).toMatchObject({ status: "running" });
+  it.each([500, 2_000])(
+    "CLIENT PAUSE ALL for %i ms: operations wait for the pause to end, then succeed; a notification published during the pause arrives after it",
+    async (pauseMs) => {
+      const redis = await startPrivateRedis();
+      const prefix = "outage-pause:";
+      const store = closeAfterTest(new RedisRunStore({ url: redis.url, prefix }));
+      const other = closeAfterTest(new RedisRunStore({ url: redis.url, prefix }));
+      const one = await hashStepId("one");
+      await store.createRun(newRun("run-1"));
+      expect(await store.appendFrames("run-1", 1, [dataFrame(one, "a")])).toBe("1-1");
+      const logBefore = await store.readFrames("run-1", undefined, 100);
+      // `other` is connected, too, before the pause (its first command opens its connection).
+      expect(await other.getRun("run-1")).toMatchObject({ status: "running" });
 
-    let notified = 0;
-    store.subscribe("run-1", () => (notified += 1));
-    const channel = runKeys(prefix, "run-1").channel;
-    await vi.waitFor(async () => expect(await subscribers(redis, channel)).toBe(1), { timeout: 5_000, interval: 10 });
-    notified = 0;
+      let notified = 0;
+      store.subscribe("run-1", () => (notified += 1));
+      const channel = runKeys(prefix, "run-1").channel;
+      await vi.waitFor(async () => expect(await subscribers(redis, channel)).toBe(1), { timeout: 5_000, interval: 10 });
+      notified = 0;
 
-    await redis.pause(pauseMs);
-    const pausedAt = Date.now();
-    // Reads first: one connection, so they see the log before the writes below.
-    const operations: [string, () => Promise<unknown>, unknown][] = [
-      ["getRun", () => store.getRun("run-1"), expect.objectContaining({ status: "running", epoch: 1, frameCount: 1 })],
-      ["listSteps", () => store.listSteps("run-1"), []],
-      ["readFrames", () => store.readFrames("run-1", undefined, 100), logBefore],
-      ["nextWakeAt", () => store.nextWakeAt(), null],
-      ["listResumableRuns", () => store.listResumableRuns(Date.now(), 10), []],
-      ["claimRun", () => store.claimRun("run-1", "owner-9", Date.now() + LEASE, Date.now()), undefined],
-      ["renewLease", () => store.renewLease("run-1", "owner-1", 1, Date.now() + LEASE), true],
-      ["deliverEvent", () => store.deliverEvent({ name: "test/none" }, Date.now()), []],
-      ["createRun", () => store.createRun(newRun("run-2")), expect.objectContaining({ runId: "run-2", status: "running", epoch: 1 })],
-      ["appendFrames", () => store.appendFrames("run-1", 1, [dataFrame(one, "b")]), "1-2"],
-      ["appendFrames (another instance)", () => other.appendFrames("run-1", 1, [dataFrame(one, "c")]), "1-3"],
-    ];
-    const outcomes = await Promise.all(operations.map(([, operation]) => within(operation(), pauseMs + 8_000)));
-    const notifiedAfterPause = notified;
+      await redis.pause(pauseMs);
+      const pausedAt = Date.now();
+      // Reads first: one connection, so they see the log before the writes below.
+      const operations: [string, () => Promise<unknown>, unknown][] = [
+        ["getRun", () => store.getRun("run-1"), expect.objectContaining({ status: "running", epoch: 1, frameCount: 1 })],
+        ["listSteps", () => store.listSteps("run-1"), []],
+        ["readFrames", () => store.readFrames("run-1", undefined, 100), logBefore],
+        ["nextWakeAt", () => store.nextWakeAt(), null],
+        ["listResumableRuns", () => store.listResumableRuns(Date.now(), 10), []],
+        ["claimRun", () => store.claimRun("run-1", "owner-9", Date.now() + LEASE, Date.now()), undefined],
+        ["renewLease", () => store.renewLease("run-1", "owner-1", 1, Date.now() + LEASE), true],
+        ["deliverEvent", () => store.deliverEvent({ name: "test/none" }, Date.now()), []],
+        ["createRun", () => store.createRun(newRun("run-2")), expect.objectContaining({ runId: "run-2", status: "running", epoch: 1 })],
+        ["appendFrames", () => store.appendFrames("run-1", 1, [dataFrame(one, "b")]), "1-2"],
+        ["appendFrames (another instance)", () => other.appendFrames("run-1", 1, [dataFrame(one, "c")]), "1-3"],
+      ];
+      const outcomes = await Promise.all(operations.map(([, operation]) => within(operation(), pauseMs + 8_000)));
+      const notifiedAfterPause = notified;
 
-    // Each succeeded, with what it would have returned without the pause ...
-    expect(Object.fromEntries(operations.map(([name], index) => [name, outcomes[index]!.status === "fulfilled" ? (outcomes[index] as { value: unknown }).value : describeOutcome(outcomes[index]!)]))).toEqual(
-      Object.fromEntries(operations.map(([name, , value]) => [name, value])),
-    );
-    // ... once the pause was over (Redis answered nothing before), and not much later.
-    expect(Object.fromEntries(operations.map(([name], index) => [name, outcomes[index]!.ms >= pauseMs - 50 ? "after the pause" : `after ${outcomes[index]!.ms} ms, during the pause`]))).toEqual(
-      Object.fromEntries(operations.map(([name]) => [name, "after the pause"])),
-    );
-    expect(Date.now() - pausedAt).toBeLessThan(pauseMs + 4_000);
-    // The write through the other instance was published during the pause and reaches the listener after it.
-    expect(notifiedAfterPause).toBeGreaterThanOrEqual(1);
-    expect((await store.readFrames("run-1", undefined, 100)).map((entry) => entry.offset)).toEqual(["1-1", "1-2", "1-3"]);
+      // Each succeeded, with what it would have returned without the pause ...
+      expect(
+        Object.fromEntries(
+          operations.map(([name], index) => [
+            name,
+            outcomes[index]!.status === "fulfilled" ? (outcomes[index] as { value: unknown }).value : describeOutcome(outcomes[index]!),
+          ]),
+        ),
+      ).toEqual(Object.fromEntries(operations.map(([name, , value]) => [name, value])));
+      // ... once the pause was over (Redis answered nothing before), and not much later.
+      expect(
+        Object.fromEntries(
+          operations.map(([name], index) => [
+            name,
+            outcomes[index]!.ms >= pauseMs - 50 ? "after the pause" : `after ${outcomes[index]!.ms} ms, during the pause`,
+          ]),
+        ),
+      ).toEqual(Object.fromEntries(operations.map(([name]) => [name, "after the pause"])));
+      expect(Date.now() - pausedAt).toBeLessThan(pauseMs + 4_000);
+      // The write through the other instance was published during the pause and reaches the listener after it.
+      expect(notifiedAfterPause).toBeGreaterThanOrEqual(1);
+      expect((await store.readFrames("run-1", undefined, 100)).map((entry) => entry.offset)).toEqual(["1-1", "1-2", "1-3"]);
 
-    expect(describeProcessErrors()).toEqual([]);
-  }, 30_000);
+      expect(describeProcessErrors()).toEqual([]);
+    },
+    30_000,
+  );
 });
 
 function describeOutcome(outcome: Outcome): string {
@@ -383,7 +423,10 @@ class ClientView {
   streamError: unknown;
   readonly #onChange: () => void;
 
-  constructor(onChange: () => void, readonly stepNames: ReadonlyMap<string, string>) {
+  constructor(
+    onChange: () => void,
+    readonly stepNames: ReadonlyMap<string, string>,
+  ) {
     this.#onChange = onChange;
   }
 
@@ -527,11 +570,11 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
         },
         { id: "outage-story" },
       );
-      const proxy = durable.proxy();
+      const waitEndpoint = durable.waitEndpoint();
       const server: Server = createEndpointServer(
         async (request) => {
           const { pathname } = new URL(request.url);
-          if (pathname.startsWith("/api/durable/")) return proxy(request);
+          if (pathname.startsWith("/api/durable/")) return waitEndpoint(request);
           if (pathname === "/story") return endpoint(request);
           return new Response("not found", { status: 404 });
         },
@@ -591,7 +634,7 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
       const clientDone = fetchWithStream(`http://127.0.0.1:${port}/story`, {
         ...view.callbacks,
         fetchOpts: { method: "POST", body: "{}", headers: { "content-type": "application/json" } },
-        reconnect: { retries: 240, delay: () => 250 },
+        reconnect: { retries: 240, initialDelay: 250, factor: 1, jitter: 0 },
       });
       let clientSettled: { ok: true; response: Response } | { ok: false; error: unknown } | undefined;
       const clientOutcome = clientDone.then(
@@ -606,7 +649,10 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
       gates.open("1b");
       await conditions.until("the client to receive step one's commit", () => view.has(/ commit one$/) || clientFailed());
       // Step two has streamed "2a" (stored: the client read it from the log) and waits at gate 2b.
-      await conditions.until('the client to receive "2a", the handler waiting at gate 2b', () => (view.has(/ data two "2a"$/) && gates.arrivals.includes("2b")) || clientFailed());
+      await conditions.until(
+        'the client to receive "2a", the handler waiting at gate 2b',
+        () => (view.has(/ data two "2a"$/) && gates.arrivals.includes("2b")) || clientFailed(),
+      );
       expect(clientSettled).toBeUndefined();
       mark("step one committed, step two streamed 2a and waits at gate 2b");
 
@@ -647,7 +693,10 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
       expect([...view.pending.values()].flat(), `no chunk left uncommitted\n${diagnosis}`).toEqual([]);
       expect(view.streamError).toBeUndefined();
       // Step one was committed before the outage: it never ran again.
-      expect(executions.filter((execution) => execution.startsWith("one#")), diagnosis).toEqual(["one#1"]);
+      expect(
+        executions.filter((execution) => execution.startsWith("one#")),
+        diagnosis,
+      ).toEqual(["one#1"]);
       expect((await store.getRun(new URL(view.resumeUrl!).pathname.split("/").at(-1)!))?.status).toBe("succeeded");
 
       // The stored log, read again from the start by a second client, gives the same view.
@@ -659,12 +708,13 @@ describe.skipIf(!available)("a Redis outage in the middle of a run, end to end o
 
       expect(describeProcessErrors(), "no unhandled rejection or uncaught exception (end of test)").toEqual([]);
       // The whole story, on request (a passing test stays quiet in CI).
-      if (process.env.OUTAGE_VERBOSE === "1") console.info(
-        `[redis-outage ${outageMs} ms]\n  ${timeline.join("\n  ")}\n  client events:\n    ${view.events.join("\n    ")}` +
-          `\n  handler executions: ${JSON.stringify(executions)}` +
-          `\n  console.error (engine's background error log):\n    ${consoleErrors.join("\n    ") || "(none)"}` +
-          `\n  serveEndpoint onError:\n    ${serverErrors.map(describeReport).join("\n    ") || "(none)"}`,
-      );
+      if (process.env.OUTAGE_VERBOSE === "1")
+        console.info(
+          `[redis-outage ${outageMs} ms]\n  ${timeline.join("\n  ")}\n  client events:\n    ${view.events.join("\n    ")}` +
+            `\n  handler executions: ${JSON.stringify(executions)}` +
+            `\n  console.error (engine's background error log):\n    ${consoleErrors.join("\n    ") || "(none)"}` +
+            `\n  serveEndpoint onError:\n    ${serverErrors.map(describeReport).join("\n    ") || "(none)"}`,
+        );
     },
     60_000,
   );

@@ -143,7 +143,7 @@ describe.skipIf(!available)("a Redis restart during a run (AOF, appendfsync alwa
     // stayed down longer than the client's retries, ~1 s, the commit of step two would have failed
     // with STORE_UNAVAILABLE and this exact log would not hold — but the read-back above, which is
     // what proves that committed output survives a restart, would still have passed.)
-    const stored = await collectFrames(await durable.proxy()(new Request(metadata.resumeUrl!, { headers: { accept: "text/event-stream" } })));
+    const stored = await collectFrames(await durable.waitEndpoint()(new Request(metadata.resumeUrl!, { headers: { accept: "text/event-stream" } })));
     const log = stored.filter((frame) => frame.type !== "metadata");
     expect(log.map(shape)).toEqual([
       `data ${one.slice(0, 8)} "a"`,

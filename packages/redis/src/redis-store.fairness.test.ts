@@ -68,7 +68,9 @@ describe.skipIf(url === undefined)("RedisRunStore.listResumableRuns with many du
       expect(await store.listResumableRuns(NOW, 100, expected[at])).toEqual(expected.slice(at + 1, at + 101));
     }
     expect(await store.listResumableRuns(NOW, 100, expected[24_950])).toEqual(expected.slice(24_951));
-    expect(await store.listResumableRuns(NOW, 1, { dueAt: NOW - 1_000_000 + 5_000, runId: "" })).toEqual([expected.find((run) => run.dueAt === NOW - 1_000_000 + 5_000)]);
+    expect(await store.listResumableRuns(NOW, 1, { dueAt: NOW - 1_000_000 + 5_000, runId: "" })).toEqual([
+      expected.find((run) => run.dueAt === NOW - 1_000_000 + 5_000),
+    ]);
   });
 
   it("pages through 2,000 runs due at the same millisecond, a page of exactly 100 at a time", async () => {
@@ -83,7 +85,7 @@ describe.skipIf(url === undefined)("RedisRunStore.listResumableRuns with many du
     const expected = runs.map(listed).sort(byOrder);
     const pages: ResumableRun[][] = [];
     let after: ResumableRun | undefined;
-    for (let page; (page = await store.listResumableRuns(NOW, 100, after)).length > 0; after = page[page.length - 1]) pages.push(page);
+    for (let page: ResumableRun[]; (page = await store.listResumableRuns(NOW, 100, after)).length > 0; after = page[page.length - 1]) pages.push(page);
     expect(pages.map((page) => page.length)).toEqual(Array(20).fill(100));
     expect(pages.flat()).toEqual(expected);
   });
@@ -92,7 +94,12 @@ describe.skipIf(url === undefined)("RedisRunStore.listResumableRuns with many du
     const { store, prefix, admin } = open();
     // 150 due runs, then 20,000 due-set entries whose run hashes are gone (evicted). The script removes
     // every such entry it examines, so what is left in the set tells what it examined.
-    const live = Array.from({ length: 150 }, (_, index) => ({ runId: `live-${String(index).padStart(3, "0")}`, endpointId: "chat", status: "suspended" as const, dueAt: NOW - 100_000 + index }));
+    const live = Array.from({ length: 150 }, (_, index) => ({
+      runId: `live-${String(index).padStart(3, "0")}`,
+      endpointId: "chat",
+      status: "suspended" as const,
+      dueAt: NOW - 100_000 + index,
+    }));
     const gone = Array.from({ length: 20_000 }, (_, index) => ({
       runId: `gone-${String(index).padStart(5, "0")}`,
       endpointId: "chat",

@@ -22,7 +22,11 @@ afterEach(async () => {
 /** A store on a fresh prefix (or `prefix`), closed and its keys deleted after the test. */
 function open(options: { prefix?: string; redis?: Redis; retention?: number; url?: string } = {}): { store: RedisRunStore; prefix: string } {
   const prefix = options.prefix ?? uniquePrefix("store");
-  const store = new RedisRunStore({ prefix, ...(options.redis === undefined ? { url: options.url ?? url! } : { redis: options.redis }), ...(options.retention === undefined ? {} : { retention: options.retention }) });
+  const store = new RedisRunStore({
+    prefix,
+    ...(options.redis === undefined ? { url: options.url ?? url! } : { redis: options.redis }),
+    ...(options.retention === undefined ? {} : { retention: options.retention }),
+  });
   cleanups.push(async () => {
     await store.close();
     await deleteKeys(url!, prefix);
@@ -134,7 +138,16 @@ describe.skipIf(url === undefined)("RedisRunStore on Redis", () => {
     const { store: first, prefix: firstPrefix } = open();
     const { store: second, prefix: secondPrefix } = open();
     const admin = client();
-    const waiting: StepRecord = { hashedStepId: "b".repeat(40), stepId: "wait", position: 0, kind: "wait-for-event", status: "waiting", attempts: 0, event: "shared/event", wakeAt: Date.now() + 60_000 };
+    const waiting: StepRecord = {
+      hashedStepId: "b".repeat(40),
+      stepId: "wait",
+      position: 0,
+      kind: "wait-for-event",
+      status: "waiting",
+      attempts: 0,
+      event: "shared/event",
+      wakeAt: Date.now() + 60_000,
+    };
     await first.createRun(newRun("same-id", { leaseExpiresAt: 1 }));
     await first.appendFrames("same-id", 1, frames(2), { step: waiting, suspend: { wakeAt: 5 } });
     expect(await second.getRun("same-id")).toBeUndefined();
@@ -149,7 +162,9 @@ describe.skipIf(url === undefined)("RedisRunStore on Redis", () => {
 
     const keys = await admin.keys(`${firstPrefix}*`);
     expect(keys.sort()).toEqual(
-      ["applied:same-id", "due", "event-waits:shared/event", "log:same-id", "run-waits:same-id", "run:same-id", "steps:same-id"].map((key) => firstPrefix + key).sort(),
+      ["applied:same-id", "due", "event-waits:shared/event", "log:same-id", "run-waits:same-id", "run:same-id", "steps:same-id"]
+        .map((key) => firstPrefix + key)
+        .sort(),
     );
     expect((await admin.keys(`${secondPrefix}*`)).every((key) => key.startsWith(secondPrefix))).toBe(true);
   });
@@ -168,7 +183,15 @@ describe.skipIf(url === undefined)("RedisRunStore on Redis", () => {
     await vi.waitFor(() => expect(seenOnB.at(-1)).toEqual(["1-1", "1-2"]), { timeout: 5_000, interval: 5 });
     unsubscribe();
 
-    const waiting: StepRecord = { hashedStepId: "c".repeat(40), stepId: "wait", position: 0, kind: "wait-for-event", status: "waiting", attempts: 0, event: "order/paid" };
+    const waiting: StepRecord = {
+      hashedStepId: "c".repeat(40),
+      stepId: "wait",
+      position: 0,
+      kind: "wait-for-event",
+      status: "waiting",
+      attempts: 0,
+      event: "order/paid",
+    };
     await a.appendFrames("shared", 1, [], { step: waiting });
     let heardOnA = 0;
     const stop = a.subscribe("shared", () => (heardOnA += 1));
@@ -264,7 +287,9 @@ describe.skipIf(url === undefined)("RedisRunStore on Redis", () => {
     expect((await mine.client("ID")) as number).not.toBe(id); // it did reconnect
     const entries = await store.readFrames("killed", undefined, 1_000);
     expect(entries.map((entry) => entry.offset)).toEqual(Array.from({ length: total }, (_, index) => `1-${index + 1}`));
-    expect(entries.map((entry) => (JSON.parse(entry.payload) as { data: number }).data).sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, index) => index));
+    expect(entries.map((entry) => (JSON.parse(entry.payload) as { data: number }).data).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: total }, (_, index) => index),
+    );
     expect([...offsets].sort()).toEqual(entries.map((entry) => entry.offset).sort());
     expect((await store.getRun("killed"))?.frameCount).toBe(total);
   });
@@ -291,7 +316,15 @@ describe.skipIf(url === undefined)("RedisRunStore on Redis", () => {
     loseNextReply(mine);
     expect((await store.createRun(newRun("created-once"))).epoch).toBe(1);
 
-    const waiting: StepRecord = { hashedStepId: "d".repeat(40), stepId: "wait", position: 0, kind: "wait-for-event", status: "waiting", attempts: 0, event: "go" };
+    const waiting: StepRecord = {
+      hashedStepId: "d".repeat(40),
+      stepId: "wait",
+      position: 0,
+      kind: "wait-for-event",
+      status: "waiting",
+      attempts: 0,
+      event: "go",
+    };
     await store.appendFrames("created-once", 1, [], { step: waiting });
     const scripted = mine as unknown as { durastreamDeliver: (...args: unknown[]) => Promise<number> };
     const deliver = scripted.durastreamDeliver.bind(mine);

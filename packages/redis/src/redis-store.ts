@@ -19,7 +19,6 @@ import {
   type StepRecord,
   type StoreErrorReason,
 } from "@durastream/server/store";
-import type { Redis } from "ioredis";
 import { ConnectionGuard } from "./connection-guard.js";
 import { connectionName, createClient, describeClient, describeUrl } from "./connection.js";
 import { eventWaitsKey, runKeys, storeKeys, type StoreKeys } from "./keys.js";
@@ -105,22 +104,29 @@ export class RedisRunStore implements RunStore {
     });
   }
 
-  /**
-   * Creates a run: status `running`, epoch 1, owned by `run.owner`. Rejects with a `DurableError`
-   * `RUN_EXISTS` when a run with this id exists already (an expired one is replaced).
-   *
-   * @example
-   * ```ts
-   * await store.createRun({ runId, endpointId: "POST /api/chat", createdAt: Date.now(), request, owner, leaseExpiresAt: Date.now() + 30_000 });
-   * ```
-   */
+  /** One atomic script. */
   async createRun(run: NewRun): Promise<RunRecord> {
     const keys = runKeys(this.#prefix, run.runId);
     const outcome = await this.#operate(() =>
       this.#client.durastreamCreate(
-        keys.run, keys.log, keys.steps, keys.waits, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases,
-        this.#prefix, run.runId, this.#token(), this.#now(), this.#retention,
-        run.endpointId, run.owner, storedTime(run.leaseExpiresAt), JSON.stringify(run.request), storedTime(run.createdAt),
+        keys.run,
+        keys.log,
+        keys.steps,
+        keys.waits,
+        keys.applied,
+        keys.appliedBefore,
+        this.#keys.due,
+        this.#keys.leases,
+        this.#prefix,
+        run.runId,
+        this.#token(),
+        this.#now(),
+        this.#retention,
+        run.endpointId,
+        run.owner,
+        storedTime(run.leaseExpiresAt),
+        JSON.stringify(run.request),
+        storedTime(run.createdAt),
       ),
     );
     if (outcome === "exists") {
@@ -129,31 +135,13 @@ export class RedisRunStore implements RunStore {
     return newRunRecord(run);
   }
 
-  /**
-   * The run, or undefined when unknown or expired.
-   *
-   * @example
-   * ```ts
-   * const run = await store.getRun(runId);
-   * if (run?.status === "suspended") console.log("wakes at", new Date(run.wakeAt!));
-   * ```
-   */
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const hash = await this.#operate(() => this.#client.hgetall(runKeys(this.#prefix, runId).run));
     if (hash.status === undefined || isExpired(hash, this.#now(), this.#retention)) return undefined;
     return runFromHash(hash);
   }
 
-  /**
-   * The run without its request, or undefined when unknown or expired: one `HMGET` of the other
-   * fields, so a large request body is not sent.
-   *
-   * @example
-   * ```ts
-   * const run = await store.getRunSummary(runId);
-   * if (run?.result !== undefined) console.log("finished with", run.result.status);
-   * ```
-   */
+  /** One `HMGET` of the fields other than the request, so a large request body is not sent. */
   async getRunSummary(runId: string): Promise<RunSummary | undefined> {
     const values = await this.#operate(() => this.#client.hmget(runKeys(this.#prefix, runId).run, ...SUMMARY_FIELDS));
     const hash = hashFromFields(SUMMARY_FIELDS, values);
@@ -161,14 +149,6 @@ export class RedisRunStore implements RunStore {
     return summaryFromHash(hash);
   }
 
-  /**
-   * The run's journal, ordered by position; empty when the run is unknown or expired.
-   *
-   * @example
-   * ```ts
-   * for (const step of await store.listSteps(runId)) console.log(step.stepId, step.status);
-   * ```
-   */
   async listSteps(runId: string): Promise<StepRecord[]> {
     const keys = runKeys(this.#prefix, runId);
     const [state, steps] = await this.#operate(async () => {
@@ -179,29 +159,37 @@ export class RedisRunStore implements RunStore {
     return stepsFromJson(steps);
   }
 
-  /**
-   * Appends frames and effects in one atomic script; resolves with the last offset ("" when no
-   * frames) once Redis acknowledged the write. Rejects with a `StoreRefusedError` (reason `fenced`,
-   * `over` or `unknown-run`) without changing anything.
-   *
-   * @example
-   * ```ts
-   * const offset = await store.appendFrames(runId, epoch, [{ type: "data", payload }], { outsideCommitted: 1 });
-   * ```
-   */
+  /** Frames and effects in one atomic script; resolves once Redis acknowledged the write. */
   async appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
     const keys = runKeys(this.#prefix, runId);
     const step = effects?.step;
     const waits = step?.status === "waiting" && step.event !== undefined;
     const finish = effects?.finish;
     const argumentsList: (string | number)[] = [
-      keys.run, keys.log, keys.steps, keys.waits, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases,
-      this.#prefix, runId, this.#token(), this.#now(), this.#retention, String(epoch),
+      keys.run,
+      keys.log,
+      keys.steps,
+      keys.waits,
+      keys.applied,
+      keys.appliedBefore,
+      this.#keys.due,
+      this.#keys.leases,
+      this.#prefix,
+      runId,
+      this.#token(),
+      this.#now(),
+      this.#retention,
+      String(epoch),
       effects?.outsideCommitted ?? "",
-      step?.hashedStepId ?? "", step === undefined ? "" : JSON.stringify(step.wakeAt === undefined ? step : { ...step, wakeAt: storedTime(step.wakeAt) }), waits ? "1" : "0", waits ? step.event! : "",
+      step?.hashedStepId ?? "",
+      step === undefined ? "" : JSON.stringify(step.wakeAt === undefined ? step : { ...step, wakeAt: storedTime(step.wakeAt) }),
+      waits ? "1" : "0",
+      waits ? step.event! : "",
       effects?.suspend === undefined ? "" : storedTime(effects.suspend.wakeAt),
-      finish?.status ?? "", finish === undefined ? "" : JSON.stringify(finish.response),
-      0, frames.length,
+      finish?.status ?? "",
+      finish === undefined ? "" : JSON.stringify(finish.response),
+      0,
+      frames.length,
     ];
     let bytes = 0;
     for (const frame of frames) {
@@ -218,17 +206,9 @@ export class RedisRunStore implements RunStore {
   }
 
   /**
-   * Up to `limit` frames strictly after the offset `after` (from the start when undefined), in
-   * order; rejects with a `StoreRefusedError` (`unknown-run`) when the run is unknown or expired.
-   * With `maxBytes`, stops at the frame with which the payloads reach `maxBytes` UTF-16 code units
-   * (always at least one frame; see `RunStore.readFrames`): a read-only Lua script walks the stream
-   * with `XRANGE … COUNT` in pages sized from the payloads seen so far and counts the bytes in
-   * Redis, so frames past the bound are neither sent nor decoded (one round trip, as without it).
-   *
-   * @example
-   * ```ts
-   * const entries = await store.readFrames(runId, request.headers.get("last-event-id") ?? undefined, 500, 4 * 1024 * 1024);
-   * ```
+   * With `maxBytes`, a read-only Lua script walks the stream with `XRANGE … COUNT` in pages sized
+   * from the payloads seen so far and counts the bytes in Redis, so frames past the bound are
+   * neither sent nor decoded (one round trip, as without it).
    */
   async readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]> {
     const keys = runKeys(this.#prefix, runId);
@@ -257,32 +237,27 @@ export class RedisRunStore implements RunStore {
     return entriesFromStream(entries);
   }
 
-  /**
-   * Calls `listener` after frames are appended to the run's log through any instance on the same
-   * Redis and prefix (pub/sub; one subscriber connection per store); returns the unsubscribe function.
-   *
-   * @example
-   * ```ts
-   * const unsubscribe = store.subscribe(runId, () => void pump());
-   * ```
-   */
+  /** Listeners hear of appends through any instance on the same Redis and prefix (pub/sub; one subscriber connection per store). */
   subscribe(runId: string, listener: () => void): () => void {
     return this.#subscriptions.subscribe(runId, listener);
   }
 
-  /**
-   * Takes a run over for `owner` when it is suspended and due, or running with an expired lease.
-   * Resolves with the claimed record (epoch + 1), or undefined.
-   *
-   * @example
-   * ```ts
-   * const claimed = await store.claimRun(runId, processId, Date.now() + 30_000, Date.now());
-   * ```
-   */
   async claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
     const keys = runKeys(this.#prefix, runId);
     const pairs = await this.#operate(() =>
-      this.#client.durastreamClaim(keys.run, keys.applied, keys.appliedBefore, this.#keys.due, this.#keys.leases, runId, this.#token(), now, owner, storedTime(leaseExpiresAt), this.#now()),
+      this.#client.durastreamClaim(
+        keys.run,
+        keys.applied,
+        keys.appliedBefore,
+        this.#keys.due,
+        this.#keys.leases,
+        runId,
+        this.#token(),
+        now,
+        owner,
+        storedTime(leaseExpiresAt),
+        this.#now(),
+      ),
     );
     if (pairs.length === 0) return undefined;
     const record = runFromHash(hashFromPairs(pairs));
@@ -291,32 +266,12 @@ export class RedisRunStore implements RunStore {
     return record.owner === owner && record.status === "running" ? record : undefined;
   }
 
-  /**
-   * Extends the lease of the run's executor; false when `owner`/`epoch` no longer hold it.
-   *
-   * @example
-   * ```ts
-   * if (!(await store.renewLease(runId, processId, epoch, Date.now() + 30_000))) abortExecution();
-   * ```
-   */
   async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
     const key = runKeys(this.#prefix, runId).run;
     return (await this.#operate(() => this.#client.durastreamRenew(key, this.#keys.leases, runId, owner, String(epoch), storedTime(leaseExpiresAt)))) === 1;
   }
 
-  /**
-   * A page of the runs `claimRun` would accept at `now`: at most `limit`, by due time (wake time,
-   * lease expiry), then run id, strictly after `after` when given. One script reads the due and
-   * lease sets by rank from the cursor: O(limit · log N) per call, however many runs are due.
-   *
-   * @example
-   * ```ts
-   * let after: ResumableCursor | undefined;
-   * for (let page; (page = await store.listResumableRuns(Date.now(), 100, after)).length > 0; after = page.at(-1)) {
-   *   for (const { runId } of page) await resume(runId);
-   * }
-   * ```
-   */
+  /** One script reads the due and lease sets by rank from the cursor: O(limit · log N), however many runs are due. */
   async listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
     const count = Math.max(0, Math.floor(limit));
     if (count === 0) return [];
@@ -330,15 +285,6 @@ export class RedisRunStore implements RunStore {
     return runs;
   }
 
-  /**
-   * The earliest `wakeAt` among suspended runs (later than `after`, when given), or null.
-   *
-   * @example
-   * ```ts
-   * const wakeAt = await store.nextWakeAt(Date.now());
-   * if (wakeAt !== null) scheduleWake(wakeAt - Date.now());
-   * ```
-   */
   async nextWakeAt(after?: number): Promise<number | null> {
     const first = await this.#operate(() =>
       after === undefined
@@ -349,14 +295,8 @@ export class RedisRunStore implements RunStore {
   }
 
   /**
-   * Delivers an event to the matching waits and resolves with the ids of the runs woken. The
-   * candidate waits are read first; each delivery is then a compare-and-set of its journal entry,
-   * so a wait that changed in between (rewritten, delivered by another instance) is left alone.
-   *
-   * @example
-   * ```ts
-   * const woken = await store.deliverEvent({ name: "order/paid", data: { orderId: "o1" } }, Date.now());
-   * ```
+   * The candidate waits are read first; each delivery is then a compare-and-set of its journal
+   * entry, so a wait that changed in between (rewritten, delivered by another instance) is left alone.
    */
   async deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
     const found = await this.#operate(() => this.#client.durastreamWaits(eventWaitsKey(this.#prefix, event.name), this.#prefix, event.name));
@@ -376,8 +316,22 @@ export class RedisRunStore implements RunStore {
       deliveries.push(
         this.#operate(() =>
           this.#client.durastreamDeliver(
-            keys.run, keys.steps, keys.waits, keys.applied, keys.appliedBefore, this.#keys.due,
-            this.#prefix, runId, this.#token(), now, hashedStepId, json, replacement, event.name, step.wakeAt ?? "", this.#now(),
+            keys.run,
+            keys.steps,
+            keys.waits,
+            keys.applied,
+            keys.appliedBefore,
+            this.#keys.due,
+            this.#prefix,
+            runId,
+            this.#token(),
+            now,
+            hashedStepId,
+            json,
+            replacement,
+            event.name,
+            step.wakeAt ?? "",
+            this.#now(),
           ),
         ).then((delivered) => (delivered === 1 ? runId : undefined)),
       );

@@ -10,12 +10,6 @@ let reachable: Promise<string | undefined> | undefined;
  * The URL of the Redis the tests use (`REDIS_URL`, else `redis://127.0.0.1:6379`) when it answers
  * PING; otherwise undefined, and the tests skip with a message saying how to run them. Under CI
  * (`CI` set) an unreachable Redis throws instead: the Redis tests must fail there, never be skipped.
- *
- * @example
- * ```ts
- * const url = await redisUrlForTests();
- * describe.skipIf(url === undefined)("my Redis tests", () => { … });
- * ```
  */
 export function redisUrlForTests(): Promise<string | undefined> {
   reachable ??= probe(process.env.REDIS_URL ?? DEFAULT_URL);
@@ -51,11 +45,6 @@ async function probe(url: string): Promise<string | undefined> {
 /**
  * Registers one skipped test that says why, for a test file whose tests all need Redis (vitest
  * rejects a file without tests).
- *
- * @example
- * ```ts
- * if (url === undefined) skipWithoutRedis();
- * ```
  */
 export function skipWithoutRedis(): void {
   it.skip("needs a Redis: start redis-server or set REDIS_URL (required when CI is set)", () => {});
@@ -63,27 +52,13 @@ export function skipWithoutRedis(): void {
 
 let prefixCounter = 0;
 
-/**
- * A key prefix no other test uses (process, time, counter), so tests can share one Redis.
- *
- * @example
- * ```ts
- * const prefix = uniquePrefix("conformance"); // "durastream-test:conformance:12345-lq2x9k-1:"
- * ```
- */
+/** A key prefix no other test uses (process, time, counter), so tests can share one Redis. */
 export function uniquePrefix(label: string): string {
   prefixCounter += 1;
   return `durastream-test:${label}:${process.pid}-${Date.now().toString(36)}-${prefixCounter}:`;
 }
 
-/**
- * Deletes every key under `prefix` (the prefix must not contain glob characters; `uniquePrefix`'s do not).
- *
- * @example
- * ```ts
- * afterEach(() => deleteKeys(url, prefix));
- * ```
- */
+/** Deletes every key under `prefix` (the prefix must not contain glob characters; `uniquePrefix`'s do not). */
 export async function deleteKeys(url: string, prefix: string): Promise<void> {
   const client = new Redis(url, { maxRetriesPerRequest: 2 });
   client.on("error", () => {});

@@ -79,7 +79,7 @@ describe.skipIf(url === undefined)("resume cost on Redis", () => {
     const reads = spyOnHashReads(client);
     const socket = (client as unknown as { stream: Socket }).stream;
     const bytesBefore = socket.bytesRead;
-    const answer = durable.proxy({ waitTimeout: 30_000 })(new Request(resumeUrl));
+    const answer = durable.waitEndpoint({ waitTimeout: 30_000 })(new Request(resumeUrl));
     started.open();
     const response = await answer;
     const bytesRead = socket.bytesRead - bytesBefore;

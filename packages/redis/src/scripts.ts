@@ -425,7 +425,7 @@ return { state[1], state[2], found }
 `;
 
 /** The scripts, as methods `defineScripts` adds to a client. */
-export interface ScriptCommands {
+interface ScriptCommands {
   /** Takes its keys and arguments as one array (ioredis flattens it), so a large batch is not spread into a call. */
   durastreamAppend(keysAndArguments: Argument[]): Promise<[status: "ok" | "refused", value: string]>;
   durastreamCreate(...keysAndArguments: Argument[]): Promise<"created" | "exists">;

@@ -59,7 +59,7 @@ describe.skipIf(url === undefined)("shared tail on Redis", () => {
       },
       { id: "shared-tail" },
     );
-    const proxy = durable.proxy();
+    const waitEndpoint = durable.waitEndpoint();
 
     const starter = readAll(await endpoint(new Request("https://app.example/api/tail", { method: "POST", headers: { accept: "text/event-stream" } })));
     const resumeUrl = await vi.waitFor(() => {
@@ -68,7 +68,7 @@ describe.skipIf(url === undefined)("shared tail on Redis", () => {
       return match![1]!;
     });
     const tailers = await Promise.all(
-      Array.from({ length: 1_000 }, async () => readAll(await proxy(new Request(resumeUrl, { headers: { accept: "text/event-stream" } })))),
+      Array.from({ length: 1_000 }, async () => readAll(await waitEndpoint(new Request(resumeUrl, { headers: { accept: "text/event-stream" } })))),
     );
     await vi.waitFor(() => expect(gates).toHaveLength(1), { timeout: 5_000 });
     // Every tailer has read the log so far and joined the run's tail.

@@ -14,19 +14,7 @@ import { DurableError, describeError } from "./errors.js";
  * - `shutdown`: `durable.close()` handing runs over and closing the store;
  * - `handler`, `body`: the Node adapter (`serveEndpoint`): a handler that threw, a body that failed mid-stream.
  */
-export type ErrorPhase =
-  | "poll"
-  | "resume"
-  | "settle"
-  | "lease"
-  | "write"
-  | "finish"
-  | "events"
-  | "long-poll"
-  | "log-read"
-  | "shutdown"
-  | "handler"
-  | "body";
+export type ErrorPhase = "poll" | "resume" | "settle" | "lease" | "write" | "finish" | "events" | "long-poll" | "log-read" | "shutdown" | "handler" | "body";
 
 /** A background error, as `onError` receives it. */
 export interface BackgroundError {
@@ -45,7 +33,7 @@ export type ErrorHandler = (report: BackgroundError) => void;
 export type ReportError = (phase: ErrorPhase, error: unknown, runId?: string) => void;
 
 /** With no `onError`, each kind of error is logged at most once per this many milliseconds. */
-export const LOG_INTERVAL = 60_000;
+const LOG_INTERVAL = 60_000;
 
 /**
  * Builds the engine's error reporter. With `onError`, every error goes to it (a throwing
@@ -76,7 +64,9 @@ export function createErrorReporter(onError: ErrorHandler | undefined, now: () =
       }
       const more = seen !== undefined && seen.unlogged > 0 ? ` (${seen.unlogged} more like it since the last report)` : "";
       kinds.set(kind, { loggedAt: time, unlogged: 0 });
-      log(`[durastream] ${phase} error${runId === undefined ? "" : ` (run ${runId})`}: ${described.name}: ${described.message}${more}. Pass createDurable({ onError }) to handle these yourself.`);
+      log(
+        `[durastream] ${phase} error${runId === undefined ? "" : ` (run ${runId})`}: ${described.name}: ${described.message}${more}. Pass createDurable({ onError }) to handle these yourself.`,
+      );
     } catch {
       // Logging must never throw either.
     }

@@ -26,11 +26,10 @@ interface Measured {
 
 /** Runs the fixture in a child process and parses its JSON line. */
 async function measure(scenario: "pipe" | "push" | "runs" | "body"): Promise<Measured> {
-  const child = spawn(
-    process.execPath,
-    ["--expose-gc", "--conditions=@durastream/source", "--import", "tsx", "src/backpressure-memory.fixture.ts", scenario],
-    { cwd: packageDirectory, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(process.execPath, ["--expose-gc", "--conditions=@durastream/source", "--import", "tsx", "src/backpressure-memory.fixture.ts", scenario], {
+    cwd: packageDirectory,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));

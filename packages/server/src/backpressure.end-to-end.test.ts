@@ -5,7 +5,7 @@ import { fetchWithStream } from "@durastream/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { step, stream } from "./context.js";
 import { createDurable, type DurableOptions } from "./create-durable.js";
-import type { DurableHandler } from "./durable-run.js";
+import type { DurableHandler } from "./run-types.js";
 import { createEndpointServer } from "./node/index.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { AppendEffects, FrameToAppend } from "./store/run-store.js";

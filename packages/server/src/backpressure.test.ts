@@ -6,7 +6,7 @@ import { RUN_ID_HEADER, type DataFrame, type Frame, type ResultFrame } from "@du
 import { afterEach, describe, expect, it } from "vitest";
 import { step, stream } from "./context.js";
 import { createDurable, type Durable, type DurableOptions } from "./create-durable.js";
-import type { DurableHandler } from "./durable-run.js";
+import type { DurableHandler } from "./run-types.js";
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { AppendEffects, FrameToAppend, NewRun, RunRecord } from "./store/run-store.js";

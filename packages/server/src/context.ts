@@ -109,10 +109,7 @@ export interface ReceivedEvent<Data = unknown> {
 }
 
 /** What `stream.pipe` accepts. */
-export type PipeSource =
-  | ReadableStream<Uint8Array | string>
-  | AsyncIterable<string | Uint8Array>
-  | (() => AsyncIterable<string | Uint8Array>);
+export type PipeSource = ReadableStream<Uint8Array | string> | AsyncIterable<string | Uint8Array> | (() => AsyncIterable<string | Uint8Array>);
 
 /** Streaming to the client. */
 export interface StreamTools {
@@ -243,9 +240,7 @@ export const step: StepTools = {
   run(idOrOptions, fn) {
     const scope = runScopeStorage.getStore();
     if (scope === undefined) {
-      return Promise.resolve().then(() =>
-        fn({ attempt: 1, signal: new AbortController().signal }),
-      ) as Promise<Awaited<ReturnType<typeof fn>>>;
+      return Promise.resolve().then(() => fn({ attempt: 1, signal: new AbortController().signal })) as Promise<Awaited<ReturnType<typeof fn>>>;
     }
     if (scope.step !== null) {
       const id = typeof idOrOptions === "object" && idOrOptions !== null ? idOrOptions.id : idOrOptions;

@@ -53,7 +53,7 @@ describe("durable.endpoint over Web Request/Response", () => {
     expect(frames[0]).toMatchObject({ type: "metadata", runId, protocolVersion: 1 });
     expect((frames[0] as { resumeUrl: string }).resumeUrl).toMatch(new RegExp(`^http://localhost/api/durable/${runId}\\?token=\\d+\\.[\\w-]{43}$`));
     expect(summary(frames.slice(1))).toEqual([
-      "data - \"intro\"",
+      'data - "intro"',
       "commit -",
       `data ${first.slice(0, 6)} "a"`,
       `data ${first.slice(0, 6)} {"token":"b"}`,
@@ -187,9 +187,7 @@ describe("durable.endpoint over Web Request/Response", () => {
     // Another handler needs another id: without one, "GET /chat" is the first endpoint's already.
     const badFrames = await collectFrames(await bad(sseRequest("http://localhost/bad")));
     expect(badFrames.at(-1)).toMatchObject({ status: "failed", response: { status: 500 } });
-    expect(badFrames.at(-1)?.type === "result" && (badFrames.at(-1) as { response: { body: string } }).response.body).toContain(
-      "$.big is a BigInt",
-    );
+    expect(badFrames.at(-1)?.type === "result" && (badFrames.at(-1) as { response: { body: string } }).response.body).toContain("$.big is a BigInt");
   });
 
   it("answers a request without Accept: text/event-stream with the handler's own Response object", async () => {
@@ -337,28 +335,31 @@ describe("durable.endpoint over Web Request/Response", () => {
     let attempts = 0;
     let runFinished!: (status: string) => void;
     const finished = new Promise<string>((resolve) => (runFinished = resolve));
-    const handler = durable.endpoint(async () => {
-      try {
-        await step.run("generate", () => {
-          attempts += 1;
-          return stream.pipe(
-            new ReadableStream<string>({
-              start(controller) {
-                controller.enqueue("first");
-              },
-              cancel(reason) {
-                sourceCancelled = reason;
-              },
-            }),
-          );
-        });
-        runFinished("succeeded");
-      } catch (error) {
-        runFinished((error as DurableError).code);
-        throw error;
-      }
-      return new Response("unreachable");
-    }, { cancelOnDisconnect: true });
+    const handler = durable.endpoint(
+      async () => {
+        try {
+          await step.run("generate", () => {
+            attempts += 1;
+            return stream.pipe(
+              new ReadableStream<string>({
+                start(controller) {
+                  controller.enqueue("first");
+                },
+                cancel(reason) {
+                  sourceCancelled = reason;
+                },
+              }),
+            );
+          });
+          runFinished("succeeded");
+        } catch (error) {
+          runFinished((error as DurableError).code);
+          throw error;
+        }
+        return new Response("unreachable");
+      },
+      { cancelOnDisconnect: true },
+    );
     const response = await handler(sseRequest());
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let seen = "";
@@ -419,10 +420,12 @@ describe("options", () => {
     const attempts: number[] = [];
     const handler = durable.endpoint(
       async () => {
-        await step.run({ id: "once", retries: 0 }, ({ attempt }) => {
-          attempts.push(attempt);
-          throw new Error("x");
-        }).catch(() => {});
+        await step
+          .run({ id: "once", retries: 0 }, ({ attempt }) => {
+            attempts.push(attempt);
+            throw new Error("x");
+          })
+          .catch(() => {});
         return new Response("ok");
       },
       { retries: 2 },

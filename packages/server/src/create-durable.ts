@@ -1,6 +1,9 @@
 import { InvalidOptionsError, PROTOCOL_VERSION, RUN_ID_HEADER } from "@durastream/protocol";
+import { checkOptionalFunction } from "@durastream/protocol/internal";
 import { createErrorReporter, type ErrorHandler } from "./background-errors.js";
-import { DEFAULT_MAX_RESPONSE_BYTES, stepTimeoutOf, type DurableHandler, type ExecutionEnd } from "./durable-run.js";
+import type { DurableHandler, ExecutionEnd } from "./run-types.js";
+import { DEFAULT_MAX_RESPONSE_BYTES } from "./run-response.js";
+import { stepTimeoutOf } from "./step-attempt.js";
 import { toMilliseconds, type Duration } from "./duration.js";
 import { DurableError } from "./errors.js";
 import { assertWellFormedId } from "./ids.js";
@@ -10,7 +13,8 @@ import { createLogStream, LiveStreams } from "./log-stream.js";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./run-log-writer.js";
 import { attachTextBody } from "./text-body.js";
 import { unavailableResponse } from "./unavailable-response.js";
-import { createProxy, type ProxyOptions } from "./proxy.js";
+import { createWaitEndpoint, type WaitEndpointOptions } from "./wait-endpoint.js";
+import { publicOrigin, resumeUrl, type ResumeUrlOptions } from "./resume-url.js";
 import { DEFAULT_REQUEST_HEADERS, snapshotRequest } from "./request-snapshot.js";
 import { ResumeTokens, resolveSecret } from "./resume-token.js";
 import { resolveRetryPolicy, type Backoff } from "./retry-policy.js";
@@ -31,7 +35,7 @@ export interface DurableOptions {
    * Default: `process.env.DURASTREAM_SECRET`; outside production a random per-process secret.
    */
   secret?: string;
-  /** Path the wait endpoint (`durable.proxy()`) is mounted at; resume URLs are `<basePath>/<runId>?token=…`. Default `/api/durable`. */
+  /** Path the wait endpoint (`durable.waitEndpoint()`) is mounted at; resume URLs are `<basePath>/<runId>?token=…`. Default `/api/durable`. */
   basePath?: string;
   /**
    * Where resume URLs point instead: a path or URL (resolved against the request, with `runId` and
@@ -86,9 +90,12 @@ export interface DurableOptions {
    */
   orphanGrace?: Duration;
   /**
-   * Build resume URLs from `X-Forwarded-Host` / `X-Forwarded-Proto` (set by your reverse proxy or
-   * platform) instead of the request's own URL and `Host` header. Only enable it behind a proxy
-   * that sets them. Default false.
+   * Behind a reverse proxy: takes host and protocol from X-Forwarded-Host / X-Forwarded-Proto
+   * (the first value of each; a host name or address with an optional port, and `http` or
+   * `https`; other values are ignored) instead of the request's own host and protocol. Only enable
+   * it behind a proxy that sets both headers: clients can send them too. The same rules as
+   * `serveEndpoint(handler, { trustProxy })` (forwarded-headers.ts). Here they make the origin of
+   * resume URLs. Default false.
    */
   trustProxy?: boolean;
   /**
@@ -139,25 +146,6 @@ export interface DurableLimits {
    * `RESPONSE_TOO_LARGE` (a 500 result saying so). Default 16 MiB.
    */
   maxResponseBytes?: number;
-}
-
-/**
- * The origin the client used: the request URL's, with the host the client asked for (`Host`,
- * which some frameworks — Next.js — do not reflect in `request.url`), or with the forwarded host
- * and protocol when `trustProxy` is set.
- */
-function publicOrigin(request: Request, trustProxy: boolean): string {
-  const url = new URL(request.url);
-  const first = (value: string | null) => value?.split(",")[0]?.trim() || null;
-  const host = (trustProxy ? first(request.headers.get("x-forwarded-host")) : null) ?? request.headers.get("host");
-  const protocol = trustProxy ? first(request.headers.get("x-forwarded-proto")) : null;
-  if (protocol === "http" || protocol === "https") url.protocol = `${protocol}:`;
-  if (host !== null && /^[\w.-]+(:\d+)?$|^\[[\d:a-fA-F.]+\](:\d+)?$/.test(host)) {
-    const asked = new URL(`http://${host}`);
-    url.hostname = asked.hostname;
-    url.port = asked.port; // "" when the client named no port: the protocol's default
-  }
-  return url.origin;
 }
 
 /** Options of one endpoint. */
@@ -221,16 +209,16 @@ export interface Durable {
   endpoint(handler: DurableHandler, options?: EndpointOptions): WebHandler;
   /**
    * The wait endpoint, mounted by the app at `basePath` (e.g. Next.js
-   * `app/api/durable/[runId]/route.ts`: `export const GET = durable.proxy()`). Streams a run's log
+   * `app/api/durable/[runId]/route.ts`: `export const GET = durable.waitEndpoint()`). Streams a run's log
    * from any offset and tails it, or long-polls for its final response.
    *
    * @example
    * ```ts
    * // app/api/durable/[runId]/route.ts
-   * export const GET = durable.proxy();
+   * export const GET = durable.waitEndpoint();
    * ```
    */
-  proxy(options?: ProxyOptions): WebHandler;
+  waitEndpoint(options?: WaitEndpointOptions): WebHandler;
   /**
    * Delivers an event to the runs waiting for it in `step.waitForEvent`. Resolves with how many
    * were woken as soon as the event is stored with them: it does not wait for them to go on. A run
@@ -264,7 +252,7 @@ export interface Durable {
 
 /**
  * Creates the durable toolkit: `durable.endpoint(handler)` turns Web handlers into durable,
- * streaming endpoints; `durable.proxy()` is their wait endpoint; `durable.send` delivers events.
+ * streaming endpoints; `durable.waitEndpoint()` is their wait endpoint; `durable.send` delivers events.
  *
  * @example
  * ```ts
@@ -297,9 +285,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
     waitUntil,
     onError,
   } = options;
-  if (onError !== undefined && typeof onError !== "function") {
-    throw new InvalidOptionsError('createDurable: "onError" must be a function ({ error, phase, runId }) => void.');
-  }
+  checkOptionalFunction("createDurable", "onError", onError, "a function ({ error, phase, runId }) => void");
   const stepTimeout = options.stepTimeout === undefined ? undefined : stepTimeoutOf(options.stepTimeout, "createDurable");
   const orphanGrace =
     options.orphanGrace === undefined || options.orphanGrace === Number.POSITIVE_INFINITY
@@ -355,16 +341,8 @@ export function createDurable(options: DurableOptions = {}): Durable {
   const live = new LiveStreams(store); // with the shared tails of the store's runs (run-tail.ts)
   let closing: Promise<void> | null = null;
 
-  /** The same-origin (by default) URL where a run's log can be read again, with a fresh token. */
-  const resumeUrl = async (runId: string, request: Request): Promise<string> => {
-    const token = await tokens.sign(runId, timers.now() + resumeTokenTtl);
-    const origin = publicOrigin(request, options.trustProxy === true);
-    if (typeof asyncRedirectUrl === "function") return new URL(await asyncRedirectUrl({ runId, token }), origin).href;
-    const url = new URL(asyncRedirectUrl ?? `${basePath.replace(/\/+$/, "")}/${runId}`, origin);
-    if (asyncRedirectUrl !== undefined) url.searchParams.set("runId", runId);
-    url.searchParams.set("token", token);
-    return url.href;
-  };
+  const trustProxy = options.trustProxy === true;
+  const resumeUrls: ResumeUrlOptions = { tokens, timers, resumeTokenTtl, basePath, asyncRedirectUrl, trustProxy };
 
   return {
     store,
@@ -375,9 +353,11 @@ export function createDurable(options: DurableOptions = {}): Durable {
       if (endpointOptions.id !== undefined && (typeof endpointOptions.id !== "string" || endpointOptions.id === "")) {
         throw new InvalidOptionsError('durable.endpoint: "id" must be a non-empty string.');
       }
-      if (endpointOptions.id !== undefined) assertWellFormedId(endpointOptions.id, 'durable.endpoint({ id })');
+      if (endpointOptions.id !== undefined) assertWellFormedId(endpointOptions.id, "durable.endpoint({ id })");
       if (endpointOptions.id === undefined && store.ephemeral !== true) {
-        throw new InvalidOptionsError('durable.endpoint: give this endpoint an id, e.g. durable.endpoint(handler, { id: "chat" }), the same on every instance. Its runs are kept in a store that outlives this process (SQLite, Redis), and after a restart they are resumed through the endpoint registered under their id before any request arrives; an endpoint without an id would be known only once a request reached its path.');
+        throw new InvalidOptionsError(
+          'durable.endpoint: give this endpoint an id, e.g. durable.endpoint(handler, { id: "chat" }), the same on every instance. Its runs are kept in a store that outlives this process (SQLite, Redis), and after a restart they are resumed through the endpoint registered under their id before any request arrives; an endpoint without an id would be known only once a request reached its path.',
+        );
       }
       const endpointDefaults = { retries: endpointOptions.retries, backoff: endpointOptions.backoff };
       resolveRetryPolicy("durable.endpoint", durableDefaults, endpointDefaults);
@@ -389,10 +369,11 @@ export function createDurable(options: DurableOptions = {}): Durable {
       if (endpointOptions.id !== undefined) executor.register(endpointOptions.id, registration);
 
       return async (request: Request): Promise<Response> => {
-        if (executor.closed) return unavailableResponse("This instance is shutting down; send the request again (another instance takes it).", { connection: "close" });
+        if (executor.closed)
+          return unavailableResponse("This instance is shutting down; send the request again (another instance takes it).", { connection: "close" });
         const endpointId = endpointOptions.id ?? `${request.method} ${new URL(request.url).pathname}`;
         executor.register(endpointId, registration);
-        let captured;
+        let captured: Awaited<ReturnType<typeof snapshotRequest>>;
         try {
           captured = await snapshotRequest(request, { maxBodyBytes, headers: requestHeaders });
         } catch (error) {
@@ -407,7 +388,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
           body: request.method === "GET" || request.method === "HEAD" ? null : captured.body,
         });
         const sse = acceptsEventStream(request);
-        let started;
+        let started: Awaited<ReturnType<typeof executor.start>>;
         try {
           started = await executor.start(endpointId, registration, handlerRequest, captured.snapshot, !sse);
         } catch (error) {
@@ -419,7 +400,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
           throw error;
         }
         const { run, end } = started;
-        const url = await resumeUrl(run.runId, request);
+        const url = await resumeUrl(resumeUrls, run.runId, request);
         const disconnect = () => run.cancel("The client disconnected, so the run was cancelled (cancelOnDisconnect).");
 
         if (!sse) {
@@ -454,8 +435,8 @@ export function createDurable(options: DurableOptions = {}): Durable {
         return attachTextBody(new Response(body.stream, { status: 200, headers: eventStreamHeaders(run.runId) }), body.source);
       };
     },
-    proxy(proxyOptions = {}) {
-      return createProxy({
+    waitEndpoint(waitOptions = {}) {
+      return createWaitEndpoint({
         store,
         timers,
         tokens,
@@ -465,8 +446,8 @@ export function createDurable(options: DurableOptions = {}): Durable {
         maxConnectionDuration,
         report,
         live,
-        originOf: (request) => publicOrigin(request, options.trustProxy === true),
-        ...proxyOptions,
+        originOf: (request) => publicOrigin(request, trustProxy),
+        ...waitOptions,
       });
     },
     async send(event) {

@@ -5,7 +5,7 @@ import { hashStepId, type DataFrame, type Frame, type RedirectFrame } from "@dur
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { step, stream } from "./context.js";
 import { createDurable, type Durable, type DurableOptions, type EndpointOptions } from "./create-durable.js";
-import type { DurableHandler } from "./durable-run.js";
+import type { DurableHandler } from "./run-types.js";
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import { advanceUntil, collectFrames, createManualTimers, passTime, sseRequest, until, type ManualTimers } from "@durastream/testing";
@@ -21,8 +21,8 @@ function setup(handler: DurableHandler, options: DurableOptions = {}, endpointOp
   const durable = createDurable({ backoff: () => 0, maxInlineWait: 1000, ...options, timers });
   opened.push(durable);
   const endpoint = durable.endpoint(handler, { id: "test", ...endpointOptions });
-  const proxy = durable.proxy();
-  return { durable, endpoint, proxy, timers };
+  const waitEndpoint = durable.waitEndpoint();
+  return { durable, endpoint, waitEndpoint, timers };
 }
 
 const logFrames = (frames: Frame[]) => frames.filter((frame): frame is Exclude<Frame, { type: "metadata" | "redirect" }> => "offset" in frame);
@@ -30,8 +30,10 @@ const lastOffset = (frames: Frame[]) => logFrames(frames).at(-1)?.offset;
 const dataOf = (frames: Frame[]) => frames.filter((frame): frame is DataFrame => frame.type === "data").map((frame) => frame.data);
 
 /** Reads the wait endpoint from `after` until the result; moves the clock when the run sleeps. */
-async function follow(proxy: (request: Request) => Promise<Response>, url: string, after: string | undefined): Promise<Frame[]> {
-  const response = await proxy(new Request(url, { headers: { accept: "text/event-stream", ...(after === undefined ? {} : { "last-event-id": after }) } }));
+async function follow(waitEndpoint: (request: Request) => Promise<Response>, url: string, after: string | undefined): Promise<Frame[]> {
+  const response = await waitEndpoint(
+    new Request(url, { headers: { accept: "text/event-stream", ...(after === undefined ? {} : { "last-event-id": after }) } }),
+  );
   expect(response.status).toBe(200);
   return collectFrames(response);
 }
@@ -39,7 +41,7 @@ async function follow(proxy: (request: Request) => Promise<Response>, url: strin
 describe("suspension and replay", () => {
   it("a long sleep redirects the live connection; the run resumes after it, replaying completed work without streaming it again", async () => {
     const calls = { before: 0, after: 0, handler: 0 };
-    const { endpoint, proxy, timers } = setup(async (request) => {
+    const { endpoint, waitEndpoint, timers } = setup(async (request) => {
       calls.handler += 1;
       const { topic } = (await request.json()) as { topic: string };
       stream.push(`topic: ${topic}`);
@@ -57,7 +59,9 @@ describe("suspension and replay", () => {
       return Response.json({ first, second, topic }, { status: 201 });
     });
     const live = await collectFrames(
-      await endpoint(sseRequest("http://app.test/api/chat", { method: "POST", body: JSON.stringify({ topic: "tides" }), headers: { "content-type": "application/json" } })),
+      await endpoint(
+        sseRequest("http://app.test/api/chat", { method: "POST", body: JSON.stringify({ topic: "tides" }), headers: { "content-type": "application/json" } }),
+      ),
     );
     const redirect = live.at(-1) as RedirectFrame;
     expect(redirect).toMatchObject({ type: "redirect", reason: "sleep" });
@@ -65,7 +69,7 @@ describe("suspension and replay", () => {
     expect(new URL(redirect.url).origin).toBe("http://app.test");
     expect(dataOf(live)).toEqual(["topic: tides", "before"]);
 
-    const rest = follow(proxy, redirect.url, lastOffset(live));
+    const rest = follow(waitEndpoint, redirect.url, lastOffset(live));
     await passTime(timers, 3_600_000);
     const frames = await rest;
     expect(dataOf(frames)).toEqual(["after"]);
@@ -77,13 +81,13 @@ describe("suspension and replay", () => {
   });
 
   it("sleepUntil waits until the given time, suspending the run when that is far", async () => {
-    const { endpoint, proxy, timers } = setup(async () => {
+    const { endpoint, waitEndpoint, timers } = setup(async () => {
       await step.sleepUntil("until", new Date(7_200_000));
       return Response.json(timers.now());
     });
     const live = await collectFrames(await endpoint(sseRequest()));
     expect(live.at(-1)).toMatchObject({ type: "redirect", reason: "sleep" });
-    const rest = follow(proxy, (live.at(-1) as RedirectFrame).url, lastOffset(live));
+    const rest = follow(waitEndpoint, (live.at(-1) as RedirectFrame).url, lastOffset(live));
     await passTime(timers, 7_200_000);
     const result = (await rest).at(-1);
     expect(result?.type === "result" && Number(result.response.body)).toBeGreaterThanOrEqual(7_200_000);
@@ -92,7 +96,7 @@ describe("suspension and replay", () => {
 
   it("a retry whose backoff exceeds maxInlineWait suspends the run (reason retry) and the next attempt runs after it", async () => {
     const attempts: number[] = [];
-    const { endpoint, proxy, timers } = setup(
+    const { endpoint, waitEndpoint, timers } = setup(
       async () => {
         const value = await step.run("flaky", ({ attempt }) => {
           attempts.push(attempt);
@@ -107,7 +111,7 @@ describe("suspension and replay", () => {
     const live = await collectFrames(await endpoint(sseRequest()));
     expect(live.map((frame) => frame.type)).toEqual(["metadata", "data", "rollback", "redirect"]);
     expect(live.at(-1)).toMatchObject({ reason: "retry" });
-    const rest = follow(proxy, (live.at(-1) as RedirectFrame).url, lastOffset(live));
+    const rest = follow(waitEndpoint, (live.at(-1) as RedirectFrame).url, lastOffset(live));
     await passTime(timers, 60_000);
     const frames = await rest;
     expect(dataOf(frames)).toEqual(["try 2"]);
@@ -117,7 +121,7 @@ describe("suspension and replay", () => {
 
   it("fails a replay that calls steps in another order with a NON_DETERMINISTIC error", async () => {
     let execution = 0;
-    const { endpoint, proxy, timers } = setup(async () => {
+    const { endpoint, waitEndpoint, timers } = setup(async () => {
       execution += 1;
       if (execution === 1) await step.run("one", () => 1);
       else await step.run("two", () => 2);
@@ -125,7 +129,7 @@ describe("suspension and replay", () => {
       return new Response("unreachable");
     });
     const live = await collectFrames(await endpoint(sseRequest()));
-    const rest = follow(proxy, (live.at(-1) as RedirectFrame).url, lastOffset(live));
+    const rest = follow(waitEndpoint, (live.at(-1) as RedirectFrame).url, lastOffset(live));
     await passTime(timers, 3_600_000);
     const result = (await rest).at(-1);
     expect(result).toMatchObject({ type: "result", status: "failed", response: { status: 500 } });
@@ -135,7 +139,7 @@ describe("suspension and replay", () => {
   it("lets a run go on when its client disconnects; the wait endpoint replays everything it produced", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const { endpoint, proxy } = setup(async () => {
+    const { endpoint, waitEndpoint } = setup(async () => {
       await step.run("work", async () => {
         stream.push("early");
         await gate;
@@ -150,7 +154,7 @@ describe("suspension and replay", () => {
     const resumeUrl = /"resumeUrl":"([^"]+)"/.exec(seen)![1]!;
     await reader.cancel("tab closed");
     release();
-    const frames = await follow(proxy, resumeUrl, undefined);
+    const frames = await follow(waitEndpoint, resumeUrl, undefined);
     expect(dataOf(frames)).toEqual(["early", "late"]);
     expect(frames.at(-1)).toMatchObject({ type: "result", status: "succeeded", response: { body: "done" } });
   });
@@ -158,7 +162,7 @@ describe("suspension and replay", () => {
   it("redirects a live connection after maxConnectionDuration while the run goes on in this process", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const { endpoint, proxy, timers } = setup(
+    const { endpoint, waitEndpoint, timers } = setup(
       async () => {
         await step.run("long", async () => {
           stream.push("part 1");
@@ -175,7 +179,7 @@ describe("suspension and replay", () => {
     const live = await livePromise;
     expect(live.at(-1)).toMatchObject({ type: "redirect", reason: "max-duration" });
     release();
-    const rest = await follow(proxy, (live.at(-1) as RedirectFrame).url, lastOffset(live));
+    const rest = await follow(waitEndpoint, (live.at(-1) as RedirectFrame).url, lastOffset(live));
     expect([...dataOf(live), ...dataOf(rest)]).toEqual(["part 1", "part 2"]);
     expect(logFrames(rest).every((frame) => frame.offset.startsWith("1-"))).toBe(true);
   });
@@ -183,7 +187,7 @@ describe("suspension and replay", () => {
 
 describe("events", () => {
   it("waitForEvent resolves with a matching event from durable.send and ignores others", async () => {
-    const { durable, endpoint, proxy, timers } = setup(async () => {
+    const { durable, endpoint, waitEndpoint, timers } = setup(async () => {
       const approval = await step.waitForEvent<{ draftId: string; by: string }>("approval", {
         event: "review/approved",
         match: { "data.draftId": "d1" },
@@ -195,7 +199,7 @@ describe("events", () => {
     expect(live.at(-1)).toMatchObject({ type: "redirect", reason: "wait-for-event" });
     expect(await durable.send({ name: "review/approved", data: { draftId: "other", by: "eve" } })).toEqual({ woken: 0 });
     expect(await durable.send({ name: "review/rejected", data: { draftId: "d1" } })).toEqual({ woken: 0 });
-    const rest = follow(proxy, (live.at(-1) as RedirectFrame).url, lastOffset(live));
+    const rest = follow(waitEndpoint, (live.at(-1) as RedirectFrame).url, lastOffset(live));
     expect(await durable.send({ name: "review/approved", data: { draftId: "d1", by: "ann" } })).toEqual({ woken: 1 });
     const result = (await rest).at(-1);
     expect(result?.type === "result" && JSON.parse(result.response.body)).toEqual({ name: "review/approved", data: { draftId: "d1", by: "ann" } });
@@ -204,12 +208,12 @@ describe("events", () => {
   });
 
   it("waitForEvent resolves with null when the timeout passes", async () => {
-    const { endpoint, proxy, timers } = setup(async () => {
+    const { endpoint, waitEndpoint, timers } = setup(async () => {
       const event = await step.waitForEvent("approval", { event: "never", timeout: "2h" });
       return Response.json({ event });
     });
     const live = await collectFrames(await endpoint(sseRequest()));
-    const rest = follow(proxy, (live.at(-1) as RedirectFrame).url, lastOffset(live));
+    const rest = follow(waitEndpoint, (live.at(-1) as RedirectFrame).url, lastOffset(live));
     await passTime(timers, 2 * 3_600_000);
     const result = (await rest).at(-1);
     expect(result?.type === "result" && result.response.body).toBe('{"event":null}');
@@ -250,7 +254,7 @@ describe("the wait endpoint", () => {
   it("answers a plain request with 303, then long-polls: 202 + Retry-After + Location while running, the exact response when done", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const { endpoint, proxy, timers } = setup(async () => {
+    const { endpoint, waitEndpoint, timers } = setup(async () => {
       await step.sleep("wait", "1h");
       await step.run("finish", () => gate);
       const headers = new Headers({ "x-custom": "kept" });
@@ -263,7 +267,7 @@ describe("the wait endpoint", () => {
     const location = first.headers.get("location")!;
     expect(location).toMatch(/^http:\/\/app\.test\/api\/durable\/[0-9A-Z]{26}\?token=/);
 
-    const pending = proxy(new Request(location));
+    const pending = waitEndpoint(new Request(location));
     await until(() => timers.scheduled.includes(25_000));
     timers.advance(25_000);
     const stillRunning = await pending;
@@ -275,7 +279,7 @@ describe("the wait endpoint", () => {
     expect(next.searchParams.get("token")).toMatch(/^86425\./);
 
     await passTime(timers, 3_600_000);
-    const done = proxy(new Request(location));
+    const done = waitEndpoint(new Request(location));
     release();
     const response = await done;
     expect(response.status).toBe(202);
@@ -286,16 +290,19 @@ describe("the wait endpoint", () => {
   });
 
   it("refuses forged, expired and other-run tokens exactly as it refuses an unknown run", async () => {
-    const { endpoint, proxy, timers } = setup(async () => {
-      await step.sleep("wait", "1h");
-      return new Response("x");
-    }, { resumeTokenTtl: 60_000 });
+    const { endpoint, waitEndpoint, timers } = setup(
+      async () => {
+        await step.sleep("wait", "1h");
+        return new Response("x");
+      },
+      { resumeTokenTtl: 60_000 },
+    );
     const [one, two] = await Promise.all([endpoint(sseRequest()), endpoint(sseRequest())]);
     const urlOne = ((await collectFrames(one))[0] as { resumeUrl: string }).resumeUrl;
     const urlTwo = ((await collectFrames(two))[0] as { resumeUrl: string }).resumeUrl;
     const tokenTwo = new URL(urlTwo).searchParams.get("token")!;
     const answer = async (url: string) => {
-      const response = await proxy(new Request(url, { headers: { accept: "text/event-stream" } }));
+      const response = await waitEndpoint(new Request(url, { headers: { accept: "text/event-stream" } }));
       return { status: response.status, headers: [...response.headers], body: await response.text() };
     };
     const unknown = await answer(urlOne.replace(/durable\/[0-9A-Z]{26}/, "durable/01ARZ3NDEKTSV4RRFFQ69G5FAV"));
@@ -307,7 +314,7 @@ describe("the wait endpoint", () => {
     const missing = new URL(urlOne);
     missing.searchParams.delete("token");
     for (const url of [forged.href, foreign.href, missing.href]) expect(await answer(url)).toEqual(unknown);
-    const valid = await proxy(new Request(urlOne, { headers: { accept: "text/event-stream" } }));
+    const valid = await waitEndpoint(new Request(urlOne, { headers: { accept: "text/event-stream" } }));
     expect(valid.status).toBe(200);
     await valid.body!.cancel();
     timers.advance(60_000);
@@ -316,16 +323,19 @@ describe("the wait endpoint", () => {
 
   it("slides the token's expiry: a run waiting 2 days with a 1-day TTL stays reachable for a client reconnecting every 12 h with its latest URL; an unused URL expires", async () => {
     const day = 24 * 3_600_000;
-    const { endpoint, proxy, timers } = setup(async () => {
-      const event = await step.waitForEvent("paid", { event: "order/paid", timeout: "2d" });
-      return Response.json({ event });
-    }, { resumeTokenTtl: day });
+    const { endpoint, waitEndpoint, timers } = setup(
+      async () => {
+        const event = await step.waitForEvent("paid", { event: "order/paid", timeout: "2d" });
+        return Response.json({ event });
+      },
+      { resumeTokenTtl: day },
+    );
     const live = await collectFrames(await endpoint(sseRequest()));
     expect(live.at(-1)).toMatchObject({ type: "redirect", reason: "wait-for-event" });
     const original = (live[0] as { resumeUrl: string }).resumeUrl;
-    const fetchViaProxy = (input: string | URL | Request, init?: RequestInit) => proxy(new Request(input, init));
+    const fetchViaProxy = (input: string | URL | Request, init?: RequestInit) => waitEndpoint(new Request(input, init));
     const status = async (url: string) => {
-      const response = await proxy(new Request(url, { headers: { accept: "text/event-stream" } }));
+      const response = await waitEndpoint(new Request(url, { headers: { accept: "text/event-stream" } }));
       await response.body?.cancel();
       return response.status;
     };
@@ -337,7 +347,7 @@ describe("the wait endpoint", () => {
         fetch: fetchViaProxy,
         fetchOpts: { signal: controller.signal },
         reconnect: false,
-        lastEventId: lastOffset(live),
+        offset: lastOffset(live),
         onMetadata: (metadata) => {
           newest = metadata.resumeUrl;
           controller.abort(new Error("client leaves"));
@@ -364,13 +374,13 @@ describe("the wait endpoint", () => {
 
     // At 48 h the wait times out; the client reconnects 12 h after its last visit and gets the result.
     await passTime(timers, day / 2, 60_000);
-    const response = await resumeStream(urls.at(-1)!, { fetch: fetchViaProxy, reconnect: false, lastEventId: lastOffset(live) });
+    const response = await resumeStream(urls.at(-1)!, { fetch: fetchViaProxy, reconnect: false, offset: lastOffset(live) });
     expect(await response.json()).toEqual({ event: null });
     expect(await status(urls[2]!)).toBe(404);
   });
 
   it("replays strictly after Last-Event-ID or ?offset= and refuses a malformed offset with 400", async () => {
-    const { endpoint, proxy } = setup(async () => {
+    const { endpoint, waitEndpoint } = setup(async () => {
       for (const word of ["a", "b", "c"]) stream.push(word);
       await step.run("s", () => stream.push("d"));
       return new Response("ok");
@@ -378,30 +388,30 @@ describe("the wait endpoint", () => {
     const live = await collectFrames(await endpoint(sseRequest()));
     const url = (live[0] as { resumeUrl: string }).resumeUrl;
     const second = logFrames(live)[1]!.offset;
-    expect(dataOf(await follow(proxy, url, second))).toEqual(["c", "d"]);
+    expect(dataOf(await follow(waitEndpoint, url, second))).toEqual(["c", "d"]);
     const withQuery = new URL(url);
     withQuery.searchParams.set("offset", second);
-    expect(dataOf(await follow(proxy, withQuery.href, undefined))).toEqual(["c", "d"]);
-    expect(dataOf(await follow(proxy, url, undefined))).toEqual(["a", "b", "c", "d"]);
-    const bad = await proxy(new Request(url, { headers: { accept: "text/event-stream", "last-event-id": "yesterday" } }));
+    expect(dataOf(await follow(waitEndpoint, withQuery.href, undefined))).toEqual(["c", "d"]);
+    expect(dataOf(await follow(waitEndpoint, url, undefined))).toEqual(["a", "b", "c", "d"]);
+    const bad = await waitEndpoint(new Request(url, { headers: { accept: "text/event-stream", "last-event-id": "yesterday" } }));
     expect(bad.status).toBe(400);
     expect(await bad.text()).toMatch(/"yesterday" is not a Durastream offset/);
   });
 
   it("sends CORS headers only to allowed origins and answers preflights", async () => {
     const { endpoint, durable } = setup(async () => new Response("x"));
-    const proxy = durable.proxy({ cors: { origin: ["https://app.example"], credentials: true } });
+    const waitEndpoint = durable.waitEndpoint({ cors: { origin: ["https://app.example"], credentials: true } });
     const live = await collectFrames(await endpoint(sseRequest()));
     const url = (live[0] as { resumeUrl: string }).resumeUrl;
-    const allowed = await proxy(new Request(url, { headers: { origin: "https://app.example" } }));
+    const allowed = await waitEndpoint(new Request(url, { headers: { origin: "https://app.example" } }));
     expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example");
     expect(allowed.headers.get("access-control-allow-credentials")).toBe("true");
-    const other = await proxy(new Request(url, { headers: { origin: "https://evil.example" } }));
+    const other = await waitEndpoint(new Request(url, { headers: { origin: "https://evil.example" } }));
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
-    const preflight = await proxy(new Request(url, { method: "OPTIONS", headers: { origin: "https://app.example" } }));
+    const preflight = await waitEndpoint(new Request(url, { method: "OPTIONS", headers: { origin: "https://app.example" } }));
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-headers")).toContain("last-event-id");
-    expect(() => durable.proxy({ cors: { origin: "*", credentials: true } })).toThrow(/cannot be combined with credentials/);
+    expect(() => durable.waitEndpoint({ cors: { origin: "*", credentials: true } })).toThrow(/cannot be combined with credentials/);
   });
 
   it("builds resume URLs on the host the client used, and on forwarded host and protocol only with trustProxy", async () => {
@@ -418,8 +428,19 @@ describe("the wait endpoint", () => {
     expect(resumeUrl.origin).toBe("https://chat.example");
     // The wait endpoint names the same public URL in its own metadata frame.
     const internal = new URL(`${resumeUrl.pathname}${resumeUrl.search}`, "http://localhost:3000");
-    const metadata = (await collectFrames(await proxied.proxy(new Request(internal, { headers: { accept: "text/event-stream", ...forwarded } }))))[0];
+    const metadata = (await collectFrames(await proxied.waitEndpoint(new Request(internal, { headers: { accept: "text/event-stream", ...forwarded } }))))[0];
     expect((metadata as { resumeUrl: string }).resumeUrl).toBe(resumeUrl.href);
+  });
+
+  it("reads forwarded headers with trustProxy by the same rules as serveEndpoint (first value, http/https in any case, a plain host)", async () => {
+    const proxied = setup(async () => new Response("x"), { trustProxy: true });
+    const originOf = async (headers: Record<string, string>) =>
+      new URL(((await collectFrames(await proxied.endpoint(sseRequest("http://localhost:3000/api/chat", { headers }))))[0] as { resumeUrl: string }).resumeUrl)
+        .origin;
+    expect(await originOf({ host: "app.example", "x-forwarded-proto": "HTTPS, http" })).toBe("https://app.example");
+    expect(await originOf({ host: "app.example", "x-forwarded-host": "chat.example:8443" })).toBe("http://chat.example:8443");
+    // Not valid: ignored, so the request's own Host and protocol stay.
+    expect(await originOf({ host: "app.example", "x-forwarded-host": "evil.example/x", "x-forwarded-proto": "gopher" })).toBe("http://app.example");
   });
 
   it("builds resume URLs from asyncRedirectUrl", async () => {
@@ -427,7 +448,7 @@ describe("the wait endpoint", () => {
     const pathUrl = new URL(((await collectFrames(await path.endpoint(sseRequest("http://h.test/x"))))[0] as { resumeUrl: string }).resumeUrl);
     expect(pathUrl.origin + pathUrl.pathname).toBe("http://h.test/poll");
     expect(pathUrl.searchParams.get("runId")).toMatch(/^[0-9A-Z]{26}$/);
-    expect(await path.proxy(new Request(pathUrl, { headers: { accept: "text/event-stream" } })).then((r) => r.status)).toBe(200);
+    expect(await path.waitEndpoint(new Request(pathUrl, { headers: { accept: "text/event-stream" } })).then((r) => r.status)).toBe(200);
     const custom = setup(async () => new Response("x"), { asyncRedirectUrl: ({ runId, token }) => `https://cdn.test/runs/${runId}?t=${token}` });
     const customUrl = ((await collectFrames(await custom.endpoint(sseRequest())))[0] as { resumeUrl: string }).resumeUrl;
     expect(customUrl).toMatch(/^https:\/\/cdn\.test\/runs\/[0-9A-Z]{26}\?t=\d+\./);
@@ -498,12 +519,15 @@ describe("requests and limits", () => {
   });
 
   it("fails the pushing step with LOG_LIMIT when a run streams more frames than allowed", async () => {
-    const { endpoint } = setup(async () => {
-      await step.run("chatty", () => {
-        for (let index = 0; index < 10; index += 1) stream.push(index);
-      });
-      return new Response("unreachable");
-    }, { limits: { maxFramesPerRun: 5 } });
+    const { endpoint } = setup(
+      async () => {
+        await step.run("chatty", () => {
+          for (let index = 0; index < 10; index += 1) stream.push(index);
+        });
+        return new Response("unreachable");
+      },
+      { limits: { maxFramesPerRun: 5 } },
+    );
     const frames = await collectFrames(await endpoint(sseRequest()));
     expect(dataOf(frames)).toEqual([0, 1, 2, 3, 4]);
     expect(frames.filter((frame) => frame.type === "rollback")).toMatchObject([{ attempt: 1, willRetry: false }]);

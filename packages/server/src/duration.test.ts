@@ -17,6 +17,8 @@ describe("toMilliseconds", () => {
   });
 
   it.each([["-1"], ["soon"], ["5 parsecs"], [-5], [Number.NaN], ["1h 30x"]])("refuses %s with a message that shows the accepted forms", (input) => {
-    expect(() => toMilliseconds(input as string, "step.sleep(\"x\")")).toThrow(/step\.sleep\("x"\): .* is not a duration; pass milliseconds >= 0 or a string like "500ms"/);
+    expect(() => toMilliseconds(input as string, 'step.sleep("x")')).toThrow(
+      /step\.sleep\("x"\): .* is not a duration; pass milliseconds >= 0 or a string like "500ms"/,
+    );
   });
 });

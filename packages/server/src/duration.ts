@@ -9,17 +9,15 @@ export type Duration = number | string;
 /**
  * Converts a duration to milliseconds. Throws an `InvalidOptionsError` naming `where`
  * for anything else.
- *
- * @example
- * ```ts
- * toMilliseconds("1h30m", "step.sleep"); // 5_400_000
- * ```
  */
 export function toMilliseconds(duration: Duration, where: string): number {
   if (typeof duration === "number") {
     if (Number.isFinite(duration) && duration >= 0) return duration;
   } else if (typeof duration === "string") {
-    const parts = duration.trim().toLowerCase().match(/\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)/g);
+    const parts = duration
+      .trim()
+      .toLowerCase()
+      .match(/\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)/g);
     if (parts !== null && parts.join("").replace(/\s/g, "") === duration.trim().toLowerCase().replace(/\s/g, "")) {
       let total = 0;
       for (const part of parts) {
@@ -29,5 +27,7 @@ export function toMilliseconds(duration: Duration, where: string): number {
       return total;
     }
   }
-  throw new InvalidOptionsError(`${where}: ${JSON.stringify(duration)} is not a duration; pass milliseconds >= 0 or a string like "500ms", "30s", "5m", "2h", "1d" or "1h30m".`);
+  throw new InvalidOptionsError(
+    `${where}: ${JSON.stringify(duration)} is not a duration; pass milliseconds >= 0 or a string like "500ms", "30s", "5m", "2h", "1d" or "1h30m".`,
+  );
 }

@@ -1,13 +1,13 @@
 // End to end over real loopback HTTP: createEndpointServer + durable.endpoint on one side,
 // fetchWithStream (or plain fetch) on the other.
 import type { AddressInfo } from "node:net";
-import { DurableClientError, fetchWithStream, type FetchWithStreamOptions } from "@durastream/client";
+import { fetchWithStream, type FetchWithStreamOptions } from "@durastream/client";
 import { hashStepId } from "@durastream/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { createManualTimers, passTime, until } from "@durastream/testing";
 import { createDurable, type DurableOptions, type EndpointOptions } from "./create-durable.js";
 import { step, stream } from "./context.js";
-import type { DurableHandler } from "./durable-run.js";
+import type { DurableHandler } from "./run-types.js";
 import { NonRetriableError } from "./errors.js";
 import { createEndpointServer } from "./node/index.js";
 
@@ -25,10 +25,8 @@ afterEach(() => {
 async function serveApp(handler: DurableHandler, options: DurableOptions = {}, endpointOptions: EndpointOptions = {}) {
   const durable = createDurable({ backoff: () => 0, ...options });
   const endpoint = durable.endpoint(handler, endpointOptions);
-  const proxy = durable.proxy();
-  const server = createEndpointServer((request) =>
-    new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request),
-  );
+  const waitEndpoint = durable.waitEndpoint();
+  const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? waitEndpoint(request) : endpoint(request)));
   servers.push(server);
   closers.push(() => durable.close());
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -71,10 +69,12 @@ function committedView() {
 describe("durable endpoint over loopback HTTP", () => {
   it("streams two steps in order and resolves with the handler's response", async () => {
     const url = await serve(async () => {
-      const a = await step.run("a", () => stream.pipe(async function* () {
-        yield "one ";
-        yield "two ";
-      }));
+      const a = await step.run("a", () =>
+        stream.pipe(async function* () {
+          yield "one ";
+          yield "two ";
+        }),
+      );
       const b = await step.run("b", () => {
         stream.push("three");
         return 3;
@@ -83,7 +83,7 @@ describe("durable endpoint over loopback HTTP", () => {
     });
     const view = committedView();
     const response = await fetchWithStream(url, view.callbacks);
-    expect(view.events).toEqual(['metadata 26', 'data "one "', 'data "two "', "commit", 'data "three"', "commit"]);
+    expect(view.events).toEqual(["metadata 26", 'data "one "', 'data "two "', "commit", 'data "three"', "commit"]);
     expect(view.committed).toEqual(["one ", "two ", "three"]);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ a: "one two ", b: 3 });
@@ -218,7 +218,13 @@ describe("durable endpoint over loopback HTTP", () => {
           new ReadableStream<Uint8Array>({
             start(controller) {
               // Split inside the multibyte characters: the pipe must decode across chunks.
-              for (const [from, to] of [[0, 2], [2, 9], [9, 11], [11, encoded.length]] as const) controller.enqueue(encoded.slice(from, to));
+              for (const [from, to] of [
+                [0, 2],
+                [2, 9],
+                [9, 11],
+                [11, encoded.length],
+              ] as const)
+                controller.enqueue(encoded.slice(from, to));
               controller.close();
             },
           }),
@@ -252,23 +258,27 @@ describe("durable endpoint over loopback HTTP", () => {
     let sourceCancelled!: (reason: unknown) => void;
     const cancelled = new Promise<unknown>((resolve) => (sourceCancelled = resolve));
     let pulls = 0;
-    const url = await serve(async () => {
-      await step.run("endless", () =>
-        stream.pipe(
-          new ReadableStream<string>({
-            pull(controller) {
-              pulls += 1;
-              controller.enqueue(`token ${pulls} `);
-              // One token per pull; the consumer decides the pace.
-            },
-            cancel(reason) {
-              sourceCancelled(reason);
-            },
-          }),
-        ),
-      );
-      return new Response("unreachable");
-    }, undefined, { cancelOnDisconnect: true });
+    const url = await serve(
+      async () => {
+        await step.run("endless", () =>
+          stream.pipe(
+            new ReadableStream<string>({
+              pull(controller) {
+                pulls += 1;
+                controller.enqueue(`token ${pulls} `);
+                // One token per pull; the consumer decides the pace.
+              },
+              cancel(reason) {
+                sourceCancelled(reason);
+              },
+            }),
+          ),
+        );
+        return new Response("unreachable");
+      },
+      undefined,
+      { cancelOnDisconnect: true },
+    );
     const controller = new AbortController();
     const view = committedView();
     let received = 0;
@@ -338,8 +348,8 @@ describe("durable endpoint over loopback HTTP", () => {
     let dropped = false;
     const result = fetchWithStream(url, {
       ...view.callbacks,
-      reconnect: { delay: () => 0 },
-      onReconnect: ({ lastOffset }) => reconnects.push(String(lastOffset)),
+      reconnect: { initialDelay: 0 },
+      onReconnect: ({ offset }) => reconnects.push(String(offset)),
       onData: (chunk) => {
         view.callbacks.onData!(chunk);
         if (chunk.data === "once " && !dropped) {
@@ -362,13 +372,17 @@ describe("durable endpoint over loopback HTTP", () => {
     const timers = createManualTimers();
     const { url } = await serveApp(
       async () => {
-        const first = await step.run("first", () => stream.pipe(async function* () {
-          yield "Hello";
-        }));
+        const first = await step.run("first", () =>
+          stream.pipe(async function* () {
+            yield "Hello";
+          }),
+        );
         await step.sleep("pause", "10m");
-        const second = await step.run("second", () => stream.pipe(async function* () {
-          yield ", world";
-        }));
+        const second = await step.run("second", () =>
+          stream.pipe(async function* () {
+            yield ", world";
+          }),
+        );
         return Response.json(first + second);
       },
       { timers, maxInlineWait: 1000 },

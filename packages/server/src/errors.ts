@@ -132,11 +132,7 @@ export class StepFailedError extends DurableError {
   readonly attempts: number;
 
   constructor(stepId: string, attempts: number, cause: unknown) {
-    super(
-      "STEP_FAILED",
-      `Step "${stepId}" failed after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${describeError(cause).message}`,
-      { cause },
-    );
+    super("STEP_FAILED", `Step "${stepId}" failed after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${describeError(cause).message}`, { cause });
     this.name = "StepFailedError";
     DurastreamError.mark(this, stepFailedMarker);
     this.stepId = stepId;
@@ -225,11 +221,15 @@ export function describeError(error: unknown): { name: string; message: string }
   } catch {
     // A getter threw, or a revoked Proxy: fall through to the plain description.
   }
-  return { name: "Error", message: describeValue(error) };
+  return { name: "Error", message: thrownValueText(error) };
 }
 
-/** `String(value)` where it works; otherwise a description that never throws. */
-function describeValue(value: unknown): string {
+/**
+ * `String(value)` where it works; otherwise a description that never throws. Not protocol's
+ * `describeValue` (which quotes strings and names objects, for option errors): a thrown value's
+ * own text goes into rollback frames as it is (`throw "quota"` reads `quota`).
+ */
+function thrownValueText(value: unknown): string {
   try {
     if (typeof value === "symbol") return value.toString();
     return String(value);

@@ -1,24 +1,14 @@
-import { InvalidOptionsError, ProtocolError, encodeFramePayload } from "@durastream/protocol";
-import { stepOfPayload as stepOfLogPayload } from "@durastream/protocol/internal";
+import { InvalidOptionsError } from "@durastream/protocol";
 import { ulid } from "ulid";
 import type { ReportError } from "./background-errors.js";
-import { DurableRun, type DurableHandler, type ExecutionEnd, type RunSettings } from "./durable-run.js";
+import { DurableRun } from "./durable-run.js";
+import type { DurableHandler, ExecutionEnd, RunSettings } from "./run-types.js";
 import { DurableError } from "./errors.js";
 import { requestFromSnapshot } from "./request-snapshot.js";
 import type { RetryPolicy } from "./retry-policy.js";
-import { resolveRetryPolicy } from "./retry-policy.js";
-import type {
-  DurableEvent,
-  FrameToAppend,
-  RequestSnapshot,
-  ResumableCursor,
-  ResumableRun,
-  RollbackMark,
-  RunRecord,
-  RunStore,
-  StepRecord,
-} from "./store/run-store.js";
+import type { DurableEvent, RequestSnapshot, ResumableCursor, ResumableRun, RunRecord, RunStore } from "./store/run-store.js";
 import { readRunSummary } from "./store/run-summary.js";
+import { rollBackInterrupted } from "./takeover-scan.js";
 import { unrefTimer, type Timers } from "./timers.js";
 
 /** A handler the executor can run, registered under its endpoint id. */
@@ -57,16 +47,11 @@ export interface ExecutorSettings {
   readonly stepTimeout: number | undefined;
 }
 
-/** Frames read per page when scanning a log for interrupted steps. */
-const SCAN_PAGE = 1000;
-/** Payload (UTF-16 code units) a takeover's scan reads at most per page: large frames make short pages. */
-const SCAN_MAX_BYTES = 4 * 1024 * 1024;
-
 /** Due runs read per page when polling. */
 const POLL_PAGE = 100;
 
 /** Default `orphanGrace`: 1 hour. */
-export const DEFAULT_ORPHAN_GRACE = 3_600_000;
+const DEFAULT_ORPHAN_GRACE = 3_600_000;
 
 /**
  * Runs durable handlers in this process: starts new runs, resumes suspended and orphaned ones
@@ -120,7 +105,9 @@ export class Executor {
     const existing = this.#registrations.get(endpointId);
     if (existing !== undefined) {
       if (existing.handler === registration.handler) return;
-      throw new InvalidOptionsError(`durable.endpoint: the id ${JSON.stringify(endpointId)} is already registered with another handler. Every endpoint needs its own id (runs are stored under it and resumed by the handler registered with it): give this endpoint a different id, e.g. { id: "chat-v2" }. An endpoint without an id takes "METHOD /path" of its first request as its id.`);
+      throw new InvalidOptionsError(
+        `durable.endpoint: the id ${JSON.stringify(endpointId)} is already registered with another handler. Every endpoint needs its own id (runs are stored under it and resumed by the handler registered with it): give this endpoint a different id, e.g. { id: "chat-v2" }. An endpoint without an id takes "METHOD /path" of its first request as its id.`,
+      );
     }
     this.#registrations.set(endpointId, registration);
     void this.poll();
@@ -175,7 +162,7 @@ export class Executor {
     const record = await store.claimRun(runId, this.owner, now + leaseDuration, now);
     if (record === undefined || this.#active.has(runId)) return;
     const journal = await store.listSteps(runId);
-    const interrupted = await this.#rollBackInterrupted(record, journal, registration);
+    const interrupted = await rollBackInterrupted(this.#settings.store, record, journal, registration.retryPolicy);
     if (this.#closed) {
       // Shutdown began while the run was being claimed: hand it back at once.
       await this.#release(runId, record.epoch);
@@ -294,7 +281,7 @@ export class Executor {
         retryPolicy: [{ retries: 0 }],
       };
       const journal = await store.listSteps(runId);
-      const interrupted = await this.#rollBackInterrupted(record, journal, standIn, true);
+      const interrupted = await rollBackInterrupted(this.#settings.store, record, journal, standIn.retryPolicy, true);
       if (this.#closed) {
         await this.#release(runId, record.epoch);
         return;
@@ -404,7 +391,9 @@ export class Executor {
         } else if (held === false) {
           run.lose(); // another executor holds the run now
         } else if (timers.now() >= heldUntil) {
-          run.lose(new DurableError("STORE_UNAVAILABLE", `Run ${run.runId}: the lease could not be renewed before it expired; this process stops executing the run.`));
+          run.lose(
+            new DurableError("STORE_UNAVAILABLE", `Run ${run.runId}: the lease could not be renewed before it expired; this process stops executing the run.`),
+          );
         } else {
           renew(Math.min(leaseDuration / 10, Math.max(0, heldUntil - timers.now())));
         }
@@ -465,113 +454,20 @@ export class Executor {
     if (this.#timer !== undefined && this.#timerDue <= due) return;
     if (this.#timer !== undefined) timers.clearTimeout(this.#timer);
     this.#timerDue = due;
-    this.#timer = timers.setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerDue = Number.POSITIVE_INFINITY;
-      void this.poll();
-    }, Math.max(0, due - now));
+    this.#timer = timers.setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerDue = Number.POSITIVE_INFINITY;
+        void this.poll();
+      },
+      Math.max(0, due - now),
+    );
     unrefTimer(this.#timer);
   }
 
-  /**
-   * Rolls back, in the new epoch, the step attempts that were interrupted (their executor stopped
-   * mid-step), so clients discard their chunks: the journal's `running` entries (the attempt is
-   * put on record before it runs, so this holds even when it streamed nothing), and steps whose
-   * data frames are not followed by their commit or rollback in the log (chunks outside steps; logs
-   * written before attempts were on record). Returns the interrupted attempt number per hashed
-   * step id of the latter kind.
-   *
-   * Reads only the frames after the run's quiet point (`record.quiet`, see `QuietPoint`): nothing
-   * was open there, and its rollback marks carry what the frames before it said of the rollbacks,
-   * so the outcome is the one a scan of the whole log gives, at the cost of the frames written
-   * since (by the interrupted execution; nothing when a suspended run resumes). Its rollback
-   * frames record a new quiet point at the end of the log (so does an append of no frames, after a
-   * long scan or when the marks changed), since nothing is open once they are written.
-   */
-  async #rollBackInterrupted(
-    record: RunRecord,
-    journal: readonly StepRecord[],
-    registration: Registration,
-    /** The run is being ended (an orphan): nothing runs again, whatever the retries left. */
-    ending = false,
-  ): Promise<Map<string, number>> {
-    const { store } = this.#settings;
-    const quiet = record.quiet;
-    const open = new Set<string | null>();
-    // The attempt of each step's last rollback frame in the log, so far.
-    const lastAttempt = new Map<string | null, number>();
-    for (const { hashedStepId, attempt } of quiet?.rollbacks ?? []) lastAttempt.set(hashedStepId, attempt);
-    let after = quiet?.offset;
-    let scanned = 0;
-    for (;;) {
-      const page = await store.readFrames(record.runId, after, SCAN_PAGE, SCAN_MAX_BYTES);
-      scanned += page.length;
-      let pageBytes = 0;
-      for (const entry of page) {
-        pageBytes += entry.payload.length;
-        const step = stepOfPayload(entry.payload);
-        if (entry.type === "data") open.add(step);
-        else if (entry.type === "commit") open.delete(step);
-        else if (entry.type === "rollback") {
-          open.delete(step);
-          lastAttempt.set(step, (JSON.parse(entry.payload) as { attempt: number }).attempt);
-        }
-      }
-      // A page short of both bounds is the end of the log.
-      if (page.length === 0 || (page.length < SCAN_PAGE && pageBytes < SCAN_MAX_BYTES)) break;
-      after = page[page.length - 1]!.offset;
-    }
-    const byStep = new Map(journal.map((entry) => [entry.hashedStepId, entry]));
-    const running = new Map(journal.filter((entry) => entry.kind === "run" && entry.status === "running").map((entry) => [entry.hashedStepId, entry]));
-    const interrupted = new Map<string, number>();
-    const frames: FrameToAppend[] = [];
-    // A `running` entry records its step's retries; the endpoint's apply to entries written before.
-    const { retries } = resolveRetryPolicy("durable.endpoint", ...registration.retryPolicy);
-    const rollback = (step: string | null, attempt: number, retry: boolean) => {
-      const willRetry = retry && !ending;
-      lastAttempt.set(step, attempt);
-      frames.push({
-        type: "rollback",
-        payload: encodeFramePayload({
-          type: "rollback",
-          hashedStepId: step,
-          attempt,
-          willRetry,
-          error: {
-            name: "InterruptedError",
-            message: `The execution running this step stopped before the step finished (attempt ${attempt}): its process stopped, or lost the run's lease.${willRetry ? " It runs again." : ""}`,
-          },
-        }),
-      });
-    };
-    for (const [step, entry] of running) {
-      // Rolled back already (by an earlier takeover that stopped in turn) when the log says so.
-      if (!open.has(step) && lastAttempt.get(step) === entry.attempts) continue;
-      open.delete(step);
-      rollback(step, entry.attempts, entry.attempts <= (entry.retries ?? retries));
-    }
-    for (const step of open) {
-      // The journal has the attempts of the engine's own rollbacks, which the marks leave out (only
-      // logs written before attempts were on record, by an older version, get here with one).
-      const attempts = step === null ? 0 : (byStep.get(step)?.attempts ?? 0);
-      const attempt = Math.max(lastAttempt.get(step) ?? 0, attempts) + 1;
-      if (step !== null) interrupted.set(step, attempt);
-      rollback(step, attempt, true);
-    }
-    const rollbacks = rollbackMarks(lastAttempt, byStep);
-    if (frames.length > 0) {
-      await store.appendFrames(record.runId, record.epoch, frames, { quiet: { rollbacks } });
-    } else if (scanned >= SCAN_PAGE || !sameMarks(rollbacks, quiet?.rollbacks ?? [])) {
-      // Nothing was open: record that, so the next takeover does not read these frames again.
-      // Only a saving: a failure leaves the quiet point where it was (the execution's own writes
-      // find out whether the run is still this executor's).
-      await store.appendFrames(record.runId, record.epoch, [], { quiet: { rollbacks } }).catch(() => {});
-    }
-    return interrupted;
-  }
-
   #runSettings(endpointId: string, registration: Registration): RunSettings {
-    const { store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, maxBufferedBytes, maxResponseBytes, report, stepTimeout, leaseDuration } = this.#settings;
+    const { store, timers, maxInlineWait, maxFramesPerRun, maxLogBytes, maxBufferedBytes, maxResponseBytes, report, stepTimeout, leaseDuration } =
+      this.#settings;
     return {
       store,
       timers,
@@ -595,36 +491,4 @@ function formatGrace(milliseconds: number): string {
   if (milliseconds >= 60_000 && milliseconds % 60_000 === 0) return `${milliseconds / 60_000} min`;
   if (milliseconds >= 1000 && milliseconds % 1000 === 0) return `${milliseconds / 1000} s`;
   return `${milliseconds} ms`;
-}
-
-/**
- * The rollback marks a quiet point keeps: each step's last rolled-back attempt, where a later
- * takeover may need it and the journal does not tell it: for outside-step chunks; for a `running`
- * entry whose attempt was rolled back already (by a takeover); for a step the journal has not, or
- * not as far. (A finished step never streams again; a `retrying` or `failed` entry has the
- * attempt of the engine's own rollback.)
- */
-function rollbackMarks(lastAttempt: ReadonlyMap<string | null, number>, journal: ReadonlyMap<string, StepRecord>): RollbackMark[] {
-  const marks: RollbackMark[] = [];
-  for (const [hashedStepId, attempt] of lastAttempt) {
-    const entry = hashedStepId === null ? undefined : journal.get(hashedStepId);
-    const needed =
-      entry === undefined ||
-      (entry.status === "running" ? attempt === entry.attempts : entry.status !== "succeeded" && entry.status !== "failed" && attempt > entry.attempts);
-    if (needed) marks.push({ hashedStepId, attempt });
-  }
-  return marks;
-}
-
-function sameMarks(a: readonly RollbackMark[], b: readonly RollbackMark[]): boolean {
-  if (a.length !== b.length) return false;
-  const attempts = new Map(b.map(({ hashedStepId, attempt }) => [hashedStepId, attempt]));
-  return a.every(({ hashedStepId, attempt }) => attempts.get(hashedStepId) === attempt);
-}
-
-/** The hashed step id of a data, commit or rollback payload (they all start with `{"step":`). */
-function stepOfPayload(payload: string): string | null {
-  const step = stepOfLogPayload(payload);
-  if (step !== undefined) return step;
-  throw new ProtocolError("INVALID_FRAME", `A log frame read from the store has no step: ${payload.slice(0, 80)}`, { raw: payload });
 }

@@ -203,7 +203,7 @@ describe("orphaned runs end after orphanGrace", () => {
     const reports: BackgroundError[] = [];
     const after = open({ store, timers, pollInterval: 5_000, orphanGrace: "10m", onError: (report) => reports.push(report) });
     after.endpoint(() => Response.json("new"), { id: "chat" });
-    const proxy = after.proxy();
+    const proxy = after.waitEndpoint();
 
     // Due after 1 min; within the grace it waits (an instance with the endpoint could still come).
     await passTime(timers, 60_000 + 10 * 60_000 - 5_000, 5_000);

@@ -7,11 +7,21 @@ import type { BackgroundError } from "./background-errors.js";
 import { createErrorReporter } from "./background-errors.js";
 import { step, stream } from "./context.js";
 import { createDurable, type Durable, type DurableOptions, type EndpointOptions } from "./create-durable.js";
-import type { DurableHandler } from "./durable-run.js";
+import type { DurableHandler } from "./run-types.js";
 import { DurableError } from "./errors.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { FrameToAppend } from "./store/run-store.js";
-import { advanceUntil, collectFrames, committedData, createManualTimers, FaultyStore, passTime, sseRequest, until, type ManualTimers } from "@durastream/testing";
+import {
+  advanceUntil,
+  collectFrames,
+  committedData,
+  createManualTimers,
+  FaultyStore,
+  passTime,
+  sseRequest,
+  until,
+  type ManualTimers,
+} from "@durastream/testing";
 
 const opened: Durable[] = [];
 const unhandled: unknown[] = [];
@@ -25,7 +35,7 @@ afterEach(() => {
 interface Setup {
   durable: Durable;
   endpoint: (request: Request) => Promise<Response>;
-  proxy: (request: Request) => Promise<Response>;
+  waitEndpoint: (request: Request) => Promise<Response>;
   errors: BackgroundError[];
 }
 
@@ -33,7 +43,7 @@ function setup(handler: DurableHandler, options: DurableOptions & { timers: Manu
   const errors: BackgroundError[] = [];
   const durable = createDurable({ backoff: () => 0, maxInlineWait: 1000, onError: (report) => errors.push(report), ...options });
   opened.push(durable);
-  return { durable, endpoint: durable.endpoint(handler, { id: "test", ...endpointOptions }), proxy: durable.proxy(), errors };
+  return { durable, endpoint: durable.endpoint(handler, { id: "test", ...endpointOptions }), waitEndpoint: durable.waitEndpoint(), errors };
 }
 
 /** Reads an SSE response into `frames` as they arrive; resolves when it ends. */
@@ -66,7 +76,7 @@ describe("background work never throws into the event loop", () => {
   it("a store outage while a run sleeps is reported to onError (poll, long-poll); once the store is back the run wakes and finishes", async () => {
     const timers = createManualTimers();
     const store = new FaultyStore(new MemoryRunStore());
-    const { endpoint, proxy, errors } = setup(
+    const { endpoint, waitEndpoint, errors } = setup(
       async () => {
         await step.run("before", () => stream.push("before"));
         await step.sleep("nap", "1h");
@@ -83,14 +93,16 @@ describe("background work never throws into the event loop", () => {
     await passTime(timers, 3_600_000 + 5_000, 60_000);
     expect(errors.some((error) => error.phase === "poll" && DurableError.isInstance(error.error) && error.error.code === "STORE_UNAVAILABLE")).toBe(true);
     // The wait endpoint answers 503 (the client retries) instead of failing the request.
-    const during = await proxy(new Request((redirect as { url: string }).url));
+    const during = await waitEndpoint(new Request((redirect as { url: string }).url));
     expect(during.status).toBe(503);
     expect(during.headers.get("retry-after")).toBe("1");
 
     store.restore();
     const rest: Frame[] = [];
     const reading = readInto(
-      await proxy(new Request((redirect as { url: string }).url, { headers: { accept: "text/event-stream", "last-event-id": lastOffset(live)!.offset } })),
+      await waitEndpoint(
+        new Request((redirect as { url: string }).url, { headers: { accept: "text/event-stream", "last-event-id": lastOffset(live)!.offset } }),
+      ),
       rest,
     );
     await advanceUntil(timers, () => rest.some((frame) => frame.type === "result"), { what: "the result after the outage" });
@@ -102,7 +114,11 @@ describe("background work never throws into the event loop", () => {
   it("without onError, background errors are logged once per kind and rate-limited", () => {
     let now = 0;
     const lines: string[] = [];
-    const report = createErrorReporter(undefined, () => now, (line) => lines.push(line));
+    const report = createErrorReporter(
+      undefined,
+      () => now,
+      (line) => lines.push(line),
+    );
     const down = new DurableError("STORE_UNAVAILABLE", "Redis is down");
     for (let index = 0; index < 50; index += 1) report("poll", down);
     report("lease", down, "run-1");
@@ -117,9 +133,12 @@ describe("background work never throws into the event loop", () => {
   });
 
   it("an onError that throws is ignored", async () => {
-    const report = createErrorReporter(() => {
-      throw new Error("reporter broke");
-    }, () => 0);
+    const report = createErrorReporter(
+      () => {
+        throw new Error("reporter broke");
+      },
+      () => 0,
+    );
     expect(() => report("poll", new Error("x"))).not.toThrow();
   });
 });
@@ -291,7 +310,7 @@ describe("leases", () => {
     const b = setup(handler, { store: storeB, timers, leaseDuration: 3000, pollInterval: 1000 });
     const resumeUrl = (live[0] as { resumeUrl: string }).resumeUrl;
     const frames: Frame[] = [];
-    const reading = readInto(await b.proxy(new Request(resumeUrl, { headers: { accept: "text/event-stream" } })), frames);
+    const reading = readInto(await b.waitEndpoint(new Request(resumeUrl, { headers: { accept: "text/event-stream" } })), frames);
     await advanceUntil(timers, () => frames.some((frame) => frame.type === "result"), { stepSize: 500, what: "the takeover's result" });
     await reading;
     release.open(); // the first attempt's late work changes nothing
@@ -310,10 +329,25 @@ describe("errors of any shape", () => {
   revoked.revoke();
   const shapes: [string, () => unknown][] = [
     ["Object.create(null)", () => Object.create(null)],
-    ["an object whose toString throws", () => ({ toString: () => { throw new Error("nope"); } })],
+    [
+      "an object whose toString throws",
+      () => ({
+        toString: () => {
+          throw new Error("nope");
+        },
+      }),
+    ],
     ["a Symbol", () => Symbol("boom")],
     ["a revoked Proxy", () => revoked.proxy],
-    ["an Error whose message getter throws", () => Object.defineProperty(new Error(), "message", { get: () => { throw new Error("nope"); } })],
+    [
+      "an Error whose message getter throws",
+      () =>
+        Object.defineProperty(new Error(), "message", {
+          get: () => {
+            throw new Error("nope");
+          },
+        }),
+    ],
     ["undefined", () => undefined],
     ["a number", () => 42],
   ];
@@ -474,7 +508,9 @@ describe("poison runs give up", () => {
     expect(JSON.parse(record!.result!.body).outcome).toMatch(/^STEP_FAILED\/STEP_CRASHED: Step "boom" crashed its process/);
     expect(attempts).toEqual([1, 2, 3]); // no fourth attempt, however long the service runs
     const log = await memory.readFrames(runId, undefined, 100);
-    const rolledBack = log.filter((entry) => entry.type === "rollback").map((entry) => JSON.parse(entry.payload) as { attempt: number; willRetry: boolean; error: { name: string } });
+    const rolledBack = log
+      .filter((entry) => entry.type === "rollback")
+      .map((entry) => JSON.parse(entry.payload) as { attempt: number; willRetry: boolean; error: { name: string } });
     // One rollback per interrupted attempt; the last says the step does not run again.
     expect(rolledBack.map((frame) => [frame.attempt, frame.willRetry, frame.error.name])).toEqual([
       [1, true, "InterruptedError"],
@@ -516,7 +552,7 @@ describe("graceful shutdown", () => {
     const liveDone = readInto(await a.endpoint(sseRequest("http://app.test/chat", { method: "POST" })), live);
     await until(() => live.some((frame) => frame.type === "data"));
     const { runId, resumeUrl } = live[0] as { runId: string; resumeUrl: string };
-    const longPoll = a.proxy(new Request(resumeUrl));
+    const longPoll = a.waitEndpoint(new Request(resumeUrl));
 
     let closed = false;
     const closing = a.durable.close({ timeout: 10_000 }).then(() => (closed = true));
@@ -524,7 +560,7 @@ describe("graceful shutdown", () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("1");
     expect(refused.headers.get("connection")).toBe("close");
-    const refusedWait = await a.proxy(new Request(resumeUrl));
+    const refusedWait = await a.waitEndpoint(new Request(resumeUrl));
     expect(refusedWait.status).toBe(503);
     expect(refusedWait.headers.get("connection")).toBe("close");
     await passTime(timers, 100);
@@ -550,7 +586,7 @@ describe("graceful shutdown", () => {
     // Another instance: the client's reconnect to its wait endpoint takes the run over at once.
     const b = setup(handler, { store: memory, timers });
     const rest: Frame[] = [];
-    await readInto(await b.proxy(new Request(resumeUrl, { headers: { accept: "text/event-stream", "last-event-id": lastOffset(live)!.offset } })), rest);
+    await readInto(await b.waitEndpoint(new Request(resumeUrl, { headers: { accept: "text/event-stream", "last-event-id": lastOffset(live)!.offset } })), rest);
     expect(executions).toEqual(["one", "two"]);
     expect(committedData([...live, ...rest])).toEqual(["a", "b"]);
     expect(rest.at(-1)).toMatchObject({ type: "result", status: "succeeded" });
@@ -583,7 +619,7 @@ describe("graceful shutdown", () => {
     const b = setup(handler, { store: memory, timers });
     const rest: Frame[] = [];
     const { resumeUrl } = live[0] as { resumeUrl: string };
-    await readInto(await b.proxy(new Request(resumeUrl, { headers: { accept: "text/event-stream", "last-event-id": lastOffset(live)!.offset } })), rest);
+    await readInto(await b.waitEndpoint(new Request(resumeUrl, { headers: { accept: "text/event-stream", "last-event-id": lastOffset(live)!.offset } })), rest);
     expect(rollbacks(rest)).toMatchObject([{ attempt: 1, willRetry: true, error: { name: "InterruptedError" } }]);
     expect(committedData([...live, ...rest])).toEqual(["attempt 2"]);
     expect(rest.at(-1)).toMatchObject({ type: "result", status: "succeeded" });

@@ -20,5 +20,7 @@ export function isWellFormed(text: string): boolean {
 export function assertWellFormedId(id: string, where: string): void {
   if (isWellFormed(id)) return;
   const at = id.search(LONE_SURROGATE);
-  throw new InvalidOptionsError(`${where}: the id ${JSON.stringify(id)} is not well-formed UTF-16 (a lone surrogate at index ${at}); stored as UTF-8 it would equal other ids (every lone surrogate becomes U+FFFD). Build ids from whole characters only: check text you put in an id with String.prototype.isWellFormed(), or use a stable key such as a database id instead.`);
+  throw new InvalidOptionsError(
+    `${where}: the id ${JSON.stringify(id)} is not well-formed UTF-16 (a lone surrogate at index ${at}); stored as UTF-8 it would equal other ids (every lone surrogate becomes U+FFFD). Build ids from whole characters only: check text you put in an id with String.prototype.isWellFormed(), or use a stable key such as a database id instead.`,
+  );
 }

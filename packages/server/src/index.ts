@@ -9,9 +9,9 @@ export {
 } from "./create-durable.js";
 export type { BackgroundError, ErrorHandler, ErrorPhase } from "./background-errors.js";
 export { acceptsEventStream } from "./event-stream.js";
-export type { CorsOptions, ProxyOptions } from "./proxy.js";
+export type { CorsOptions, WaitEndpointOptions } from "./wait-endpoint.js";
 export type { Duration } from "./duration.js";
-export type { DurableContext, DurableHandler } from "./durable-run.js";
+export type { DurableContext, DurableHandler } from "./run-types.js";
 export {
   step,
   stream,

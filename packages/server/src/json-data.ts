@@ -71,7 +71,9 @@ function problemAt(value: unknown, path: string, seen: Set<object>): string | un
       return `${path}.toJSON() threw ${String(error)}`;
     }
   }
-  const entries = Array.isArray(value) ? value.map((item, index) => [`${path}[${index}]`, item] as const) : Object.entries(value).map(([key, item]) => [`${path}.${key}`, item] as const);
+  const entries = Array.isArray(value)
+    ? value.map((item, index) => [`${path}[${index}]`, item] as const)
+    : Object.entries(value).map(([key, item]) => [`${path}.${key}`, item] as const);
   for (const [childPath, child] of entries) {
     const problem = problemAt(child, childPath, seen);
     if (problem !== undefined) return problem;

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { BackgroundError } from "./background-errors.js";
 import { step, stream } from "./context.js";
 import { createDurable, type Durable, type DurableOptions } from "./create-durable.js";
-import type { DurableHandler } from "./durable-run.js";
+import type { DurableHandler } from "./run-types.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { FrameToAppend, RunRecord, RunStore } from "./store/run-store.js";
 import { advanceUntil, committedData, createManualTimers, FaultyStore, passTime, sseRequest, until, type ManualTimers } from "@durastream/testing";
@@ -21,7 +21,7 @@ function setup(handler: DurableHandler, options: DurableOptions & { timers: Manu
   const errors: BackgroundError[] = [];
   const durable = createDurable({ backoff: () => 0, maxInlineWait: 1000, pollInterval: 60_000, onError: (report) => errors.push(report), ...options });
   opened.push(durable);
-  return { durable, endpoint: durable.endpoint(handler, { id: "resume-cost" }), proxy: durable.proxy(), errors };
+  return { durable, endpoint: durable.endpoint(handler, { id: "resume-cost" }), waitEndpoint: durable.waitEndpoint(), errors };
 }
 
 /** Counts the frames `readFrames` returns, and where each read started. */
@@ -138,9 +138,9 @@ describe("a takeover reads the log from the run's quiet point", () => {
     expect(counts.frames).toBe(10);
     const log = await memory.readFrames(runId, undefined, 10_000);
     const rollbacks = log.filter((entry) => entry.type === "rollback");
-    expect(rollbacks.map((entry) => JSON.parse(entry.payload) as { attempt: number; willRetry: boolean }).map(({ attempt, willRetry }) => [attempt, willRetry])).toEqual([
-      [1, true],
-    ]);
+    expect(
+      rollbacks.map((entry) => JSON.parse(entry.payload) as { attempt: number; willRetry: boolean }).map(({ attempt, willRetry }) => [attempt, willRetry]),
+    ).toEqual([[1, true]]);
     // Nothing was open once the takeover's rollback was written (epoch 3): it recorded a quiet point
     // there, with the attempt it rolled back (the journal still says "running" until it runs again).
     expect(rollbacks[0]!.offset.startsWith("3-")).toBe(true);
@@ -222,9 +222,9 @@ describe("a takeover reads the log from the run's quiet point", () => {
     const record = await untilOver(memory, runId, timers);
     expect(record.status).toBe("succeeded");
     const log = await memory.readFrames(runId, undefined, 100);
-    expect(log.filter((entry) => entry.type === "rollback").map((entry) => JSON.parse(entry.payload) as { step: string | null; attempt: number })).toMatchObject([
-      { step: null, attempt: 1 },
-    ]);
+    expect(
+      log.filter((entry) => entry.type === "rollback").map((entry) => JSON.parse(entry.payload) as { step: string | null; attempt: number }),
+    ).toMatchObject([{ step: null, attempt: 1 }]);
     // The chunk once, from the execution that committed it (without the rollback: twice).
     expect(committedOf(log)).toEqual(["in-step", "outside"]);
   });
@@ -350,7 +350,7 @@ describe("the wait endpoint's long-poll reads the run without its request", () =
       if (polling) calls.slow ??= gate();
       return subscribe(runId, listener);
     };
-    const { endpoint, proxy } = setup(
+    const { endpoint, waitEndpoint } = setup(
       async (request) => {
         await request.text();
         await started.promise;
@@ -369,7 +369,7 @@ describe("the wait endpoint's long-poll reads the run without its request", () =
     await reader.cancel();
     const resumeUrl = /"resumeUrl":"([^"]+)"/.exec(text)![1]!;
     polling = true;
-    const answer = proxy(new Request(resumeUrl));
+    const answer = waitEndpoint(new Request(resumeUrl));
     await until(() => calls.slow !== null && calls.inFlight === 1, "the long-poll's first read");
     const before = { ...calls };
     started.open();

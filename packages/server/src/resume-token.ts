@@ -13,10 +13,7 @@ export class ResumeTokens {
   readonly #key: Promise<CryptoKey>;
 
   constructor(secret: string) {
-    this.#key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]);
+    this.#key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
   }
 
   /** A token for `runId` that expires at `expiresAt` (epoch-milliseconds). */
@@ -51,7 +48,9 @@ export function resolveSecret(secret: string | undefined): string {
   const chosen = secret ?? environment?.DURASTREAM_SECRET;
   if (chosen !== undefined) {
     if (typeof chosen !== "string" || chosen.length < 16) {
-      throw new InvalidOptionsError("createDurable: the resume-token secret must be a string of at least 16 characters; set DURASTREAM_SECRET to a long random value (e.g. `openssl rand -hex 32`).");
+      throw new InvalidOptionsError(
+        "createDurable: the resume-token secret must be a string of at least 16 characters; set DURASTREAM_SECRET to a long random value (e.g. `openssl rand -hex 32`).",
+      );
     }
     return chosen;
   }

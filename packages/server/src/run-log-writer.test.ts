@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FRAME_OVERHEAD, RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
+import { DEFAULT_MAX_BUFFERED_BYTES, FRAME_OVERHEAD, RunLogWriter, SkippedWriteError } from "./run-log-writer.js";
 import { until } from "@durastream/testing";
 import type { AppendEffects, FrameToAppend, RunStore } from "./store/run-store.js";
 
@@ -21,7 +21,7 @@ const data = (payload: string): FrameToAppend => ({ type: "data", payload });
 describe("RunLogWriter", () => {
   it("batches frames pushed in one turn of the event loop and keeps push/write order", async () => {
     const { store, calls } = gatedStore();
-    const writer = new RunLogWriter(store, "r", 1);
+    const writer = new RunLogWriter(store, "r", 1, DEFAULT_MAX_BUFFERED_BYTES);
     writer.push(data("a"));
     writer.push(data("b"));
     const committed = writer.write([{ type: "commit", payload: "c" }]);
@@ -43,22 +43,25 @@ describe("RunLogWriter", () => {
 
   it("after a store failure, refuses later writes with that error instead of writing past a gap", async () => {
     const { store, calls } = gatedStore();
-    const writer = new RunLogWriter(store, "r", 1);
+    const writer = new RunLogWriter(store, "r", 1, DEFAULT_MAX_BUFFERED_BYTES);
     writer.push(data("a"));
     const later = writer.write([{ type: "commit", payload: "c" }]);
     await until(() => calls.length === 1);
     calls[0]!.fail(new Error("disk full"));
-    const refused = await later.then(() => undefined, (error: unknown) => error);
+    const refused = await later.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refused).toBeInstanceOf(SkippedWriteError);
     expect(((refused as SkippedWriteError).cause as Error).message).toBe("disk full");
     expect(calls).toHaveLength(1);
-    expect((writer.failure?.error as Error).message).toBe("disk full");
+    expect((writer.failure?.error as Error | undefined)?.message).toBe("disk full");
     expect(writer.failures).toBe(1);
   });
 
   it("recover() waits for what is queued, then lets writes through again; a write that fails itself is not 'skipped'", async () => {
     const { store, calls } = gatedStore();
-    const writer = new RunLogWriter(store, "r", 1);
+    const writer = new RunLogWriter(store, "r", 1, DEFAULT_MAX_BUFFERED_BYTES);
     writer.push(data("a"));
     const skipped = writer.write([{ type: "commit", payload: "c" }]).catch((error: unknown) => error);
     const recovered = writer.recover();
@@ -83,7 +86,7 @@ describe("RunLogWriter", () => {
 
   it("caps a batch at 1,024 frames: a source faster than the store makes several appends, in order", async () => {
     const { store, calls } = gatedStore();
-    const writer = new RunLogWriter(store, "r", 1);
+    const writer = new RunLogWriter(store, "r", 1, DEFAULT_MAX_BUFFERED_BYTES);
     for (let index = 0; index < 2500; index += 1) writer.push(data(String(index)));
     await until(() => calls.length === 1);
     expect(calls[0]!.payloads).toHaveLength(1024);
@@ -102,7 +105,10 @@ describe("RunLogWriter backpressure", () => {
   /** Whether `promise` has settled after the microtasks queued so far have run. */
   async function settled(promise: Promise<unknown>): Promise<boolean> {
     let done = false;
-    void promise.then(() => (done = true), () => (done = true));
+    void promise.then(
+      () => (done = true),
+      () => (done = true),
+    );
     for (let tick = 0; tick < 5; tick += 1) await Promise.resolve();
     return done;
   }

@@ -65,7 +65,7 @@ export class RunLogWriter {
   #ready: Promise<void> | null = null;
   #resolveReady: (() => void) | null = null;
 
-  constructor(store: RunStore, runId: string, epoch: number, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES) {
+  constructor(store: RunStore, runId: string, epoch: number, maxBufferedBytes: number) {
     this.#store = store;
     this.#runId = runId;
     this.#epoch = epoch;

@@ -409,7 +409,11 @@ describe("shared tail", () => {
     const tails = new RunTails(store);
     const runId = await newRun(store);
     const batches = new Map<string, string[]>();
-    const cursors = new Map<string, string>([["first", "1-1"], ["behind", "1-3"], ["ahead", "1-4"]]);
+    const cursors = new Map<string, string>([
+      ["first", "1-1"],
+      ["behind", "1-3"],
+      ["ahead", "1-4"],
+    ]);
     /** A member as log-stream.ts is one: it takes the frames of a batch after its own cursor. */
     const tailer = (name: string) => ({
       appended: () => {},
@@ -503,7 +507,7 @@ describe("shared tail through createDurable", () => {
       },
       { id: "fanout" },
     );
-    const proxy = durable.proxy();
+    const waitEndpoint = durable.waitEndpoint();
     try {
       const starter = await endpoint(new Request("https://app.example/api/fanout", { method: "POST", headers: { accept: "text/event-stream" } }));
       const starterText = readAll(starter);
@@ -513,7 +517,7 @@ describe("shared tail through createDurable", () => {
         return match![1]!;
       });
       const tailers = await Promise.all(
-        Array.from({ length: 1_000 }, async () => readAll(await proxy(new Request(resumeUrl, { headers: { accept: "text/event-stream" } })))),
+        Array.from({ length: 1_000 }, async () => readAll(await waitEndpoint(new Request(resumeUrl, { headers: { accept: "text/event-stream" } })))),
       );
       await vi.waitFor(() => expect(gates).toHaveLength(1));
       for (let round = 0; round < 5; round += 1) await tick();

@@ -87,12 +87,6 @@ export interface TailMembership {
  * The live tails of one process's runs, keyed by run id; see the module comment. One per
  * `createDurable` (its `LiveStreams` carries it) and store: every log stream given this registry
  * must read `store`.
- *
- * @example
- * ```ts
- * const tails = new RunTails(store);
- * const body = createLogStream({ store, tails, runId, after, metadata, timers, keepAliveInterval });
- * ```
  */
 export class RunTails {
   readonly store: RunStore;

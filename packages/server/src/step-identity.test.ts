@@ -6,7 +6,7 @@ import { InvalidOptionsError, type CommitFrame, type Frame, type MetadataFrame, 
 import { afterEach, describe, expect, it } from "vitest";
 import { step, stream } from "./context.js";
 import { createDurable, type Durable } from "./create-durable.js";
-import type { DurableHandler } from "./durable-run.js";
+import type { DurableHandler } from "./run-types.js";
 import { DurableError, isNonRetriable } from "./errors.js";
 import { isWellFormed } from "./ids.js";
 import { MemoryRunStore } from "./store/memory-store.js";
@@ -25,10 +25,11 @@ function setup(handler: DurableHandler, id = "identity") {
   const store = new MemoryRunStore();
   const durable = createDurable({ store, timers, backoff: () => 0, maxInlineWait: 1000 });
   opened.push(durable);
-  return { durable, store, timers, endpoint: durable.endpoint(handler, { id }), proxy: durable.proxy() };
+  return { durable, store, timers, endpoint: durable.endpoint(handler, { id }), waitEndpoint: durable.waitEndpoint() };
 }
 
-const commits = (frames: Frame[]) => frames.filter((frame): frame is CommitFrame => frame.type === "commit" && frame.hashedStepId !== null).map((frame) => frame.hashedStepId);
+const commits = (frames: Frame[]) =>
+  frames.filter((frame): frame is CommitFrame => frame.type === "commit" && frame.hashedStepId !== null).map((frame) => frame.hashedStepId);
 const resultBody = (frames: Frame[]) => {
   const result = frames.at(-1);
   if (result?.type !== "result") throw new Error(`expected a result frame, got ${result?.type}`);
@@ -41,7 +42,12 @@ describe("repeated step ids", () => {
     const { endpoint, store } = setup(async () => {
       const outputs = [];
       for (const id of ["a:1", "a", "a", "a", "a:1", "a:2:1", "a:2"]) {
-        outputs.push(await step.run(id, () => (ran.push(id), `${id}#${ran.length}`)));
+        outputs.push(
+          await step.run(id, () => {
+            ran.push(id);
+            return `${id}#${ran.length}`;
+          }),
+        );
       }
       return outputs;
     });
@@ -73,13 +79,28 @@ describe("repeated step ids", () => {
 
   it("resolves the same hashes on a replay after a suspension: memoized steps are not run again, later ones get their own ids", async () => {
     const ran: string[] = [];
-    const { endpoint, proxy, timers } = setup(async () => {
-      const first = await step.run("a:1", () => (ran.push("a:1"), "explicit"));
-      const second = await step.run("a", () => (ran.push("a"), "a-first"));
-      const third = await step.run("a", () => (ran.push("a again"), "a-second"));
+    const { endpoint, waitEndpoint, timers } = setup(async () => {
+      const first = await step.run("a:1", () => {
+        ran.push("a:1");
+        return "explicit";
+      });
+      const second = await step.run("a", () => {
+        ran.push("a");
+        return "a-first";
+      });
+      const third = await step.run("a", () => {
+        ran.push("a again");
+        return "a-second";
+      });
       await step.sleep("a", "1h"); // a repeat of "a" too: "a:3"
-      const fourth = await step.run("a", () => (ran.push("a after"), "a-third"));
-      const fifth = await step.run("a:1", () => (ran.push("a:1 again"), "explicit-again"));
+      const fourth = await step.run("a", () => {
+        ran.push("a after");
+        return "a-third";
+      });
+      const fifth = await step.run("a:1", () => {
+        ran.push("a:1 again");
+        return "explicit-again";
+      });
       return { first, second, third, fourth, fifth };
     });
     const live = await collectFrames(await endpoint(sseRequest()));
@@ -87,7 +108,7 @@ describe("repeated step ids", () => {
     expect(redirect).toMatchObject({ type: "redirect", reason: "sleep" });
     expect(commits(live)).toEqual(["a:1", "a", "a:2"].map(sha1));
     const lastOffset = live.filter((frame): frame is CommitFrame => frame.type === "commit").at(-1)!.offset;
-    const rest = proxy(new Request(redirect.url, { headers: { accept: "text/event-stream", "last-event-id": lastOffset } })).then(collectFrames);
+    const rest = waitEndpoint(new Request(redirect.url, { headers: { accept: "text/event-stream", "last-event-id": lastOffset } })).then(collectFrames);
     await passTime(timers, 3_600_000);
     const frames = await rest;
     expect(commits(frames)).toEqual(["a:4", "a:1:1"].map(sha1));
@@ -147,7 +168,10 @@ describe("ids that are not well-formed UTF-16", () => {
     const durable = createDurable();
     opened.push(durable);
     expect(() => durable.endpoint(() => null, { id: "chat-\uD800" })).toThrow(
-      expect.objectContaining({ code: "INVALID_OPTIONS", message: expect.stringMatching(/durable\.endpoint\(\{ id \}\): the id "chat-\\ud800" is not well-formed UTF-16/) }),
+      expect.objectContaining({
+        code: "INVALID_OPTIONS",
+        message: expect.stringMatching(/durable\.endpoint\(\{ id \}\): the id "chat-\\ud800" is not well-formed UTF-16/),
+      }),
     );
   });
 });
@@ -200,7 +224,9 @@ describe("nested steps", () => {
     });
     const frames = await collectFrames(await endpoint(sseRequest()));
     expect(frames.at(-1)).toMatchObject({ type: "result", status: "failed", response: { status: 500 } });
-    expect(resultBody(frames)).toMatch(/Step "outer" failed after 1 attempt: step\.run\("inner"\) was called inside the function of step "outer"; steps cannot be nested/);
+    expect(resultBody(frames)).toMatch(
+      /Step "outer" failed after 1 attempt: step\.run\("inner"\) was called inside the function of step "outer"; steps cannot be nested/,
+    );
     expect(frames.filter((frame) => frame.type === "rollback")).toHaveLength(1);
   });
 });

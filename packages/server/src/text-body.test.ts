@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { attachTextBody, takeTextBody, type TextBodySource } from "./text-body.js";
 
@@ -33,5 +36,18 @@ describe("text bodies", () => {
     const attached = source();
     Object.defineProperty(response, Symbol.for("durastream.textBody"), { value: attached, configurable: true });
     expect(takeTextBody(response)).toBe(attached);
+  });
+
+  it("leaves the Web body as it was: the source is an own, non-enumerable property", async () => {
+    const response = attachTextBody(new Response("web body"), source());
+    expect(Object.keys(response)).toEqual([]);
+    expect(await response.text()).toBe("web body");
+  });
+
+  it("is the only module that knows the symbol (the contract lives in text-body.ts)", () => {
+    const root = fileURLToPath(new URL(".", import.meta.url));
+    const sources = (readdirSync(root, { recursive: true }) as string[]).filter((file) => file.endsWith(".ts") && !file.endsWith(".test.ts"));
+    const knowing = sources.filter((file) => readFileSync(join(root, file), "utf8").includes("durastream.textBody"));
+    expect(knowing.map((file) => relative(root, join(root, file)))).toEqual(["text-body.ts"]);
   });
 });

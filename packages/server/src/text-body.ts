@@ -1,4 +1,21 @@
 /**
+ * @module
+ * The text-body fast path: a contract between the engine's SSE responses and the Node adapter,
+ * kept whole in this module (nothing else knows the symbol).
+ *
+ * - Producer (`create-durable.ts`, `wait-endpoint.ts`): {@link attachTextBody} puts a
+ *   {@link TextBodySource} on a `Response` whose Web `body` streams the same text.
+ * - Consumer (`node/serve-endpoint.ts`): {@link takeTextBody} takes the source off the response,
+ *   once, and only while its Web `body` is untouched; it then calls `start(sink)` once, `resume()`
+ *   after a `write` returned false and the socket drained, `cancel(reason)` when the client went
+ *   away. The source calls the sink's `write` per piece, then `end()` or `error(error)`.
+ * - Every other runtime (and a consumer that does not know the contract) reads `response.body`
+ *   as usual; a response copied with `new Response(body, init)` loses the source.
+ *
+ * Tested from both sides: `text-body.test.ts` (hand-out rules) and `node/serve-endpoint.test.ts`
+ * (the Node adapter writing sources to the socket).
+ */
+/**
  * A response body that can also be sent as text, piece by piece, without a Web `ReadableStream`
  * in between. The engine's SSE responses carry one; the Node adapter has its pieces written
  * straight to the socket (no `ReadableStream` reads, no `TextEncoder` pass, no promise per piece),

@@ -19,11 +19,14 @@ class LongTimer {
   constructor(callback: () => void, milliseconds: number) {
     const due = Date.now() + milliseconds;
     const arm = (wait: number) => {
-      this.#handle = setTimeout(() => {
-        const left = due - Date.now();
-        if (left > 0) arm(left);
-        else callback();
-      }, Math.min(wait, MAX_PLATFORM_DELAY));
+      this.#handle = setTimeout(
+        () => {
+          const left = due - Date.now();
+          if (left > 0) arm(left);
+          else callback();
+        },
+        Math.min(wait, MAX_PLATFORM_DELAY),
+      );
       if (this.#unref) unrefTimer(this.#handle);
     };
     arm(milliseconds);
@@ -42,8 +45,7 @@ class LongTimer {
 /** The platform's clock and timers (delays past the platform's 24.8-day limit are chained). */
 export const systemTimers: Timers = {
   now: () => Date.now(),
-  setTimeout: (callback, milliseconds) =>
-    milliseconds > MAX_PLATFORM_DELAY ? new LongTimer(callback, milliseconds) : setTimeout(callback, milliseconds),
+  setTimeout: (callback, milliseconds) => (milliseconds > MAX_PLATFORM_DELAY ? new LongTimer(callback, milliseconds) : setTimeout(callback, milliseconds)),
   clearTimeout: (handle) => {
     if (handle instanceof LongTimer) handle.clear();
     else clearTimeout(handle as Parameters<typeof clearTimeout>[0]);

@@ -1,4 +1,4 @@
-// Wire edge cases over real loopback HTTP: createEndpointServer + durable.endpoint/proxy on one
+// Wire edge cases over real loopback HTTP: createEndpointServer + durable.endpoint/waitEndpoint on one
 // side, fetchWithStream / resumeStream (or plain fetch) on the other.
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
@@ -6,7 +6,7 @@ import { fetchWithStream, resumeStream } from "@durastream/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { createDurable, type DurableOptions } from "./create-durable.js";
 import { step, stream } from "./context.js";
-import type { DurableHandler } from "./durable-run.js";
+import type { DurableHandler } from "./run-types.js";
 import { createEndpointServer } from "./node/index.js";
 
 const servers: { close(): void; closeAllConnections(): void }[] = [];
@@ -23,10 +23,8 @@ afterEach(() => {
 async function serveWireApp(handler: DurableHandler, options: DurableOptions = {}): Promise<string> {
   const durable = createDurable({ backoff: () => 0, ...options });
   const endpoint = durable.endpoint(handler);
-  const proxy = durable.proxy();
-  const server = createEndpointServer((request) =>
-    new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request),
-  );
+  const waitEndpoint = durable.waitEndpoint();
+  const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? waitEndpoint(request) : endpoint(request)));
   servers.push(server);
   closers.push(() => void durable.close());
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -69,7 +67,7 @@ describe("resuming at or past the end of a finished run", () => {
     let metadata = 0;
     const started = Date.now();
     const response = await resumeStream(resumeUrl, {
-      lastEventId: resultOffset,
+      offset: resultOffset,
       onMetadata: () => {
         metadata += 1;
       },
@@ -87,8 +85,8 @@ describe("resuming at or past the end of a finished run", () => {
 
   it("an offset past the end (a later epoch, a larger sequence) ends the same way", async () => {
     const { resumeUrl, resultOffset } = await finishedRun(await serveWireApp(answerHandler));
-    for (const lastEventId of ["999-1", `1-${Number(resultOffset.split("-")[1]) + 5}`]) {
-      const response = await resumeStream(resumeUrl, { lastEventId, onData: () => expect.unreachable() });
+    for (const offset of ["999-1", `1-${Number(resultOffset.split("-")[1]) + 5}`]) {
+      const response = await resumeStream(resumeUrl, { offset, onData: () => expect.unreachable() });
       expect(await response.json()).toEqual({ answer: 42 });
     }
   });
@@ -107,7 +105,7 @@ describe("resuming at or past the end of a finished run", () => {
     const { resumeUrl, lastDataOffset } = await finishedRun(await serveWireApp(answerHandler));
     const delivered: string[] = [];
     const response = await resumeStream(resumeUrl, {
-      lastEventId: lastDataOffset,
+      offset: lastDataOffset,
       onData: ({ data }) => delivered.push(`data ${String(data)}`),
       onCommit: () => delivered.push("commit"),
       onResult: () => delivered.push("result"),

@@ -85,7 +85,7 @@ it("a run survives SIGKILL mid-step: the new process rolls the step back and re-
 
   // A new process on the same file and port takes the run over at once, without waiting for a lease.
   const second = await startServer(path, first.port, false);
-  const response = await resumeStream(resumeUrl, { ...callbacks, ...(lastOffset === undefined ? {} : { lastEventId: lastOffset }) });
+  const response = await resumeStream(resumeUrl, { ...callbacks, ...(lastOffset === undefined ? {} : { offset: lastOffset }) });
 
   expect(rollbacks).toEqual(["InterruptedError"]);
   expect(committed).toEqual(["Once ", "upon ", "a ", "time", ", the end."]);

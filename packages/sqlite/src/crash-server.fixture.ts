@@ -43,6 +43,6 @@ const endpoint = durable.endpoint(
   },
   { id: "story" },
 );
-const proxy = durable.proxy();
-const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request)));
+const waitEndpoint = durable.waitEndpoint();
+const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? waitEndpoint(request) : endpoint(request)));
 server.listen(Number(port), "127.0.0.1", () => say(`listening ${(server.address() as AddressInfo).port}`));

@@ -23,8 +23,8 @@ async function serveOnSqlite(handler: () => Promise<Response>) {
   const durable = createDurable({ store, backoff: () => 0 });
   cleanups.push(() => durable.close());
   const endpoint = durable.endpoint(handler, { id: "fractional" });
-  const proxy = durable.proxy();
-  const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request)));
+  const waitEndpoint = durable.waitEndpoint();
+  const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? waitEndpoint(request) : endpoint(request)));
   cleanups.push(() => {
     server.closeAllConnections();
     server.close();

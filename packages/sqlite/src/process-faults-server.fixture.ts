@@ -102,7 +102,7 @@ const slow = durable.endpoint(
 let releaseHold: () => void = () => {};
 const hold = new Promise<void>((resolve) => (releaseHold = resolve));
 const endpoints: Record<string, (request: Request) => Promise<Response>> = { "/boom": boom, "/hello": hello, "/slow": slow };
-const proxy = durable.proxy();
+const waitEndpoint = durable.waitEndpoint();
 
 const server = createEndpointServer(async (request) => {
   const { pathname } = new URL(request.url);
@@ -115,7 +115,7 @@ const server = createEndpointServer(async (request) => {
     await hold;
     response = new Response("held");
   } else if (pathname.startsWith("/api/durable/")) {
-    response = await proxy(request);
+    response = await waitEndpoint(request);
   } else {
     response = await (endpoints[pathname] ?? (async () => new Response("not found", { status: 404 })))(request);
   }
@@ -129,9 +129,9 @@ server.listen(Number(port), "127.0.0.1", () => say(`listening ${(server.address(
 
 // The README's graceful shutdown, as it stands there.
 process.on("SIGTERM", async () => {
-  server.close();                          // stop accepting connections
+  server.close(); // stop accepting connections
   await durable.close({ timeout: 10_000 }); // hand runs over, end live streams, close the store
-  server.closeIdleConnections();            // keep-alive sockets the ended streams leave behind
+  server.closeIdleConnections(); // keep-alive sockets the ended streams leave behind
 });
 // The test's view of it: the busy keep-alive connection is answered now.
 process.on("SIGTERM", () => {

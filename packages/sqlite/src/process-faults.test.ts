@@ -10,7 +10,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { fetchWithStream, type FetchFunction, type FetchWithStreamOptions, type StepRollback, type StreamRedirect, type StreamResult } from "@durastream/client";
+import {
+  fetchWithStream,
+  type FetchFunction,
+  type FetchWithStreamOptions,
+  type StepRollback,
+  type StreamRedirect,
+  type StreamResult,
+} from "@durastream/client";
 import { afterEach, expect, it } from "vitest";
 
 const packageDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -101,7 +108,7 @@ function recordingClient(fetchFunction?: FetchFunction) {
     ...(fetchFunction === undefined ? {} : { fetch: fetchFunction }),
     fetchOpts: { method: "POST", body: "{}", signal: controller.signal },
     // Generous: the server is down while a process restarts.
-    reconnect: { retries: 200, delay: () => 100 },
+    reconnect: { retries: 200, initialDelay: 100, factor: 1, jitter: 0 },
     onMetadata: (metadata) => {
       resumeUrl = metadata.resumeUrl;
       changed();
@@ -172,7 +179,9 @@ it("a poison step that SIGKILLs its process runs retries + 1 = 3 times across re
   // Attempt 1 kills its process only once the client is connected (it has the resume URL).
   await until(() => client.resumeUrl !== null && first.count("boom attempt 1") === 1);
   // (Its answer may be cut off by the SIGKILL it triggers.)
-  await fetch(`http://127.0.0.1:${port}/release-boom`, { method: "POST" }).then((answer) => answer.text()).catch(() => "");
+  await fetch(`http://127.0.0.1:${port}/release-boom`, { method: "POST" })
+    .then((answer) => answer.text())
+    .catch(() => "");
 
   const response = await live;
   expect(response.status).toBe(500);
@@ -315,7 +324,10 @@ it("SIGTERM mid-step with the README snippet: the running step finishes, new req
 
   // The process ends by itself (the snippet does not call process.exit: nothing may keep it alive).
   const exit = await exitWithin(first, 20_000);
-  expect(exit, `after SIGTERM the process printed ${JSON.stringify(first.lines.filter((line) => !line.startsWith("poll ")))}`).toEqual({ code: 0, signal: null });
+  expect(exit, `after SIGTERM the process printed ${JSON.stringify(first.lines.filter((line) => !line.startsWith("poll ")))}`).toEqual({
+    code: 0,
+    signal: null,
+  });
   expect(first.lines.filter((line) => !line.startsWith("poll ") && line !== "holding")).toEqual([
     `listening ${port}`,
     "first attempt 1",
@@ -377,7 +389,7 @@ it("SIGTERM while a keep-alive client follows the shutdown redirect: its reused 
   expect(client.rollbacks).toEqual([]);
   expect(second.lines.filter((line) => /^(first|middle|last) /.test(line))).toEqual(["last attempt 1"]);
   second.child.kill("SIGTERM");
-  expect((await exitWithin(second, 15_000))).toEqual({ code: 0, signal: null });
+  expect(await exitWithin(second, 15_000)).toEqual({ code: 0, signal: null });
 }, 60_000);
 
 /** ["A", "A", "B"] as { A: 2, B: 1 }. */

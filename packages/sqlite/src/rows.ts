@@ -1,4 +1,12 @@
-import { parseRollbackMarks, type RequestSnapshot, type RunRecord, type RunStatus, type RunSummary, type StepKind, type StepRecord } from "@durastream/server/store";
+import {
+  parseRollbackMarks,
+  type RequestSnapshot,
+  type RunRecord,
+  type RunStatus,
+  type RunSummary,
+  type StepKind,
+  type StepRecord,
+} from "@durastream/server/store";
 
 /** A row of `runs`. */
 export interface RunRow {

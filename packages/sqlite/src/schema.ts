@@ -111,18 +111,22 @@ export function openDatabase(path: string): Database.Database {
     database.pragma("synchronous = FULL");
     const version = database.pragma("user_version", { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
-      throw new InvalidOptionsError(`SqliteRunStore: ${path} was written by a newer @durastream/sqlite (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade @durastream/sqlite or pass another path.`);
+      throw new InvalidOptionsError(
+        `SqliteRunStore: ${path} was written by a newer @durastream/sqlite (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade @durastream/sqlite or pass another path.`,
+      );
     }
     // An immediate transaction takes the write lock now, so a second opener is refused at open.
-    database.transaction(() => {
-      if (version === 0) {
-        database.exec(SCHEMA);
-        database.pragma(`user_version = ${SCHEMA_VERSION}`);
-      } else if (version < SCHEMA_VERSION) {
-        for (const migration of MIGRATIONS.slice(version - 1)) database.exec(migration);
-        database.pragma(`user_version = ${SCHEMA_VERSION}`);
-      }
-    }).immediate();
+    database
+      .transaction(() => {
+        if (version === 0) {
+          database.exec(SCHEMA);
+          database.pragma(`user_version = ${SCHEMA_VERSION}`);
+        } else if (version < SCHEMA_VERSION) {
+          for (const migration of MIGRATIONS.slice(version - 1)) database.exec(migration);
+          database.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }
+      })
+      .immediate();
     return database;
   } catch (error) {
     database.close();
@@ -136,7 +140,8 @@ function openError(path: string, error: unknown): DurastreamError {
   // A full or failing disk is no wrong option: report it as the store methods do.
   if (typeof code === "string" && /^SQLITE_(FULL|IOERR)/.test(code)) return unavailableError(path, `opening ${path} failed`, error)!;
   if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
-    return new InvalidOptionsError(`SqliteRunStore: ${path} is in use by another process (or another open SqliteRunStore): a store file serves one process at a time. Close the other store first, or give each process its own path.`,
+    return new InvalidOptionsError(
+      `SqliteRunStore: ${path} is in use by another process (or another open SqliteRunStore): a store file serves one process at a time. Close the other store first, or give each process its own path.`,
       { cause: error },
     );
   }
@@ -145,9 +150,7 @@ function openError(path: string, error: unknown): DurastreamError {
       cause: error,
     });
   }
-  return new InvalidOptionsError(`SqliteRunStore: cannot open ${path} (${reason}); pass a path in an existing, writable directory.`,
-    { cause: error },
-  );
+  return new InvalidOptionsError(`SqliteRunStore: cannot open ${path} (${reason}); pass a path in an existing, writable directory.`, { cause: error });
 }
 
 /**
@@ -181,16 +184,10 @@ const ADVICE: ReadonlyArray<readonly [code: string, advice: (path: string) => st
     (path) =>
       `${path} was locked past the busy timeout. Check that no other program (a backup tool, a sqlite3 shell) has the file open; a store file serves one process at a time.`,
   ],
-  [
-    "SQLITE_LOCKED",
-    (path) => `${path} was locked past the busy timeout. Check that no other program (a backup tool, a sqlite3 shell) has the file open.`,
-  ],
+  ["SQLITE_LOCKED", (path) => `${path} was locked past the busy timeout. Check that no other program (a backup tool, a sqlite3 shell) has the file open.`],
   ["SQLITE_NOLFS", (path) => `The file system holding ${path} does not support large files. Move the store file to a file system that does.`],
   ["SQLITE_NOMEM", () => "SQLite ran out of memory. Check the process's memory limit."],
-  [
-    "SQLITE_CORRUPT",
-    (path) => `${path} is damaged. Stop the app, check the disk, and restore the file from a backup (or start over with a new file).`,
-  ],
+  ["SQLITE_CORRUPT", (path) => `${path} is damaged. Stop the app, check the disk, and restore the file from a backup (or start over with a new file).`],
   ["SQLITE_NOTADB", (path) => `${path} is no longer a SQLite file (was it overwritten?). Stop the app and restore the file from a backup.`],
   ["SQLITE_PROTOCOL", (path) => `Locking ${path} failed repeatedly. Check that the file is on a local disk (not a network file system).`],
 ];
@@ -199,11 +196,6 @@ const ADVICE: ReadonlyArray<readonly [code: string, advice: (path: string) => st
  * The `STORE_UNAVAILABLE` error for a SQLite failure the operator has to fix (see `ADVICE`), saying
  * `what` failed, SQLite's code and message, and what to check, with `error` as cause; undefined for
  * any other error.
- *
- * @example
- * ```ts
- * throw unavailableError(path, `writing ${path} failed in appendFrames`, error) ?? error;
- * ```
  */
 export function unavailableError(path: string, what: string, error: unknown): DurableError | undefined {
   const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;

@@ -26,8 +26,8 @@ function gate(): { promise: Promise<void>; open: () => void } {
 
 async function serve(durable: Durable, handler: Parameters<Durable["endpoint"]>[0]) {
   const endpoint = durable.endpoint(handler, { id: "story" });
-  const proxy = durable.proxy();
-  const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request)));
+  const waitEndpoint = durable.waitEndpoint();
+  const server = createEndpointServer((request) => (new URL(request.url).pathname.startsWith("/api/durable/") ? waitEndpoint(request) : endpoint(request)));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   cleanups.push(
     () =>
@@ -47,7 +47,7 @@ function follow(url: string) {
   const data: unknown[] = [];
   const done = fetchWithStream(url, {
     fetchOpts: { method: "POST" },
-    reconnect: { delay: () => 0 },
+    reconnect: { initialDelay: 0 },
     onData: ({ data: chunk, hashedStepId }) => {
       data.push(chunk);
       pending.set(hashedStepId, [...(pending.get(hashedStepId) ?? []), chunk]);

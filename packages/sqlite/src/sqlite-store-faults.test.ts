@@ -13,7 +13,16 @@ import { SqliteRunStore, connectionForTesting } from "./sqlite-store.js";
 
 const START = 1_700_000_000_000;
 const request: RequestSnapshot = { method: "POST", url: "https://app.example/api/chat", headers: [], body: '{"prompt":"hi"}', bodyEncoding: "text" };
-const waiting: StepRecord = { hashedStepId: "b".repeat(40), stepId: "paid", position: 1, kind: "wait-for-event", status: "waiting", attempts: 0, wakeAt: START + 60_000, event: "order/paid" };
+const waiting: StepRecord = {
+  hashedStepId: "b".repeat(40),
+  stepId: "paid",
+  position: 1,
+  kind: "wait-for-event",
+  status: "waiting",
+  attempts: 0,
+  wakeAt: START + 60_000,
+  event: "order/paid",
+};
 
 let directory: string;
 let path: string;
@@ -102,7 +111,15 @@ describe("SqliteRunStore when the disk is full", () => {
     let before = await snapshot(store, "run-1");
     let failure: unknown;
     for (let batch = 0; batch < 100 && failure === undefined; batch += 1) {
-      const step: StepRecord = { hashedStepId: batch.toString(16).padStart(40, "0"), stepId: `s${batch}`, position: batch, kind: "run", status: "succeeded", output: `${batch}`, attempts: 1 };
+      const step: StepRecord = {
+        hashedStepId: batch.toString(16).padStart(40, "0"),
+        stepId: `s${batch}`,
+        position: batch,
+        kind: "run",
+        status: "succeeded",
+        output: `${batch}`,
+        attempts: 1,
+      };
       inserted = 0;
       try {
         await store.appendFrames("run-1", 1, frames(10, `b${batch}-`, 1000), { step, outsideCommitted: 3 + 10 * (batch + 1) });
@@ -112,7 +129,11 @@ describe("SqliteRunStore when the disk is full", () => {
       }
     }
 
-    expectUnavailable(failure, "SQLITE_FULL", /^SqliteRunStore: writing \S+runs\.db failed in appendFrames \(SQLITE_FULL: database or disk is full\)\. .*Free disk space/);
+    expectUnavailable(
+      failure,
+      "SQLITE_FULL",
+      /^SqliteRunStore: writing \S+runs\.db failed in appendFrames \(SQLITE_FULL: database or disk is full\)\. .*Free disk space/,
+    );
     expect(failure.cause).toBeInstanceOf(Database.SqliteError);
     expect(inserted).toBeGreaterThan(0); // frames of the failed call were inserted, then rolled back
     // Nothing of the failed append: frame count, journal and log are as after the last good one.

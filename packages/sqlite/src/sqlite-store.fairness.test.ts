@@ -33,7 +33,10 @@ function open(): SqliteRunStore {
 }
 
 function indexesOf(database: Database.Database): string[] {
-  return (database.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND sql IS NOT NULL ORDER BY name").pluck().all() as string[]);
+  return database
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND sql IS NOT NULL ORDER BY name")
+    .pluck()
+    .all() as string[];
 }
 
 describe("SqliteRunStore.listResumableRuns with many due runs", () => {
@@ -42,7 +45,9 @@ describe("SqliteRunStore.listResumableRuns with many due runs", () => {
     store.close();
     const database = new Database(path, { readonly: true });
     try {
-      const plan = database.prepare(`EXPLAIN QUERY PLAN ${LIST_RESUMABLE}`).all({ now: START, limit: 100, afterDueAt: START - 10, afterRunId: "r" }) as { detail: string }[];
+      const plan = database.prepare(`EXPLAIN QUERY PLAN ${LIST_RESUMABLE}`).all({ now: START, limit: 100, afterDueAt: START - 10, afterRunId: "r" }) as {
+        detail: string;
+      }[];
       const reads = plan.map(({ detail }) => detail).filter((detail) => /\bruns\b/.test(detail));
       expect(reads).toEqual([
         expect.stringMatching(/^SEARCH runs USING INDEX runs_due \(\(wake_at,run_id\)>\(\?,\?\) AND wake_at<\?\)$/),
@@ -67,7 +72,7 @@ describe("SqliteRunStore.listResumableRuns with many due runs", () => {
     expected.sort((a, b) => a.dueAt - b.dueAt || (a.runId < b.runId ? -1 : 1));
     const pages: ResumableRun[][] = [];
     let after: ResumableRun | undefined;
-    for (let page; (page = await store.listResumableRuns(START, 20, after)).length > 0; after = page[page.length - 1]) pages.push(page);
+    for (let page: ResumableRun[]; (page = await store.listResumableRuns(START, 20, after)).length > 0; after = page[page.length - 1]) pages.push(page);
     expect(pages.map((page) => page.length)).toEqual(Array(15).fill(20));
     expect(pages.flat()).toEqual(expected);
   });

@@ -18,6 +18,7 @@ import {
   type StepRecord,
 } from "@durastream/server/store";
 import { InvalidOptionsError, parseOffset } from "@durastream/protocol";
+import { checkStoreClock, checkStoreRetention, describeValue } from "@durastream/protocol/internal";
 import { RUN_SUMMARY_COLUMNS, runFromRow, stepFromRow, stepToRow, summaryFromRow, type RunRow, type RunSummaryRow, type StepRow } from "./rows.js";
 import { openDatabase, unavailableError } from "./schema.js";
 
@@ -213,13 +214,14 @@ export class SqliteRunStore implements RunStore {
     this.#path = path;
     connections.set(this, database);
     try {
-
       this.#insertRun = database.prepare<[NewRunRow]>(
         `INSERT INTO runs (run_id, endpoint_id, status, epoch, owner, lease_expires_at, wake_at, outside_committed, frame_count, log_bytes, request, created_at, updated_at)
          VALUES (@runId, @endpointId, 'running', 1, @owner, @leaseExpiresAt, NULL, 0, 0, 0, @request, @createdAt, @createdAt)`,
       );
       this.#selectRun = database.prepare<[string], RunRow>("SELECT * FROM runs WHERE run_id = ?");
-      this.#selectRunState = database.prepare<[string], RunState>("SELECT status, epoch, frame_count, log_bytes, finished_at, outside_pending FROM runs WHERE run_id = ?");
+      this.#selectRunState = database.prepare<[string], RunState>(
+        "SELECT status, epoch, frame_count, log_bytes, finished_at, outside_pending FROM runs WHERE run_id = ?",
+      );
       this.#selectRunSummary = database.prepare<[string], RunSummaryRow>(`SELECT ${RUN_SUMMARY_COLUMNS} FROM runs WHERE run_id = ?`);
       this.#deleteRunRows = ["frames", "steps", "runs"].map((table) => database.prepare<[string]>(`DELETE FROM ${table} WHERE run_id = ?`));
       this.#selectSteps = database.prepare<[string], StepRow>("SELECT * FROM steps WHERE run_id = ? ORDER BY position");
@@ -231,7 +233,9 @@ export class SqliteRunStore implements RunStore {
            output = excluded.output, error = excluded.error, attempts = excluded.attempts, retries = excluded.retries, wake_at = excluded.wake_at,
            event = excluded.event, match = excluded.match, waiting = excluded.waiting`,
       );
-      this.#insertFrame = database.prepare<[string, number, number, string, string]>("INSERT INTO frames (run_id, sequence, epoch, type, payload) VALUES (?, ?, ?, ?, ?)");
+      this.#insertFrame = database.prepare<[string, number, number, string, string]>(
+        "INSERT INTO frames (run_id, sequence, epoch, type, payload) VALUES (?, ?, ?, ?, ?)",
+      );
       this.#updateRun = database.prepare<[RunUpdate]>(
         `UPDATE runs SET
            frame_count = @frameCount,
@@ -273,9 +277,15 @@ export class SqliteRunStore implements RunStore {
       );
       this.#listResumable = database.prepare<[ResumableQuery], ResumableRun>(LIST_RESUMABLE);
       this.#nextWakeAt = database.prepare<[number], number | null>("SELECT MIN(wake_at) FROM runs WHERE status = 'suspended' AND wake_at > ?").pluck();
-      this.#selectWaits = database.prepare<[string], Pick<StepRow, "run_id" | "hashed_step_id" | "wake_at" | "match">>("SELECT run_id, hashed_step_id, wake_at, match FROM steps WHERE event = ? AND waiting = 1");
-      this.#markDelivered = database.prepare<[string, string, string]>("UPDATE steps SET status = 'succeeded', output = ?, waiting = 0 WHERE run_id = ? AND hashed_step_id = ?");
-      this.#wakeRun = database.prepare<[number, number, string]>("UPDATE runs SET wake_at = ?, updated_at = ? WHERE run_id = ? AND status IN ('running', 'suspended')");
+      this.#selectWaits = database.prepare<[string], Pick<StepRow, "run_id" | "hashed_step_id" | "wake_at" | "match">>(
+        "SELECT run_id, hashed_step_id, wake_at, match FROM steps WHERE event = ? AND waiting = 1",
+      );
+      this.#markDelivered = database.prepare<[string, string, string]>(
+        "UPDATE steps SET status = 'succeeded', output = ?, waiting = 0 WHERE run_id = ? AND hashed_step_id = ?",
+      );
+      this.#wakeRun = database.prepare<[number, number, string]>(
+        "UPDATE runs SET wake_at = ?, updated_at = ? WHERE run_id = ? AND status IN ('running', 'suspended')",
+      );
       const expired = "SELECT run_id FROM runs WHERE finished_at <= ?";
       this.#sweep = [
         database.prepare<[number]>(`DELETE FROM frames WHERE run_id IN (${expired})`),
@@ -298,15 +308,6 @@ export class SqliteRunStore implements RunStore {
     }
   }
 
-  /**
-   * Creates a run: status `running`, epoch 1, owned by `run.owner`. Throws a `DurableError`
-   * `RUN_EXISTS` when a run with this id exists already.
-   *
-   * @example
-   * ```ts
-   * await store.createRun({ runId, endpointId: "POST /api/chat", createdAt: Date.now(), request, owner, leaseExpiresAt: Date.now() + 30_000 });
-   * ```
-   */
   async createRun(run: NewRun): Promise<RunRecord> {
     return this.#guard("createRun", "writing", () => {
       if (this.#now() - this.#lastSweep >= SWEEP_INTERVAL) this.#sweepExpired();
@@ -314,43 +315,17 @@ export class SqliteRunStore implements RunStore {
     });
   }
 
-  /**
-   * The run, or undefined when unknown or expired.
-   *
-   * @example
-   * ```ts
-   * const run = await store.getRun(runId);
-   * if (run?.status === "suspended") console.log("wakes at", new Date(run.wakeAt!));
-   * ```
-   */
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const row = this.#guard("getRun", "reading", () => this.#selectRun.get(runId));
     return row === undefined || this.#isExpired(row.finished_at) ? undefined : runFromRow(row);
   }
 
-  /**
-   * The run without its request, or undefined when unknown or expired: the columns it returns
-   * only, so a large request body is not read.
-   *
-   * @example
-   * ```ts
-   * const run = await store.getRunSummary(runId);
-   * if (run?.result !== undefined) console.log("finished with", run.result.status);
-   * ```
-   */
+  /** Selects the summary's columns only, so a large request body is not read. */
   async getRunSummary(runId: string): Promise<RunSummary | undefined> {
     const row = this.#guard("getRunSummary", "reading", () => this.#selectRunSummary.get(runId));
     return row === undefined || this.#isExpired(row.finished_at) ? undefined : summaryFromRow(row);
   }
 
-  /**
-   * The run's journal, ordered by position; empty when the run is unknown or expired.
-   *
-   * @example
-   * ```ts
-   * for (const step of await store.listSteps(runId)) console.log(step.stepId, step.status);
-   * ```
-   */
   async listSteps(runId: string): Promise<StepRecord[]> {
     return this.#guard("listSteps", "reading", () => {
       const run = this.#selectRunState.get(runId);
@@ -359,16 +334,7 @@ export class SqliteRunStore implements RunStore {
     });
   }
 
-  /**
-   * Appends frames and effects in one transaction, durable (fsynced) when the promise resolves.
-   * Resolves with the last offset ("" when no frames); rejects with a `StoreRefusedError` (reason
-   * `fenced`, `over` or `unknown-run`) without changing anything.
-   *
-   * @example
-   * ```ts
-   * const offset = await store.appendFrames(runId, epoch, [{ type: "data", payload }], { outsideCommitted: 1 });
-   * ```
-   */
+  /** Frames and effects in one transaction, durable (fsynced) when the promise resolves. */
   async appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
     const offset = this.#guard("appendFrames", "writing", () => this.#appendTransaction(runId, epoch, frames, effects));
     if (frames.length > 0 || effects?.finish !== undefined) this.#notify(runId);
@@ -376,17 +342,9 @@ export class SqliteRunStore implements RunStore {
   }
 
   /**
-   * Up to `limit` frames strictly after the offset `after` (from the start when undefined), in
-   * order; rejects with a `StoreRefusedError` (`unknown-run`) when the run is unknown or expired.
-   * With `maxBytes`, stops at the frame with which the payloads reach `maxBytes` UTF-16 code units
-   * (always at least one frame; see `RunStore.readFrames`): the rows are then stepped through one by
-   * one and the statement is reset there, so frames past the bound are never loaded into JavaScript.
-   * (SQL's `length()` counts code points, not UTF-16 code units, hence the loop.)
-   *
-   * @example
-   * ```ts
-   * const entries = await store.readFrames(runId, request.headers.get("last-event-id") ?? undefined, 500, 4 * 1024 * 1024);
-   * ```
+   * With `maxBytes`, the rows are stepped through one by one and the statement is reset at the
+   * bound, so frames past it are never loaded into JavaScript. (SQL's `length()` counts code
+   * points, not UTF-16 code units, hence the loop.)
    */
   async readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]> {
     const { epoch, sequence } = after === undefined ? { epoch: 0, sequence: 0 } : parseOffset(after);
@@ -417,15 +375,7 @@ export class SqliteRunStore implements RunStore {
     });
   }
 
-  /**
-   * Calls `listener` (in this process) after frames are appended to the run's log, once their
-   * transaction has committed; returns the unsubscribe function.
-   *
-   * @example
-   * ```ts
-   * const unsubscribe = store.subscribe(runId, () => void pump());
-   * ```
-   */
+  /** Listeners are in this process only, and called once the append's transaction has committed. */
   subscribe(runId: string, listener: () => void): () => void {
     let listeners = this.#listeners.get(runId);
     if (listeners === undefined) {
@@ -441,45 +391,19 @@ export class SqliteRunStore implements RunStore {
     };
   }
 
-  /**
-   * Takes a run over for `owner` when it is suspended and due, or running with an expired lease
-   * (runs left running by a dead process are expired at open). Resolves with the claimed record.
-   *
-   * @example
-   * ```ts
-   * const claimed = await store.claimRun(runId, processId, Date.now() + 30_000, Date.now());
-   * ```
-   */
+  /** Runs left `running` by a dead process have their leases expired when the store opens. */
   async claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
-    const row = this.#guard("claimRun", "writing", () => this.#claimRun.get({ runId, owner, leaseExpiresAt: storedTime(leaseExpiresAt), now, updatedAt: this.#now() }));
+    const row = this.#guard("claimRun", "writing", () =>
+      this.#claimRun.get({ runId, owner, leaseExpiresAt: storedTime(leaseExpiresAt), now, updatedAt: this.#now() }),
+    );
     return row === undefined ? undefined : runFromRow(row);
   }
 
-  /**
-   * Extends the lease of the run's executor; false when `owner`/`epoch` no longer hold it.
-   *
-   * @example
-   * ```ts
-   * if (!(await store.renewLease(runId, processId, epoch, Date.now() + 30_000))) abortExecution();
-   * ```
-   */
   async renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
     return this.#guard("renewLease", "writing", () => this.#renewLease.run(storedTime(leaseExpiresAt), this.#now(), runId, owner, epoch).changes === 1);
   }
 
-  /**
-   * A page of the runs `claimRun` would accept at `now`: at most `limit`, by due time (wake time,
-   * lease expiry), then run id, strictly after `after` when given. Two index ranges of at most
-   * `limit` rows each, however many runs are due.
-   *
-   * @example
-   * ```ts
-   * let after: ResumableCursor | undefined;
-   * for (let page; (page = await store.listResumableRuns(Date.now(), 100, after)).length > 0; after = page.at(-1)) {
-   *   for (const { runId } of page) await resume(runId);
-   * }
-   * ```
-   */
+  /** Two index ranges of at most `limit` rows each (`LIST_RESUMABLE`), however many runs are due. */
   async listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
     const query: ResumableQuery = {
       now,
@@ -490,27 +414,11 @@ export class SqliteRunStore implements RunStore {
     return this.#guard("listResumableRuns", "reading", () => this.#listResumable.all(query));
   }
 
-  /**
-   * The earliest `wakeAt` among suspended runs (later than `after`, when given), or null.
-   *
-   * @example
-   * ```ts
-   * const wakeAt = await store.nextWakeAt(Date.now());
-   * if (wakeAt !== null) scheduleWake(wakeAt - Date.now());
-   * ```
-   */
   async nextWakeAt(after?: number): Promise<number | null> {
     return this.#guard("nextWakeAt", "reading", () => this.#nextWakeAt.get(after ?? Number.MIN_SAFE_INTEGER) ?? null);
   }
 
-  /**
-   * Delivers an event to the matching waits (one transaction) and resolves with the ids of the runs woken.
-   *
-   * @example
-   * ```ts
-   * const woken = await store.deliverEvent({ name: "order/paid", data: { orderId: "o1" } }, Date.now());
-   * ```
-   */
+  /** One transaction. */
   async deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
     const woken = this.#guard("deliverEvent", "writing", () => this.#deliverTransaction(event, now));
     for (const runId of woken) this.#notify(runId);
@@ -666,19 +574,13 @@ function validateOptions(options: SqliteRunStoreOptions): SqliteRunStoreOptions 
   }
   const { path, retention, now } = options;
   if (typeof path !== "string" || path.trim() === "") {
-    throw new InvalidOptionsError(`SqliteRunStore: "path" must be the database file's path, e.g. { path: "./data/durastream.db" }; got ${describe(path)}.`);
+    throw new InvalidOptionsError(
+      `SqliteRunStore: "path" must be the database file's path, e.g. { path: "./data/durastream.db" }; got ${describeValue(path)}.`,
+    );
   }
-  if (retention !== undefined && (typeof retention !== "number" || !Number.isFinite(retention) || retention < 0)) {
-    throw new InvalidOptionsError(`SqliteRunStore: "retention" must be milliseconds >= 0 (how long finished runs are kept, default 24 hours), e.g. { retention: 60 * 60_000 }; got ${describe(retention)}.`);
-  }
-  if (now !== undefined && typeof now !== "function") {
-    throw new InvalidOptionsError(`SqliteRunStore: "now" must be a function returning epoch-milliseconds, e.g. { now: () => Date.now() }; got ${describe(now)}.`);
-  }
+  checkStoreRetention("SqliteRunStore", retention, "24 hours");
+  checkStoreClock("SqliteRunStore", now);
   return options;
-}
-
-function describe(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : typeof value === "function" ? "a function" : String(value);
 }
 
 /**

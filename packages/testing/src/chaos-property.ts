@@ -308,7 +308,8 @@ function describeFrame(frame: Frame, names: ReadonlyMap<string | null, string>):
 function checkOutcome(program: Program, attemptFaultsFired: number, run: string, log: readonly Frame[], record: RunRecord | undefined): ResultFrame {
   const results = log.filter((frame) => frame.type === "result");
   const last = log.at(-1);
-  if (results.length !== 1 || last?.type !== "result") throw new ChaosFailure(`(4) run ${run}: the log has ${results.length} result frame(s), and ends with ${last?.type ?? "nothing"}`);
+  if (results.length !== 1 || last?.type !== "result")
+    throw new ChaosFailure(`(4) run ${run}: the log has ${results.length} result frame(s), and ends with ${last?.type ?? "nothing"}`);
   if (record?.status !== last.status) throw new ChaosFailure(`(4) run ${run}: the run record's status is ${record?.status}, its result frame's ${last.status}`);
   const final = committedData(log).map(String);
   if (last.status === "succeeded") {
@@ -318,12 +319,15 @@ function checkOutcome(program: Program, attemptFaultsFired: number, run: string,
     }
     const planned = program.steps.map(firstSuccess);
     if (attemptFaultsFired === 0 && JSON.stringify(attempts) !== JSON.stringify(planned)) {
-      throw new ChaosFailure(`(4) run ${run}: without a server-side fault the committed attempts are ${JSON.stringify(attempts)}, expected ${JSON.stringify(planned)}`);
+      throw new ChaosFailure(
+        `(4) run ${run}: without a server-side fault the committed attempts are ${JSON.stringify(attempts)}, expected ${JSON.stringify(planned)}`,
+      );
     }
   } else {
     const body = last.response.bodyEncoding === "text" ? last.response.body : "";
     if (attemptFaultsFired === 0) throw new ChaosFailure(`(4) run ${run} failed without any server-side fault: ${body}`);
-    if (/\(planned\)$/.test(body) || !/crashed its process|store/i.test(body)) throw new ChaosFailure(`(4) run ${run} failed for a reason the faults do not explain: ${body}`);
+    if (/\(planned\)$/.test(body) || !/crashed its process|store/i.test(body))
+      throw new ChaosFailure(`(4) run ${run} failed for a reason the faults do not explain: ${body}`);
   }
   return last;
 }
@@ -401,37 +405,41 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
   /** Faults that may cost a step attempt (everything but client-side ones). */
   let attemptFaultsFired = 0;
 
-  const handlerFor = (instance: Instance): DurableHandler => async (_request, context) => {
-    chaosRuns.add(context.runId);
-    executing = instance;
-    const run = short(context.runId);
-    for (let index = 0; index < program.steps.length; index += 1) {
-      boundary(index, instance, run);
-      const spec = program.steps[index]!;
-      await step.run(`step-${index}`, async ({ attempt }) => {
-        executing = instance;
-        note(`P${instance.index} ${run} step-${index} attempt ${attempt}`);
-        const failing = spec.failOn.includes(attempt);
-        const toPush = failing ? Math.min(spec.failAfter, spec.chunks) : spec.chunks;
-        for (let chunk = 0; chunk < toPush; chunk += 1) {
-          if (spec.gap > 0) await new Promise<void>((resolve) => timers.setTimeout(resolve, spec.gap));
-          stream.push(`s${index}a${attempt}c${chunk}`);
-          pushed(instance, run);
-        }
-        if (failing) throw new Error(`step ${index} fails on attempt ${attempt} (planned)`);
-        return index;
-      });
-      if (spec.sleepAfter) await step.sleep(`sleep-${index}`, SLEEP);
-    }
-    boundary(program.steps.length, instance, run);
-    return new Response("done");
-  };
+  const handlerFor =
+    (instance: Instance): DurableHandler =>
+    async (_request, context) => {
+      chaosRuns.add(context.runId);
+      executing = instance;
+      const run = short(context.runId);
+      for (let index = 0; index < program.steps.length; index += 1) {
+        boundary(index, instance, run);
+        const spec = program.steps[index]!;
+        await step.run(`step-${index}`, async ({ attempt }) => {
+          executing = instance;
+          note(`P${instance.index} ${run} step-${index} attempt ${attempt}`);
+          const failing = spec.failOn.includes(attempt);
+          const toPush = failing ? Math.min(spec.failAfter, spec.chunks) : spec.chunks;
+          for (let chunk = 0; chunk < toPush; chunk += 1) {
+            if (spec.gap > 0) await new Promise<void>((resolve) => timers.setTimeout(resolve, spec.gap));
+            stream.push(`s${index}a${attempt}c${chunk}`);
+            pushed(instance, run);
+          }
+          if (failing) throw new Error(`step ${index} fails on attempt ${attempt} (planned)`);
+          return index;
+        });
+        if (spec.sleepAfter) await step.sleep(`sleep-${index}`, SLEEP);
+      }
+      boundary(program.steps.length, instance, run);
+      return new Response("done");
+    };
 
-  const pingHandler = (instance: Instance): DurableHandler => async (request) => {
-    const n = Number(new URL(request.url).searchParams.get("n"));
-    const doubled = await step.run("double", () => n * 2);
-    return Response.json({ doubled, instance: instance.index });
-  };
+  const pingHandler =
+    (instance: Instance): DurableHandler =>
+    async (request) => {
+      const n = Number(new URL(request.url).searchParams.get("n"));
+      const doubled = await step.run("double", () => n * 2);
+      return Response.json({ doubled, instance: instance.index });
+    };
 
   const startInstance = (): Instance => {
     const faulty = new FaultyStore(shared);
@@ -453,7 +461,7 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
     const instance = { index: instances.length, faulty, durable, responses: new Set(), state: "alive", errors } as unknown as Instance;
     const endpoint: WebHandler = durable.endpoint(handlerFor(instance), { id: "chaos" });
     const ping: WebHandler = durable.endpoint(pingHandler(instance), { id: "ping" });
-    const proxy: WebHandler = durable.proxy();
+    const proxy: WebHandler = durable.waitEndpoint();
     const route = (request: Request): Promise<Response> => {
       const path = new URL(request.url).pathname;
       if (path.startsWith("/api/durable/")) return proxy(request);
@@ -647,7 +655,12 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
       // the clock can run far ahead of it: a run counts as stuck only once real time has passed too.
       if (!allOver() && timers.now() > MAX_RUN_CLOCK) overLate = true;
       if (!allOver() && timers.now() > MAX_RUN_CLOCK && Date.now() - started > MIN_REAL_FOR_STUCK) {
-        timeOut(`run(s) ${[...chaosRuns].filter((id) => !over.has(id)).map(short).join(", ")} not over after ${MAX_RUN_CLOCK} ms on the manual clock`);
+        timeOut(
+          `run(s) ${[...chaosRuns]
+            .filter((id) => !over.has(id))
+            .map(short)
+            .join(", ")} not over after ${MAX_RUN_CLOCK} ms on the manual clock`,
+        );
       }
       if (Date.now() - started > MAX_REAL) timeOut(`the case took more than ${MAX_REAL} ms of real time`);
       if (timedOut !== undefined && Date.now() - started > MAX_REAL * 2) break; // cleanup is stuck too
@@ -680,7 +693,7 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
     };
     const callbacks = (signalOwner: AbortController): FetchWithStreamOptions => ({
       fetchOpts: { signal: signalOwner.signal },
-      reconnect: { retries: Number.POSITIVE_INFINITY, delay: () => 1 },
+      reconnect: { retries: Number.POSITIVE_INFINITY, initialDelay: 1, factor: 1, jitter: 0 },
       maxRedirects: 100,
       onMetadata: ({ resumeUrl: latest, runId }) => {
         resumeUrl = latest ?? resumeUrl;
@@ -744,7 +757,7 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
         committed = committed.slice(0, safe.committed);
         pending = new Map();
         controller = new AbortController();
-        attempt = resumeStream(resumeUrl!, { ...callbacks(controller), ...(safe.offset === undefined ? {} : { lastEventId: safe.offset }) });
+        attempt = resumeStream(resumeUrl!, { ...callbacks(controller), ...(safe.offset === undefined ? {} : { offset: safe.offset }) });
       }
     }
     const text = await response!.text();
@@ -796,7 +809,9 @@ async function runCase(factory: StoreFactory, input: ChaosCase, unhandled: unkno
     // (4) The outcome: the program's chunks, each step's exactly once; or a failure the faults explain. The client got it.
     const result = checkOutcome(program, attemptFaultsFired, short(clientRunId!), log, record);
     if (clientResult === undefined || clientResult.status !== result.status || clientResult.offset !== result.offset) {
-      fail(`(4) the client's result ${JSON.stringify(clientResult && { status: clientResult.status, offset: clientResult.offset })} is not the log's (${result.status} at ${result.offset})`);
+      fail(
+        `(4) the client's result ${JSON.stringify(clientResult && { status: clientResult.status, offset: clientResult.offset })} is not the log's (${result.status} at ${result.offset})`,
+      );
     }
     const expectedText = result.status === "succeeded" ? "done" : result.response.body;
     if (text !== expectedText) fail(`(4) the client's response body is ${JSON.stringify(text)}, the result frame's ${JSON.stringify(expectedText)}`);
@@ -950,7 +965,13 @@ export function defineChaosProperty(
     });
     afterAll(() => {
       process.off("unhandledRejection", onUnhandled);
-      if (process.env.CHAOS_STATS === "1") console.log(`chaos statistics (${name}):\n${[...statistics].sort().map(([key, value]) => `  ${key}: ${value}`).join("\n")}`);
+      if (process.env.CHAOS_STATS === "1")
+        console.log(
+          `chaos statistics (${name}):\n${[...statistics]
+            .sort()
+            .map(([key, value]) => `  ${key}: ${value}`)
+            .join("\n")}`,
+        );
     });
 
     it(

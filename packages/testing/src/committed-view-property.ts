@@ -1,6 +1,5 @@
 import type { AddressInfo } from "node:net";
 import { fetchWithStream, resumeStream, type FetchWithStreamOptions } from "@durastream/client";
-import type { Frame } from "@durastream/protocol";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createDurable, step, stream, type DurableHandler } from "@durastream/server";
@@ -112,9 +111,9 @@ export function defineCommittedViewProperty(
           const year = 365 * 24 * 3_600_000;
           const durable = createDurable({ store, timers, backoff: () => 0, maxInlineWait: 1000, leaseDuration: year, resumeTokenTtl: year });
           const endpoint = durable.endpoint(handlerFor(program), { id: "property" });
-          const proxy = durable.proxy();
+          const waitEndpoint = durable.waitEndpoint();
           const server = createEndpointServer((request) =>
-            new URL(request.url).pathname.startsWith("/api/durable/") ? proxy(request) : endpoint(request),
+            new URL(request.url).pathname.startsWith("/api/durable/") ? waitEndpoint(request) : endpoint(request),
           );
           await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
           const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`;
@@ -129,24 +128,24 @@ export function defineCommittedViewProperty(
             const snapshots: string[][] = [];
             let dataSeen = 0;
             let resumeUrl: string | null = null;
-            let lastOffset: string | undefined;
+            let lastSeen: string | undefined;
             // What a page persists to survive a reload: committed chunks as of an offset where no chunk was pending.
             let safe = { offset: undefined as string | undefined, committed: 0 };
             const faults = [...program.faults].sort((a, b) => a.at - b.at);
             let reloading: AbortController | null = null;
             const markSafe = (offset: string) => {
-              lastOffset = offset;
+              lastSeen = offset;
               if (pending.size === 0) safe = { offset, committed: committed.length };
             };
             const callbacks = (controller: AbortController): FetchWithStreamOptions => ({
               fetchOpts: { signal: controller.signal },
-              reconnect: { delay: () => 0 },
+              reconnect: { initialDelay: 0 },
               onMetadata: ({ resumeUrl: latest }) => {
                 resumeUrl = latest ?? resumeUrl;
               },
               onData: ({ data, hashedStepId, offset }) => {
                 pending.set(hashedStepId, [...(pending.get(hashedStepId) ?? []), String(data)]);
-                lastOffset = offset;
+                lastSeen = offset;
                 dataSeen += 1;
                 while (faults.length > 0 && faults[0]!.at <= dataSeen) {
                   const fault = faults.shift()!;
@@ -181,16 +180,18 @@ export function defineCommittedViewProperty(
                 committed = committed.slice(0, safe.committed);
                 pending = new Map();
                 controller = new AbortController();
-                attempt = resumeStream(resumeUrl!, { ...callbacks(controller), ...(safe.offset === undefined ? {} : { lastEventId: safe.offset }) });
+                attempt = resumeStream(resumeUrl!, { ...callbacks(controller), ...(safe.offset === undefined ? {} : { offset: safe.offset }) });
               }
             }
             expect(await response.text()).toBe("done");
-            expect(lastOffset).toBeDefined();
+            expect(lastSeen).toBeDefined();
 
-            const log = await collectFrames(await proxy(new Request(resumeUrl!, { headers: { accept: "text/event-stream" } })));
+            const log = await collectFrames(await waitEndpoint(new Request(resumeUrl!, { headers: { accept: "text/event-stream" } })));
             const final = committedData(log).map(String);
             const describeLog = () =>
-              log.map((frame) => `${frame.type}${"offset" in frame ? ` ${frame.offset}` : ""}${frame.type === "data" ? ` ${String(frame.data)}` : ""}`).join(", ");
+              log
+                .map((frame) => `${frame.type}${"offset" in frame ? ` ${frame.offset}` : ""}${frame.type === "data" ? ` ${String(frame.data)}` : ""}`)
+                .join(", ");
             for (const snapshot of snapshots) expect(final.slice(0, snapshot.length), `log: ${describeLog()}`).toEqual(snapshot);
             expect(committed).toEqual(final);
             expect([...final].sort()).toEqual(expectedChunks(program).sort());

@@ -21,7 +21,7 @@ export type FaultyMethod = Exclude<keyof RunStore, "subscribe" | "close" | "ephe
 interface FailRule {
   readonly method: FaultyMethod;
   remaining: number;
-  readonly when: ((...args: any[]) => boolean) | undefined;
+  readonly when: ((...args: readonly unknown[]) => boolean) | undefined;
   /** True for `failAfterNext`: the call reaches the inner store, then rejects. */
   readonly afterWrite: boolean;
 }
@@ -120,8 +120,8 @@ export class FaultyStore implements RunStore {
    * `STORE_UNAVAILABLE` without reaching the inner store. Several rules may be queued; a call is
    * taken by the first queued rule that matches it.
    */
-  failNext(method: FaultyMethod, count = 1, when?: (...args: any[]) => boolean): void {
-    this.#addRule(method, count, when, false);
+  failNext<M extends FaultyMethod>(method: M, count = 1, when?: (...args: Parameters<NonNullable<RunStore[M]>>) => boolean): void {
+    this.#addRule(method, count, when as FailRule["when"], false);
   }
 
   /**
@@ -129,8 +129,8 @@ export class FaultyStore implements RunStore {
    * with `STORE_UNAVAILABLE` however the inner call settled: an ambiguous failure, as when a reply
    * is lost.
    */
-  failAfterNext(method: FaultyMethod, count = 1, when?: (...args: any[]) => boolean): void {
-    this.#addRule(method, count, when, true);
+  failAfterNext<M extends FaultyMethod>(method: M, count = 1, when?: (...args: Parameters<NonNullable<RunStore[M]>>) => boolean): void {
+    this.#addRule(method, count, when as FailRule["when"], true);
   }
 
   /**
@@ -146,32 +146,27 @@ export class FaultyStore implements RunStore {
     this.#subscriptions.clear();
   }
 
-  /** Creates a run (see `RunStore.createRun`). */
   createRun(run: NewRun): Promise<RunRecord> {
     return this.#call("createRun", [run]);
   }
 
-  /** Reads a run (see `RunStore.getRun`). */
   getRun(runId: string): Promise<RunRecord | undefined> {
     return this.#call("getRun", [runId]);
   }
 
-  /** Reads a run without its request (see `RunStore.getRunSummary`; the inner store's `getRun` when it has none). */
+  /** The inner store's `getRunSummary`, or its `getRun` when it has none. */
   getRunSummary(runId: string): Promise<RunSummary | undefined> {
     return this.#call("getRunSummary", [runId]);
   }
 
-  /** Reads a run's journal (see `RunStore.listSteps`). */
   listSteps(runId: string): Promise<StepRecord[]> {
     return this.#call("listSteps", [runId]);
   }
 
-  /** Appends frames and effects (see `RunStore.appendFrames`). */
   appendFrames(runId: string, epoch: number, frames: readonly FrameToAppend[], effects?: AppendEffects): Promise<string> {
     return this.#call("appendFrames", [runId, epoch, frames, effects]);
   }
 
-  /** Reads frames (see `RunStore.readFrames`). */
   readFrames(runId: string, after: string | undefined, limit: number, maxBytes?: number): Promise<LogEntry[]> {
     return this.#call("readFrames", [runId, after, limit, maxBytes]);
   }
@@ -191,32 +186,27 @@ export class FaultyStore implements RunStore {
     };
   }
 
-  /** Takes a run over (see `RunStore.claimRun`). */
   claimRun(runId: string, owner: string, leaseExpiresAt: number, now: number): Promise<RunRecord | undefined> {
     return this.#call("claimRun", [runId, owner, leaseExpiresAt, now]);
   }
 
-  /** Extends a lease (see `RunStore.renewLease`). */
   renewLease(runId: string, owner: string, epoch: number, leaseExpiresAt: number): Promise<boolean> {
     return this.#call("renewLease", [runId, owner, epoch, leaseExpiresAt]);
   }
 
-  /** Lists resumable runs (see `RunStore.listResumableRuns`). */
   listResumableRuns(now: number, limit: number, after?: ResumableCursor): Promise<ResumableRun[]> {
     return this.#call("listResumableRuns", [now, limit, after]);
   }
 
-  /** The earliest wake time (see `RunStore.nextWakeAt`). */
   nextWakeAt(after?: number): Promise<number | null> {
     return this.#call("nextWakeAt", [after]);
   }
 
-  /** Delivers an event (see `RunStore.deliverEvent`). */
   deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
     return this.#call("deliverEvent", [event, now]);
   }
 
-  #addRule(method: FaultyMethod, count: number, when: ((...args: any[]) => boolean) | undefined, afterWrite: boolean): void {
+  #addRule(method: FaultyMethod, count: number, when: FailRule["when"], afterWrite: boolean): void {
     if (!Number.isInteger(count) || count < 1) throw new InvalidOptionsError(`FaultyStore: count must be an integer >= 1, got ${String(count)}.`);
     this.#rules.push({ method, remaining: count, when, afterWrite });
   }

@@ -19,12 +19,6 @@ import { serveEndpoint, type ServeEndpointOptions } from "./serve-endpoint.js";
  * server.listen(3000, () => console.log("listening on http://localhost:3000"));
  * ```
  */
-export function createEndpointServer(
-  handler: (request: Request) => Response | Promise<Response>,
-  options?: ServeEndpointOptions,
-): Server {
-  return createServer(
-    { noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 },
-    serveEndpoint(handler, options),
-  );
+export function createEndpointServer(handler: (request: Request) => Response | Promise<Response>, options?: ServeEndpointOptions): Server {
+  return createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, serveEndpoint(handler, options));
 }

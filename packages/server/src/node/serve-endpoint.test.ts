@@ -58,9 +58,7 @@ function request(port: number, options: http.RequestOptions = {}, body?: string)
         text += chunk;
       });
       incoming.on("error", reject);
-      incoming.on("end", () =>
-        resolve({ status: incoming.statusCode, statusMessage: incoming.statusMessage, headers: incoming.headers, body: text }),
-      );
+      incoming.on("end", () => resolve({ status: incoming.statusCode, statusMessage: incoming.statusMessage, headers: incoming.headers, body: text }));
     });
     outgoing.on("error", reject);
     outgoing.end(body);
@@ -290,6 +288,27 @@ describe("serveEndpoint request conversion", () => {
     await request(port, { path: "/a", headers: { "x-forwarded-proto": header } });
 
     expect(await url.promise).toBe(`${protocol}://127.0.0.1:${port}/a`);
+  });
+
+  // The same headers and rules as createDurable({ trustProxy }) (forwarded-headers.ts).
+  test.each([
+    [{ "x-forwarded-host": "chat.example, inner", "x-forwarded-proto": "HTTPS, http" }, true, "https://chat.example/a"],
+    [{ "x-forwarded-host": "chat.example:8443" }, true, "http://chat.example:8443/a"],
+    [{ "x-forwarded-host": "evil.example/x", "x-forwarded-proto": "gopher" }, true, "http://app.test/a"],
+    [{ "x-forwarded-host": "chat.example", "x-forwarded-proto": "https" }, false, "http://app.test/a"],
+  ])("forwarded headers %j with trustProxy %s give %s", async (headers, trustProxy, expected) => {
+    const url = deferred<string>();
+    const port = await start(
+      (webRequest) => {
+        url.resolve(webRequest.url);
+        return new Response("ok");
+      },
+      { trustProxy },
+    );
+
+    await request(port, { path: "/a", headers: { host: "app.test", ...headers } });
+
+    expect(await url.promise).toBe(expected);
   });
 });
 
@@ -588,7 +607,7 @@ describe("serveEndpoint client disconnects", () => {
     await handlerStarted.promise;
     outgoing.destroy();
 
-    expect((await cancelled as DOMException).name).toBe("AbortError");
+    expect(((await cancelled) as DOMException).name).toBe("AbortError");
     expect(onError).not.toHaveBeenCalled();
   });
 
@@ -659,10 +678,19 @@ describe("serveEndpoint client disconnects", () => {
 
 describe("serveEndpoint errors", () => {
   test.each([
-    ["throws", (error: Error): Handler => () => {
-      throw error;
-    }],
-    ["rejects", (error: Error): Handler => async () => Promise.reject(error)],
+    [
+      "throws",
+      (error: Error): Handler =>
+        () => {
+          throw error;
+        },
+    ],
+    [
+      "rejects",
+      (error: Error): Handler =>
+        async () =>
+          Promise.reject(error),
+    ],
   ])("a handler that %s gets a plain 500 and the error goes to onError", async (_, makeHandler) => {
     const failure = new Error("handler broke");
     const onError = vi.fn();

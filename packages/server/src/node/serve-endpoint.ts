@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { InvalidOptionsError } from "@durastream/protocol";
+import { describeValue } from "@durastream/protocol/internal";
 import { createErrorReporter, type ErrorHandler, type ReportError } from "../background-errors.js";
 import { takeTextBody, type TextBodySource } from "../text-body.js";
 import { toWebRequest } from "./to-web-request.js";
@@ -21,9 +22,12 @@ import { toWebRequest } from "./to-web-request.js";
  */
 export interface ServeEndpointOptions {
   /**
-   * Take the request protocol from the first `x-forwarded-proto` value (`http` or `https`)
-   * instead of from the socket. Only enable this behind a proxy you control, since clients can
-   * send the header themselves. Defaults to `false`.
+   * Behind a reverse proxy: takes host and protocol from X-Forwarded-Host / X-Forwarded-Proto
+   * (the first value of each; a host name or address with an optional port, and `http` or
+   * `https`; other values are ignored) instead of the request's own host and protocol. Only enable
+   * it behind a proxy that sets both headers: clients can send them too. The same rules as
+   * `createDurable({ trustProxy })` (forwarded-headers.ts). Here they make the URL of the Web
+   * `Request`. Default false.
    */
   trustProxy?: boolean;
   /**
@@ -67,18 +71,18 @@ function noop(): void {}
 export function serveEndpoint(handler: WebHandler, options: ServeEndpointOptions = {}): RequestListener {
   if (typeof handler !== "function") {
     throw new InvalidOptionsError(
-      `serveEndpoint(handler) expects a function \`(request: Request) => Promise<Response>\`, but received ${describe(handler)}. Pass your endpoint's request handler function.`,
+      `serveEndpoint(handler) expects a function \`(request: Request) => Promise<Response>\`, but received ${describeValue(handler)}. Pass your endpoint's request handler function.`,
     );
   }
   if (options === null || typeof options !== "object") {
     throw new InvalidOptionsError(
-      `serveEndpoint(handler, options) expects options to be an object such as { trustProxy: true }, but received ${describe(options)}. Leave it out to use the defaults.`,
+      `serveEndpoint(handler, options) expects options to be an object such as { trustProxy: true }, but received ${describeValue(options)}. Leave it out to use the defaults.`,
     );
   }
   const { onError } = options;
   if (onError !== undefined && typeof onError !== "function") {
     throw new InvalidOptionsError(
-      `serveEndpoint options.onError must be a function \`({ error, phase }) => void\`, but received ${describe(onError)}. Leave it out to log errors with console.error.`,
+      `serveEndpoint options.onError must be a function \`({ error, phase }) => void\`, but received ${describeValue(onError)}. Leave it out to log errors with console.error.`,
     );
   }
   const trustProxy = options.trustProxy === true;
@@ -92,13 +96,7 @@ export function serveEndpoint(handler: WebHandler, options: ServeEndpointOptions
   };
 }
 
-async function handle(
-  incoming: IncomingMessage,
-  outgoing: ServerResponse,
-  handler: WebHandler,
-  trustProxy: boolean,
-  report: ReportError,
-): Promise<void> {
+async function handle(incoming: IncomingMessage, outgoing: ServerResponse, handler: WebHandler, trustProxy: boolean, report: ReportError): Promise<void> {
   const abortController = new AbortController();
   const { signal } = abortController;
   let activeReader: ReadableStreamDefaultReader<unknown> | undefined;
@@ -132,9 +130,7 @@ async function handle(
     request = undefined;
     response = await handled;
     if (!isResponse(response)) {
-      throw new TypeError(
-        `The endpoint handler resolved with ${describe(response)} instead of a Response. Return a Web \`Response\` from the handler.`,
-      );
+      throw new TypeError(`The endpoint handler resolved with ${describeValue(response)} instead of a Response. Return a Web \`Response\` from the handler.`);
     }
     if (signal.aborted) {
       response.body?.cancel(signal.reason).catch(noop);
@@ -213,11 +209,7 @@ function pumpText(source: TextBodySource, outgoing: ServerResponse, signal: Abor
   });
 }
 
-async function pump(
-  reader: ReadableStreamDefaultReader<unknown>,
-  outgoing: ServerResponse,
-  signal: AbortSignal,
-): Promise<void> {
+async function pump(reader: ReadableStreamDefaultReader<unknown>, outgoing: ServerResponse, signal: AbortSignal): Promise<void> {
   for (;;) {
     const result = await reader.read();
     if (result.done || signal.aborted) break;
@@ -249,10 +241,7 @@ function writeHead(outgoing: ServerResponse, response: Response): void {
   for (const [name, value] of headers) {
     if (name !== "set-cookie") outgoing.setHeader(name, value);
   }
-  const cookies =
-    typeof headers.getSetCookie === "function"
-      ? headers.getSetCookie()
-      : (headers.get("set-cookie")?.split(/,(?=\s*[^;,\s]+=)/) ?? []);
+  const cookies = typeof headers.getSetCookie === "function" ? headers.getSetCookie() : (headers.get("set-cookie")?.split(/,(?=\s*[^;,\s]+=)/) ?? []);
   if (cookies.length > 0) outgoing.setHeader("set-cookie", cookies);
 }
 
@@ -268,17 +257,5 @@ function isResponse(value: unknown): value is Response {
   if (value instanceof Response) return true;
   if (value === null || typeof value !== "object") return false;
   const candidate = value as Partial<Response>;
-  return (
-    typeof candidate.status === "number" &&
-    typeof candidate.headers === "object" &&
-    candidate.headers !== null &&
-    "body" in candidate
-  );
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "function") return "a function";
-  if (typeof value === "object") return `an object (${Object.prototype.toString.call(value)})`;
-  return `${typeof value} ${String(value)}`;
+  return typeof candidate.status === "number" && typeof candidate.headers === "object" && candidate.headers !== null && "body" in candidate;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readForwarded } from "../forwarded-headers.js";
 
 type DuplexRequestInit = RequestInit & { duplex: "half" };
 
@@ -13,12 +14,7 @@ const VALID_HOST = /^[\w.~%!$&'()*+,;=:[\]-]+$/;
  * `signal` is the given one. Throws a `TypeError` when the request cannot be represented (an
  * invalid Host header, a method the Fetch standard forbids).
  */
-export function toWebRequest(
-  incoming: IncomingMessage,
-  outgoing: ServerResponse,
-  signal: AbortSignal,
-  trustProxy: boolean,
-): Request {
+export function toWebRequest(incoming: IncomingMessage, outgoing: ServerResponse, signal: AbortSignal, trustProxy: boolean): Request {
   const url = requestUrl(incoming, trustProxy);
   const method = incoming.method ?? "GET";
   const headers = new Headers();
@@ -37,14 +33,11 @@ export function toWebRequest(
 
 function requestUrl(incoming: IncomingMessage, trustProxy: boolean): string {
   const socket = incoming.socket as IncomingMessage["socket"] & { encrypted?: boolean };
-  let protocol = socket.encrypted === true ? "https" : "http";
-  if (trustProxy) {
-    const forwarded = incoming.headers["x-forwarded-proto"];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",", 1)[0]?.trim().toLowerCase();
-    if (first === "http" || first === "https") protocol = first;
-  }
+  // With trustProxy, the forwarded host and protocol (when valid) stand in for Host and the socket's.
+  const forwarded = trustProxy ? readForwarded((name) => incoming.headers[name]) : undefined;
+  const protocol = forwarded?.protocol ?? (socket.encrypted === true ? "https" : "http");
 
-  let host = incoming.headers.host;
+  let host = forwarded?.host ?? incoming.headers.host;
   if (host === undefined || host === "") {
     const address = socket.localAddress ?? "localhost";
     const hostname = address.includes(":") ? `[${address}]` : address;

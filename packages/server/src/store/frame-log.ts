@@ -43,13 +43,6 @@ const INITIAL_CAPACITY = 16;
  *
  * Appending costs O(1) amortized per frame (plus the payload's length); reading a window of `limit`
  * frames costs O(limit + log n).
- *
- * @example
- * ```ts
- * const log = new FrameLog();
- * log.append(1, "data", '{"step":null,"data":"hi"}');
- * log.read({ epoch: 0, sequence: 0 }, 10); // [{ type: "data", payload: '{"step":null,"data":"hi"}', offset: "1-1" }]
- * ```
  */
 export class FrameLog {
   #words = new Uint32Array(INITIAL_CAPACITY);

@@ -1,4 +1,5 @@
-import { InvalidOptionsError, parseOffset, START_OFFSET } from "@durastream/protocol";
+import { parseOffset, START_OFFSET } from "@durastream/protocol";
+import { checkStoreClock, checkStoreRetention } from "@durastream/protocol/internal";
 import { DurableError, StoreRefusedError } from "../errors.js";
 import { eventMatches } from "./event-match.js";
 import { FrameLog } from "./frame-log.js";
@@ -102,12 +103,8 @@ export class MemoryRunStore implements RunStore {
 
   constructor(options: MemoryRunStoreOptions = {}) {
     const { retention = 60 * 60_000, now = Date.now } = options;
-    if (typeof retention !== "number" || !Number.isFinite(retention) || retention < 0) {
-      throw new InvalidOptionsError(`MemoryRunStore: "retention" must be milliseconds >= 0, got ${String(retention)}.`);
-    }
-    if (typeof now !== "function") {
-      throw new InvalidOptionsError('MemoryRunStore: "now" must be a function returning epoch-milliseconds.');
-    }
+    checkStoreRetention("MemoryRunStore", retention, "1 hour");
+    checkStoreClock("MemoryRunStore", now);
     this.#retention = retention;
     // Times are kept as whole milliseconds, rounded up, as in every store (see `storedTime`).
     this.#now = () => storedTime(now());
@@ -179,7 +176,10 @@ export class MemoryRunStore implements RunStore {
       }
       if (effects.quiet !== undefined) {
         run.outsidePending = false;
-        next = { ...next, quiet: { offset: `${epoch}-${run.log.length}`, rollbacks: effects.quiet.rollbacks.map(({ hashedStepId, attempt }) => ({ hashedStepId, attempt })) } };
+        next = {
+          ...next,
+          quiet: { offset: `${epoch}-${run.log.length}`, rollbacks: effects.quiet.rollbacks.map(({ hashedStepId, attempt }) => ({ hashedStepId, attempt })) },
+        };
       } else if (effects.suspend !== undefined && !run.outsidePending) {
         next = { ...next, quiet: { offset: `${epoch}-${run.log.length}`, rollbacks: record.quiet?.rollbacks ?? [] } };
       }
@@ -355,4 +355,3 @@ function compareUtf8(a: string, b: string): number {
   const weight = (unit: number) => (unit >= 0xe000 ? unit - 0x800 : unit >= 0xd800 ? unit + 0x2000 : unit);
   return weight(a.charCodeAt(index)) - weight(b.charCodeAt(index));
 }
-

@@ -32,7 +32,13 @@ describe("TransitionTable", () => {
 
   it("finds the last entry a monotone predicate holds for", () => {
     const table = new TransitionTable<number>();
-    for (const [start, epoch] of [[0, 1], [4, 2], [9, 5], [12, 6]] as const) table.push(start, epoch);
+    for (const [start, epoch] of [
+      [0, 1],
+      [4, 2],
+      [9, 5],
+      [12, 6],
+    ] as const)
+      table.push(start, epoch);
     const lastAtOrBelow = (epoch: number) => table.findLast((value) => value <= epoch);
     expect([0, 1, 2, 3, 4, 5, 6, 7].map(lastAtOrBelow)).toEqual([-1, 0, 1, 1, 1, 2, 3, 3]);
     expect(table.findLast((_value, start) => start < 9)).toBe(1);

@@ -6,14 +6,6 @@
  * the entry of any position with one binary search.
  *
  * Starts must be pushed in increasing order.
- *
- * @example
- * ```ts
- * const epochs = new TransitionTable<number>();
- * epochs.push(0, 1); // positions 0… written in epoch 1
- * epochs.push(4, 2); // positions 4… written in epoch 2
- * epochs.valueAt(epochs.indexAt(5)); // 2
- * ```
  */
 export class TransitionTable<T> {
   // Two flat arrays rather than an array of pairs: no object per entry. Most tables (a run's epochs,

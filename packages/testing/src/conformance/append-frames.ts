@@ -8,7 +8,7 @@ import type { ConformanceHarness } from "./harness.js";
 export function describeAppendFrames(t: ConformanceHarness): void {
   const { createRun, observe } = t;
   describe("appendFrames", () => {
-    it("gives offsets 1-1, 1-2, … and resolves with the last one (\"\" for no frames)", async () => {
+    it('gives offsets 1-1, 1-2, … and resolves with the last one ("" for no frames)', async () => {
       const run = await createRun();
       expect(await t.store.appendFrames(run.runId, 1, dataFrames(1, "a"))).toBe("1-1");
       expect(await t.store.appendFrames(run.runId, 1, dataFrames(3, "b"))).toBe("1-4");
@@ -125,7 +125,15 @@ export function describeAppendFrames(t: ConformanceHarness): void {
 
     it("suspends a run: status suspended, wakeAt set, owner cleared, frames of the same call stored", async () => {
       const run = await createRun();
-      const step: StepRecord = { hashedStepId: hashedId(0), stepId: "nap", position: 0, kind: "sleep", status: "sleeping", attempts: 0, wakeAt: t.clock + 5_000 };
+      const step: StepRecord = {
+        hashedStepId: hashedId(0),
+        stepId: "nap",
+        position: 0,
+        kind: "sleep",
+        status: "sleeping",
+        attempts: 0,
+        wakeAt: t.clock + 5_000,
+      };
       const offset = await t.store.appendFrames(run.runId, 1, dataFrames(2), { step, suspend: { wakeAt: t.clock + 5_000 } });
       expect(offset).toBe("1-2");
       const record = (await t.store.getRun(run.runId))!;
@@ -137,7 +145,7 @@ export function describeAppendFrames(t: ConformanceHarness): void {
       expect(await t.store.listSteps(run.runId)).toEqual([step]);
     });
 
-    it("stores fractional times as whole milliseconds, rounded up (step.sleep(\"x\", 10.5), \"0.0015s\")", async () => {
+    it('stores fractional times as whole milliseconds, rounded up (step.sleep("x", 10.5), "0.0015s")', async () => {
       const run = await createRun({ createdAt: t.clock + 0.25, leaseExpiresAt: t.clock + LEASE + 0.5 });
       const created = (await t.store.getRun(run.runId))!;
       expect(created.createdAt).toBe(t.clock + 1);

@@ -7,7 +7,7 @@ import { expect } from "vitest";
 export const RETENTION = 60_000;
 export const START = 1_700_000_000_000;
 export const LEASE = 30_000;
-export const SETTLE_MILLISECONDS = 50;
+const SETTLE_MILLISECONDS = 50;
 
 export function newRunOf(run: RunRecord): NewRun {
   const { runId, endpointId, createdAt, request, owner, leaseExpiresAt } = run;

@@ -11,8 +11,7 @@ export function describeReadFrames(t: ConformanceHarness): void {
     it("reads from the start, strictly after an offset, and at most limit frames", async () => {
       const run = await createRun();
       await t.store.appendFrames(run.runId, 1, dataFrames(5));
-      const offsetsAfter = async (after: string | undefined, limit: number) =>
-        (await t.store.readFrames(run.runId, after, limit)).map((entry) => entry.offset);
+      const offsetsAfter = async (after: string | undefined, limit: number) => (await t.store.readFrames(run.runId, after, limit)).map((entry) => entry.offset);
       expect(await offsetsAfter(undefined, 100)).toEqual(["1-1", "1-2", "1-3", "1-4", "1-5"]);
       expect(await offsetsAfter(undefined, 2)).toEqual(["1-1", "1-2"]);
       expect(await offsetsAfter("1-2", 100)).toEqual(["1-3", "1-4", "1-5"]);
@@ -49,7 +48,7 @@ export function describeReadFrames(t: ConformanceHarness): void {
       const long = JSON.stringify({ text: "λ😀".repeat(100_000) + "x".repeat(300_000) });
       const frames: FrameToAppend[] = [
         { type: "data", payload: JSON.stringify({ text: "héllo wörld — 你好 — 😀👩‍👩‍👧 — e\u0301" }) },
-        { type: "data", payload: JSON.stringify({ text: "line\nbreak\r\n\t\"quoted\" \\ \u2028\u2029 \u0000" }) },
+        { type: "data", payload: JSON.stringify({ text: 'line\nbreak\r\n\t"quoted" \\ \u2028\u2029 \u0000' }) },
         { type: "commit", payload: '{"hashedStepId":null}' },
         { type: "rollback", payload: '{"attempt":1,"error":{"name":"Error","message":"✗"}}' },
         { type: "data", payload: long },
@@ -126,7 +125,10 @@ export function describeReadFrames(t: ConformanceHarness): void {
     it("pages through a log of mixed sizes across a takeover: every frame once, in order", async () => {
       const run = await suspendedRun(t.clock + 1_000);
       const sizes = [3, 40_000, 17, 250_000, 8, 8, 8, 120_000, 1, 64];
-      const frames = sizes.map((size, index) => ({ type: "data" as LogFrameType, payload: JSON.stringify({ step: null, data: `${index}:${"y".repeat(size)}` }) }));
+      const frames = sizes.map((size, index) => ({
+        type: "data" as LogFrameType,
+        payload: JSON.stringify({ step: null, data: `${index}:${"y".repeat(size)}` }),
+      }));
       // The suspended run holds no frames; a second executor writes half, a third the rest.
       t.clock += 1_000;
       expect((await t.store.claimRun(run.runId, "owner-2", t.clock + LEASE, t.clock))?.epoch).toBe(2);

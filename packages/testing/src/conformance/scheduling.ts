@@ -144,7 +144,7 @@ export function describeScheduling(t: ConformanceHarness): void {
       expect(await t.store.listResumableRuns(t.clock, 100, cursor)).toEqual([...runs.slice(5), { ...runs[0]!, dueAt: t.clock }]);
     });
 
-    it("starts at a time with { dueAt, runId: \"\" } and ends at now", async () => {
+    it('starts at a time with { dueAt, runId: "" } and ends at now', async () => {
       const runs = await dueRuns(4, "u", "POST /api/chat", (index) => START - 40 + 10 * index);
       expect(await t.store.listResumableRuns(t.clock, 100, { dueAt: START - 20, runId: "" })).toEqual(runs.slice(2));
       expect(await t.store.listResumableRuns(START - 20, 100)).toEqual(runs.slice(0, 3));

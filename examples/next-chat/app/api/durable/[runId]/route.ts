@@ -9,4 +9,4 @@ export const dynamic = "force-dynamic";
  * run moves to the background, and `useDurableStream` comes here to resume a run after a reload.
  * It must share the chat endpoint's `durable` instance (see `lib/durable.ts`).
  */
-export const GET = durable.proxy();
+export const GET = durable.waitEndpoint();

@@ -19,15 +19,15 @@ export interface CorsOptions {
   credentials?: boolean;
 }
 
-/** Options of `durable.proxy()`. */
-export interface ProxyOptions {
+/** Options of `durable.waitEndpoint()`. */
+export interface WaitEndpointOptions {
   /** How long a request without `Accept: text/event-stream` waits for the run to end before a 202, ms. Default 25 000. */
   waitTimeout?: number;
   /** CORS for cross-origin clients. Default: same-origin only (no CORS headers). */
   cors?: CorsOptions;
 }
 
-interface ProxySettings extends ProxyOptions {
+interface WaitEndpointSettings extends WaitEndpointOptions {
   readonly store: RunStore;
   readonly timers: Timers;
   readonly tokens: ResumeTokens;
@@ -43,15 +43,15 @@ interface ProxySettings extends ProxyOptions {
   readonly live: LiveStreams;
 }
 
-/** Builds the wait endpoint; see `Durable.proxy`. */
-export function createProxy(settings: ProxySettings): (request: Request) => Promise<Response> {
+/** Builds the wait endpoint; see `Durable.waitEndpoint`. */
+export function createWaitEndpoint(settings: WaitEndpointSettings): (request: Request) => Promise<Response> {
   const { store, timers, tokens, resumeTokenTtl, executor, keepAliveInterval, maxConnectionDuration, cors, originOf, report, live } = settings;
   const waitTimeout = settings.waitTimeout ?? 25_000;
   if (typeof waitTimeout !== "number" || !(waitTimeout >= 0)) {
-    throw new InvalidOptionsError(`durable.proxy: "waitTimeout" must be milliseconds >= 0, got ${String(waitTimeout)}.`);
+    throw new InvalidOptionsError(`durable.waitEndpoint: "waitTimeout" must be milliseconds >= 0, got ${String(waitTimeout)}.`);
   }
   if (cors !== undefined && (cors.origin === "*" || (Array.isArray(cors.origin) && cors.origin.includes("*"))) && cors.credentials === true) {
-    throw new InvalidOptionsError('durable.proxy: cors.origin "*" cannot be combined with credentials; list the allowed origins.');
+    throw new InvalidOptionsError('durable.waitEndpoint: cors.origin "*" cannot be combined with credentials; list the allowed origins.');
   }
 
   const corsHeaders = (request: Request): Record<string, string> => {
@@ -73,7 +73,12 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
       if (Object.keys(headers).length === 0) return new Response(null, { status: 204 });
       return new Response(null, {
         status: 204,
-        headers: { ...headers, "access-control-allow-methods": "GET, OPTIONS", "access-control-allow-headers": "accept, last-event-id", "access-control-max-age": "600" },
+        headers: {
+          ...headers,
+          "access-control-allow-methods": "GET, OPTIONS",
+          "access-control-allow-headers": "accept, last-event-id",
+          "access-control-max-age": "600",
+        },
       });
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -81,7 +86,11 @@ export function createProxy(settings: ProxySettings): (request: Request) => Prom
     }
     // Shutting down: the client retries, and a load balancer sends it to another instance.
     // `connection: close`: a pooled keep-alive connection must not keep retrying against this process.
-    if (executor.closed) return unavailableResponse("This instance is shutting down; try again (another instance serves this run).", { ...corsHeaders(request), connection: "close" });
+    if (executor.closed)
+      return unavailableResponse("This instance is shutting down; try again (another instance serves this run).", {
+        ...corsHeaders(request),
+        connection: "close",
+      });
     const requestUrl = new URL(request.url);
     const url = new URL(`${requestUrl.pathname}${requestUrl.search}`, originOf(request));
     const runId = url.searchParams.get("runId") ?? url.pathname.split("/").filter(Boolean).at(-1) ?? "";
