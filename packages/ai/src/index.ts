@@ -1,4 +1,12 @@
 export { DurableAiError, type DurableAiErrorCode } from "./errors.js";
+export { durableChat } from "./chat/durable-chat.js";
+export type { DurableChatFinishEvent, DurableChatOptions, DurableChatResult } from "./chat/durable-chat-options.js";
+export type { ModelCallRecord, StoredFile, ToolCallRecord } from "./chat/step-records.js";
+export {
+  uiMessageStreamHandler,
+  type ChatStreamFailure,
+  type UIMessageStreamHandlerOptions,
+} from "./chat/ui-message-stream-handler.js";
 export type { AnyLanguageModel, ModelCallOptions, ModelStreamPart, ModelUsage } from "./language-model.js";
 export { lastUserText } from "./last-user-text.js";
 export {

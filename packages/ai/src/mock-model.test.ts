@@ -57,13 +57,13 @@ describe("splitIntoDeltas", () => {
 describe("createMockModel", () => {
   it("reports provider, model id, spec version and supported URLs", () => {
     const model = createMockModel();
-    expect(model).toMatchObject({ specificationVersion: "v2", provider: "durastream-mock", modelId: "mock-1", supportedUrls: {} });
-    const custom = createMockModel({ specificationVersion: "v4", provider: "acme", modelId: "fast" });
-    expect(custom).toMatchObject({ specificationVersion: "v4", provider: "acme", modelId: "fast" });
+    expect(model).toMatchObject({ specificationVersion: "v4", provider: "durastream-mock", modelId: "mock-1", supportedUrls: {} });
+    const custom = createMockModel({ specificationVersion: "v2", provider: "acme", modelId: "fast" });
+    expect(custom).toMatchObject({ specificationVersion: "v2", provider: "acme", modelId: "fast" });
   });
 
   it("streams the v2 parts: stream-start, response-metadata, text-start, deltas, text-end, finish", async () => {
-    const model = createMockModel({ text: "one two three" });
+    const model = createMockModel({ text: "one two three", specificationVersion: "v2" });
     const { stream } = await model.doStream(call("count to three"));
     const parts = await readAll(stream);
     expect(parts).toEqual([
@@ -82,15 +82,7 @@ describe("createMockModel", () => {
     // Typed as v3: the v4 shapes of these parts are the same.
     const model = createMockModel({ text: "one two", specificationVersion: version }) as MockLanguageModel<"v3">;
     const parts = await readAll((await model.doStream(call("hi"))).stream);
-    expect(parts.map((part) => part.type)).toEqual([
-      "stream-start",
-      "response-metadata",
-      "text-start",
-      "text-delta",
-      "text-delta",
-      "text-end",
-      "finish",
-    ]);
+    expect(parts.map((part) => part.type)).toEqual(["stream-start", "response-metadata", "text-start", "text-delta", "text-delta", "text-end", "finish"]);
     expect(parts.at(-1)).toEqual({
       type: "finish",
       finishReason: { unified: "stop", raw: "stop" },
@@ -102,14 +94,14 @@ describe("createMockModel", () => {
   });
 
   it("has the provider types of the version it reports (checked by tsc)", async () => {
-    const v2 = createMockModel();
+    const v2 = createMockModel({ specificationVersion: "v2" });
     const v3 = createMockModel({ specificationVersion: "v3" });
-    const v4 = createMockModel({ specificationVersion: "v4" });
+    const v4 = createMockModel();
     expectTypeOf(v2).toExtend<LanguageModelV2>();
     expectTypeOf(v3).toExtend<LanguageModelV3>();
     expectTypeOf(v4).toExtend<LanguageModelV4>();
     expectTypeOf(v2.calls).toEqualTypeOf<number>();
-    expectTypeOf<MockLanguageModel>().toExtend<LanguageModelV2>();
+    expectTypeOf<MockLanguageModel>().toExtend<LanguageModelV4>(); // the default is the newest spec
     const v2Parts: LanguageModelV2StreamPart[] = await readAll((await v2.doStream({ prompt: [] })).stream);
     const v3Parts: LanguageModelV3StreamPart[] = await readAll((await v3.doStream({ prompt: [] })).stream);
     const v4Parts: LanguageModelV4StreamPart[] = await readAll((await v4.doStream({ prompt: [] })).stream);
@@ -117,7 +109,11 @@ describe("createMockModel", () => {
     expect(v3.specificationVersion).toBe("v3");
     expect(v4.specificationVersion).toBe("v4");
     // Shape assertions at run time for every part the mock emits.
-    for (const [version, parts] of [["v2", v2Parts], ["v3", v3Parts], ["v4", v4Parts]] as const) {
+    for (const [version, parts] of [
+      ["v2", v2Parts],
+      ["v3", v3Parts],
+      ["v4", v4Parts],
+    ] as const) {
       for (const part of parts as ModelStreamPart[]) {
         switch (part.type) {
           case "stream-start":
@@ -171,7 +167,7 @@ describe("createMockModel", () => {
   });
 
   it("doGenerate returns the whole text with that version's finish reason and usage", async () => {
-    const v2 = createMockModel({ text: "all at once" });
+    const v2 = createMockModel({ text: "all at once", specificationVersion: "v2" });
     await expect(v2.doGenerate(call("go"))).resolves.toEqual({
       content: [{ type: "text", text: "all at once" }],
       finishReason: "stop",
@@ -199,7 +195,7 @@ describe("createMockModel", () => {
     expect(deltasOf(second)).toEqual(["a ", "b "]);
     const error = second.find((part) => part.type === "error");
     expect(error?.type === "error" && error.error).toMatchObject({ name: "DurableAiError", code: "MOCK_FAILURE", message: "Upstream reset" });
-    expect(second.at(-1)).toMatchObject({ type: "finish", finishReason: "error", usage: { outputTokens: 2 } });
+    expect(second.at(-1)).toMatchObject({ type: "finish", finishReason: { unified: "error" }, usage: { outputTokens: { total: 2 } } });
     expect(second.some((part) => part.type === "text-end")).toBe(false);
     const third = await readAll((await model.doStream(call("x"))).stream);
     expect(deltasOf(third).join("")).toBe("a b c d e");

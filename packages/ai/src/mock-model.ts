@@ -74,7 +74,7 @@ export interface MockModelOptions<Version extends MockSpecificationVersion = Moc
    * finish reason `"error"`, as providers do (after the last delta when the answer is shorter).
    */
   failures?: ReadonlyArray<MockFailure>;
-  /** The spec version the mock reports and whose stream parts it emits: "v2" (default), "v3", "v4". */
+  /** The spec version the mock reports and whose stream parts it emits: "v4" (default, the newest; `ai` 7 warns on v2), "v3", "v2". */
   specificationVersion?: Version;
   /** Provider name. Default `"durastream-mock"`. */
   provider?: string;
@@ -89,8 +89,8 @@ type ModelOfVersion<Version extends MockSpecificationVersion> = Version extends 
     : LanguageModelV4;
 
 /**
- * The deterministic mock language model: a real `@ai-sdk/provider` `LanguageModelV2` (or `V3` /
- * `V4`, as chosen with `specificationVersion`), plus the number of `doStream` calls so far.
+ * The deterministic mock language model: a real `@ai-sdk/provider` `LanguageModelV4` (or `V3` /
+ * `V2`, as chosen with `specificationVersion`), plus the number of `doStream` calls so far.
  *
  * @example
  * ```ts
@@ -99,7 +99,7 @@ type ModelOfVersion<Version extends MockSpecificationVersion> = Version extends 
  * console.log(model.calls); // 1
  * ```
  */
-export type MockLanguageModel<Version extends MockSpecificationVersion = "v2"> = ModelOfVersion<Version> & {
+export type MockLanguageModel<Version extends MockSpecificationVersion = "v4"> = ModelOfVersion<Version> & {
   /** doStream calls so far. */
   readonly calls: number;
 };
@@ -193,12 +193,7 @@ function validate(options: MockModelOptions): void {
   if (text !== undefined && typeof text !== "string" && typeof text !== "function") {
     invalid("createMockModel: text must be a string or a function (prompt: string) => string.");
   }
-  if (
-    chunking !== undefined &&
-    chunking !== "word" &&
-    chunking !== "char" &&
-    !(typeof chunking === "number" && Number.isInteger(chunking) && chunking > 0)
-  ) {
+  if (chunking !== undefined && chunking !== "word" && chunking !== "char" && !(typeof chunking === "number" && Number.isInteger(chunking) && chunking > 0)) {
     invalid(`createMockModel: chunking must be "word", "char" or a positive integer number of characters, not ${String(chunking)}.`);
   }
   if (tokenDelayMs !== undefined && !(typeof tokenDelayMs === "number" && Number.isFinite(tokenDelayMs) && tokenDelayMs >= 0)) {
@@ -222,7 +217,7 @@ function validate(options: MockModelOptions): void {
 
 /**
  * Creates a deterministic mock language model that implements the `@ai-sdk/provider` language
- * model interface of the spec version it reports (`"v2"` by default, `"v3"`, `"v4"`): no API key,
+ * model interface of the spec version it reports (`"v4"` by default, `"v3"`, `"v2"`): no API key,
  * no network. `doStream` streams `stream-start`, `response-metadata`, `text-start`, one
  * `text-delta` per chunk, `text-end` and `finish` (with that version's finish reason and usage
  * shapes); `doGenerate` returns the whole text at once. It counts `doStream` calls (`calls`) so
@@ -247,11 +242,9 @@ function validate(options: MockModelOptions): void {
  * );
  * ```
  */
-export function createMockModel<Version extends MockSpecificationVersion = "v2">(
-  options: MockModelOptions<Version> = {},
-): MockLanguageModel<Version> {
+export function createMockModel<Version extends MockSpecificationVersion = "v4">(options: MockModelOptions<Version> = {}): MockLanguageModel<Version> {
   validate(options);
-  const version: MockSpecificationVersion = options.specificationVersion ?? "v2";
+  const version: MockSpecificationVersion = options.specificationVersion ?? "v4";
   const chunking = options.chunking ?? "word";
   const tokenDelayMs = options.tokenDelayMs ?? 0;
   const failures = options.failures ?? [];
@@ -299,8 +292,7 @@ export function createMockModel<Version extends MockSpecificationVersion = "v2">
       const failureError = (afterTokens: number): DurableAiError =>
         new DurableAiError(
           "MOCK_FAILURE",
-          failure?.message ??
-            `Mock model failure injected on call ${callNumber} after ${afterTokens} tokens (the mock's failures option).`,
+          failure?.message ?? `Mock model failure injected on call ${callNumber} after ${afterTokens} tokens (the mock's failures option).`,
         );
       if (failure !== undefined && (failure.afterTokens ?? 0) === 0) throw failureError(0);
 
