@@ -7,6 +7,7 @@ export {
   type ChatStreamFailure,
   type UIMessageStreamHandlerOptions,
 } from "./chat/ui-message-stream-handler.js";
+export { uiMessageChatKey, uiMessageResumeHandler, type UIMessageResumeHandlerOptions } from "./chat/ui-message-resume-handler.js";
 export type { AnyLanguageModel, ModelCallOptions, ModelStreamPart, ModelUsage } from "./language-model.js";
 export { lastUserText } from "./last-user-text.js";
 export {

@@ -1,4 +1,5 @@
 import type { HashedStepId } from "@durastream/protocol";
+import type { CancelRunInit } from "./cancel-run.js";
 import type { ChunkList } from "./chunk-list.js";
 import type { FetchFunction, FetchWithStreamOptions } from "./fetch-with-stream-options.js";
 
@@ -213,6 +214,26 @@ export interface DurableStream<T = unknown, R = unknown> {
   resume(position?: DurableStreamPosition<T>): Promise<void>;
   /** Stops the connection (the server-side run goes on); status `aborted`. */
   abort(reason?: unknown): void;
+  /**
+   * Stops the run for good: stops the connection at once as `abort` does (status `aborted`, no
+   * frame applied after it), then cancels the run at the server with `cancelRun` and the latest
+   * resume URL (with `fetchOpts`' headers and credentials, and `init` over them). Works for an
+   * active stream, a resumed one, an aborted one and a persisted run not resumed yet; while the
+   * first request is on its way, it waits for the run's resume URL first. Once the server
+   * cancelled the run, its uncommitted chunks are dropped (the server rolled them back) and the
+   * persisted run is forgotten.
+   *
+   * Resolves with `true` when the server cancelled the run, `false` when there was nothing to
+   * cancel (no run, or it was over already: its result can still be read with `resume()`).
+   * Rejects as `cancelRun` does (a `DurableClientError` when the server could not be reached or
+   * answered otherwise: the position stays persisted, so cancelling again works).
+   *
+   * @example
+   * ```ts
+   * stopButton.onclick = () => void stream.cancel().catch((error) => showError(error));
+   * ```
+   */
+  cancel(reason?: unknown, init?: CancelRunInit): Promise<boolean>;
   /** Aborts, clears persisted state, back to the initial snapshot. */
   reset(): void;
   /** Replaces the options used by later `start()`/`resume()` calls (the React hook calls it on re-render). */

@@ -41,6 +41,7 @@ export function createDurableStream<T = unknown, R = unknown>(initialOptions: Du
     start: (input) => runs.start(input),
     resume: (position) => runs.resume(position),
     abort: (reason) => runs.abort(reason),
+    cancel: (reason, init) => runs.cancel(reason, init),
     reset: () => runs.reset(),
     setOptions(next) {
       options = checkOptions(next);

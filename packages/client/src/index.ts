@@ -1,5 +1,6 @@
 export { fetchWithStream, DEFAULT_MAX_REDIRECTS } from "./fetch-with-stream.js";
 export { resumeStream } from "./resume-stream.js";
+export { cancelRun, type CancelRunInit } from "./cancel-run.js";
 export { DEFAULT_RECONNECT } from "./reconnect-policy.js";
 export type {
   FetchFunction,

@@ -1,4 +1,5 @@
 import { ActiveRun } from "./active-run.js";
+import { cancelRun, type CancelRunInit } from "./cancel-run.js";
 import type { PersistedRun } from "./durable-stream-persistence.js";
 import { linkSignal, mergeRequestInit, resumeRequestInit } from "./durable-stream-request.js";
 import { readResult } from "./durable-stream-result.js";
@@ -66,6 +67,55 @@ export class RunLifecycle<T, R> {
     this.#state.status = "aborted";
     this.#state.error = toAbortError(run.controller.signal.reason);
     this.#state.changed();
+  }
+
+  /**
+   * Stops the connection as `abort` does, and cancels the run at the server (`cancelRun` with the
+   * latest resume URL, the store's headers and credentials). Before the run's metadata arrived,
+   * waits for its resume URL first. Once the server cancelled it, the uncommitted chunks are
+   * dropped (the server rolled them back) and the persisted run forgotten.
+   */
+  async cancel(reason: unknown, init: CancelRunInit | undefined): Promise<boolean> {
+    const state = this.#state;
+    const run = this.#active;
+    if (run !== undefined && state.resumeUrl === null) await this.#untilResumeUrl(run);
+    const resumeUrl = state.resumeUrl ?? this.persistedRun()?.resumeUrl ?? null;
+    const runId = state.runId;
+    const active = this.#active;
+    if (active !== undefined) this.abort(reason ?? new DOMException("The run was cancelled.", "AbortError"));
+    if (resumeUrl === null) return false;
+    const options = this.#options();
+    const { init: base } = resumeRequestInit(options.fetchOpts);
+    const headers = new Headers(base.headers);
+    headers.delete("content-type"); // the DELETE has no body (and a cross-origin preflight would refuse the header)
+    const cancelled = await cancelRun(resumeUrl, {
+      ...base,
+      headers,
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+      ...init,
+    });
+    const persisted = this.persistedRun();
+    if (persisted !== undefined && (persisted.resumeUrl === resumeUrl || (runId !== null && persisted.runId === runId))) forgetRunOf(options);
+    // Still the same run on show (no other started meanwhile): mirror the server's rollbacks.
+    if (cancelled && this.#active === undefined && state.resumeUrl === resumeUrl && state.view.hasPending) {
+      for (const step of state.view.uncommitted) state.view.rollback(step.hashedStepId);
+      state.changed();
+    }
+    return cancelled;
+  }
+
+  /** Resolves once the state has the run's resume URL, or `run` ended without one. */
+  #untilResumeUrl(run: ActiveRun<T>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let unsubscribe: () => void = () => {};
+      const check = (): void => {
+        if (this.#state.resumeUrl === null && this.#active === run) return;
+        unsubscribe();
+        resolve();
+      };
+      unsubscribe = this.#state.subscribe(check);
+      void run.done.then(check);
+    });
   }
 
   /** Stops the connection, forgets the persisted run, and clears the state. */

@@ -70,11 +70,13 @@ export interface UseDurableStreamInstanceOptions<T = unknown, R = unknown> {
 export type UseDurableStreamResult<T, R> = DurableStreamSnapshot<T, R> & {
   start: (input?: RequestInit) => Promise<void>;
   abort: (reason?: unknown) => void;
+  /** Stops the connection and cancels the run at the server (`DurableStream.cancel`). */
+  cancel: DurableStream<T, R>["cancel"];
   reset: () => void;
   resume: DurableStream<T, R>["resume"];
 };
 
-type Actions<T, R> = Pick<UseDurableStreamResult<T, R>, "start" | "abort" | "reset" | "resume">;
+type Actions<T, R> = Pick<UseDurableStreamResult<T, R>, "start" | "abort" | "cancel" | "reset" | "resume">;
 
 /** A stream as one component renders it: its throttled snapshots, its server snapshot, its stable actions. */
 interface Binding<T, R> {
@@ -183,6 +185,7 @@ function createBinding<T, R>(store: DurableStream<T, R>, throttleMs: () => numbe
     actions: {
       start: (input) => store.start(input),
       abort: (reason) => store.abort(reason),
+      cancel: (reason, init) => store.cancel(reason, init),
       reset: () => store.reset(),
       resume: (position) => store.resume(position),
     },

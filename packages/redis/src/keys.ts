@@ -1,3 +1,5 @@
+import { runKeyIndex } from "@durastream/server/store";
+
 /**
  * The Redis keys and the pub/sub channel of one run, and the store-wide keys, all under `prefix`.
  * README.md ("What is stored") lists them; the Lua scripts build the per-event keys themselves
@@ -51,4 +53,9 @@ export function storeKeys(prefix: string): StoreKeys {
 /** The set of runs with a step waiting for `event`. */
 export function eventWaitsKey(prefix: string, event: string): string {
   return `${prefix}event-waits:${event}`;
+}
+
+/** The string key naming the active run that holds `key` for `endpointId` (`NewRun.key`). */
+export function runKeyHolderKey(prefix: string, endpointId: string, key: string): string {
+  return `${prefix}run-key:${runKeyIndex(endpointId, key)}`;
 }

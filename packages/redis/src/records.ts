@@ -11,7 +11,7 @@ export function runFromHash(hash: RunHash): RunRecord {
 
 /**
  * The fields `getRunSummary` reads with one HMGET: all of the run hash but the request (and the
- * store's own `outsidePending`). `finishedAt` is not in the record; expiry needs it.
+ * store's own `outsidePending` and `keyRef`). `finishedAt` is not in the record; expiry needs it.
  */
 export const SUMMARY_FIELDS = [
   "runId",
@@ -30,6 +30,7 @@ export const SUMMARY_FIELDS = [
   "result",
   "quietOffset",
   "quietRollbacks",
+  "key",
 ] as const;
 
 /** An HMGET reply (values in the order of `fields`, null for absent ones) as a hash without the absent fields. */
@@ -62,6 +63,7 @@ export function summaryFromHash(hash: RunHash): RunSummary {
     ...summary,
     ...(hash.result === undefined ? {} : { result: JSON.parse(hash.result) as ResponseSnapshot }),
     ...(hash.quietOffset === undefined ? {} : { quiet: { offset: hash.quietOffset, rollbacks: parseRollbackMarks(hash.quietRollbacks) } }),
+    ...(hash.key === undefined ? {} : { key: hash.key }),
   };
 }
 

@@ -2,6 +2,7 @@ import { parseOffset } from "@durastream/protocol";
 import { DurableError } from "@durastream/server";
 import {
   newRunRecord,
+  RunKeyTakenError,
   storedTime,
   StoreRefusedError,
   eventMatches,
@@ -21,7 +22,7 @@ import {
 } from "@durastream/server/store";
 import { ConnectionGuard } from "./connection-guard.js";
 import { connectionName, createClient, describeClient, describeUrl } from "./connection.js";
-import { eventWaitsKey, runKeys, storeKeys, type StoreKeys } from "./keys.js";
+import { eventWaitsKey, runKeyHolderKey, runKeys, storeKeys, type StoreKeys } from "./keys.js";
 import { validateOptions, type RedisRunStoreOptions } from "./options.js";
 import { entriesFromStream, hashFromFields, hashFromPairs, isExpired, runFromHash, stepsFromJson, SUMMARY_FIELDS, summaryFromHash } from "./records.js";
 import { defineScripts, type ScriptedRedis } from "./scripts.js";
@@ -117,6 +118,8 @@ export class RedisRunStore implements RunStore {
         keys.appliedBefore,
         this.#keys.due,
         this.#keys.leases,
+        // Without a key the script does not touch this one: the run hash's name stands in.
+        run.key === undefined ? keys.run : runKeyHolderKey(this.#prefix, run.endpointId, run.key),
         this.#prefix,
         run.runId,
         this.#token(),
@@ -127,12 +130,20 @@ export class RedisRunStore implements RunStore {
         storedTime(run.leaseExpiresAt),
         JSON.stringify(run.request),
         storedTime(run.createdAt),
+        run.key ?? "",
       ),
     );
     if (outcome === "exists") {
       throw new DurableError("RUN_EXISTS", `RedisRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
     }
+    if (outcome.startsWith("key:")) throw new RunKeyTakenError("RedisRunStore", run.endpointId, run.key!, outcome.slice("key:".length));
     return newRunRecord(run);
+  }
+
+  /** One read-only script: the key's holder, if its run is active. */
+  async findActiveRunByKey(endpointId: string, key: string): Promise<string | undefined> {
+    const holder = await this.#operate(() => this.#client.durastreamFindKey(runKeyHolderKey(this.#prefix, endpointId, key), this.#prefix));
+    return holder ?? undefined;
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {

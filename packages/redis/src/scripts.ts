@@ -157,6 +157,9 @@ if ARGV[13] ~= '' then
   redis.call('ZREM', due, run_id)
   redis.call('ZREM', leases, run_id)
   drop_waits(waits, prefix, run_id)
+  -- The run's key (NewRun.key) is free once it is over.
+  local key_ref = redis.call('HGET', run, 'keyRef')
+  if key_ref and redis.call('GET', key_ref) == run_id then redis.call('DEL', key_ref) end
   local retention = math.ceil(tonumber(ARGV[5]))
   for _, key in ipairs({run, log, steps, applied, applied_before}) do redis.call('PEXPIRE', key, retention) end
 end
@@ -167,18 +170,30 @@ return {'ok', offset}
 
 /**
  * createRun.
- * KEYS: run, log, steps, waits, applied, appliedBefore, due, leases.
+ * KEYS: run, log, steps, waits, applied, appliedBefore, due, leases, key holder (the string key
+ * naming the run that holds the run's key; any key name when the run has none).
  * ARGV: 1 prefix, 2 runId, 3 token, 4 now, 5 retention, 6 endpointId, 7 owner, 8 leaseExpiresAt,
- * 9 request JSON, 10 createdAt.
- * Returns "created" or "exists".
+ * 9 request JSON, 10 createdAt, 11 the run's key or "".
+ * Returns "created", "exists", or "key:<id of the active run holding the key>". The key holder is
+ * set here and deleted by the append that finishes the run (the run hash keeps its name as
+ * `keyRef`); a holder whose run is over or gone (keys deleted behind the store's back) is stale
+ * and taken over.
  */
 const CREATE = `${COMMON}
-local run, log, steps, waits, applied, applied_before, due, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local prefix, run_id, token = ARGV[1], ARGV[2], ARGV[3]
+local run, log, steps, waits, applied, applied_before, due, leases, key_holder = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local prefix, run_id, token, key = ARGV[1], ARGV[2], ARGV[3], ARGV[11]
 if applied_result(applied, applied_before, token) then return 'created' end
 
 local state = redis.call('HMGET', run, 'status', 'finishedAt')
 if state[1] and refusal(state[1], state[2], tonumber(ARGV[4]), tonumber(ARGV[5])) ~= 'unknown-run' then return 'exists' end
+
+if key ~= '' then
+  local holder = redis.call('GET', key_holder)
+  if holder and holder ~= run_id then
+    local held = redis.call('HGET', prefix .. 'run:' .. holder, 'status')
+    if held == 'running' or held == 'suspended' then return 'key:' .. holder end
+  end
+end
 
 -- Clear what an expired run (or keys that outlived their run hash) left under this id.
 drop_waits(waits, prefix, run_id)
@@ -189,6 +204,10 @@ redis.call('HSET', run,
   'runId', run_id, 'endpointId', ARGV[6], 'status', 'running', 'epoch', '1', 'owner', ARGV[7],
   'leaseExpiresAt', ARGV[8], 'outsideCommitted', '0', 'frameCount', '0', 'logBytes', '0',
   'request', ARGV[9], 'createdAt', ARGV[10], 'updatedAt', ARGV[10])
+if key ~= '' then
+  redis.call('SET', key_holder, run_id)
+  redis.call('HSET', run, 'key', key, 'keyRef', key_holder)
+end
 redis.call('ZADD', leases, ARGV[8], run_id)
 remember(applied, applied_before, token, '')
 return 'created'
@@ -382,6 +401,18 @@ end
 return result
 `;
 
+/**
+ * findActiveRunByKey (read only). KEYS: the key holder. ARGV: 1 prefix.
+ * Returns the id of the run holding the key while it is active, else nil.
+ */
+const FIND_KEY = `
+local holder = redis.call('GET', KEYS[1])
+if not holder then return false end
+local status = redis.call('HGET', ARGV[1] .. 'run:' .. holder, 'status')
+if status == 'running' or status == 'suspended' then return holder end
+return false
+`;
+
 type Argument = string | number;
 
 /**
@@ -428,7 +459,8 @@ return { state[1], state[2], found }
 interface ScriptCommands {
   /** Takes its keys and arguments as one array (ioredis flattens it), so a large batch is not spread into a call. */
   durastreamAppend(keysAndArguments: Argument[]): Promise<[status: "ok" | "refused", value: string]>;
-  durastreamCreate(...keysAndArguments: Argument[]): Promise<"created" | "exists">;
+  durastreamCreate(...keysAndArguments: Argument[]): Promise<string>;
+  durastreamFindKey(...keysAndArguments: Argument[]): Promise<string | null>;
   durastreamClaim(...keysAndArguments: Argument[]): Promise<string[]>;
   durastreamRenew(...keysAndArguments: Argument[]): Promise<number>;
   durastreamWaits(...keysAndArguments: Argument[]): Promise<string[]>;
@@ -446,7 +478,8 @@ export type ScriptedRedis = Redis & ScriptCommands;
  */
 export function defineScripts(client: Redis): ScriptedRedis {
   client.defineCommand("durastreamAppend", { numberOfKeys: 8, lua: APPEND });
-  client.defineCommand("durastreamCreate", { numberOfKeys: 8, lua: CREATE });
+  client.defineCommand("durastreamCreate", { numberOfKeys: 9, lua: CREATE });
+  client.defineCommand("durastreamFindKey", { numberOfKeys: 1, lua: FIND_KEY, readOnly: true });
   client.defineCommand("durastreamClaim", { numberOfKeys: 5, lua: CLAIM });
   client.defineCommand("durastreamRenew", { numberOfKeys: 2, lua: RENEW });
   client.defineCommand("durastreamWaits", { numberOfKeys: 1, lua: WAITS, readOnly: true });

@@ -1,6 +1,7 @@
 import { InvalidOptionsError, PROTOCOL_VERSION, RUN_ID_HEADER } from "@durastream/protocol";
 import { checkOptionalFunction } from "@durastream/protocol/internal";
 import { createErrorReporter, type ErrorHandler } from "./background-errors.js";
+import { DEFAULT_CANCEL_REASON } from "./cancel-run.js";
 import type { DurableHandler, ExecutionEnd } from "./run-types.js";
 import { DEFAULT_MAX_RESPONSE_BYTES } from "./run-response.js";
 import { stepTimeoutOf } from "./step-attempt.js";
@@ -18,6 +19,8 @@ import { publicOrigin, resumeUrl, type ResumeUrlOptions } from "./resume-url.js"
 import { DEFAULT_REQUEST_HEADERS, snapshotRequest } from "./request-snapshot.js";
 import { ResumeTokens, resolveSecret } from "./resume-token.js";
 import { resolveRetryPolicy, type Backoff } from "./retry-policy.js";
+import { attachToRun, type AttachSettings } from "./run-attach.js";
+import { checkKeyOption, isRunKey, requestKey, startOrAttach, type RunKeyFunction } from "./run-keys.js";
 import { MemoryRunStore } from "./store/memory-store.js";
 import type { DurableEvent, RunStore } from "./store/run-store.js";
 import { systemTimers, type Timers } from "./timers.js";
@@ -171,6 +174,26 @@ export interface EndpointOptions {
   backoff?: Backoff;
   /** Cancel the run when its first client disconnects (instead of finishing it in the background). Default false. */
   cancelOnDisconnect?: boolean;
+  /**
+   * Runs addressed by a key (idempotency): a function of the request returning the run's key, e.g.
+   * the chat id, or `null`/`undefined` for none (see `RunKeyFunction`; it gets its own copy of the
+   * request, so it may read the body). While a run of this endpoint with that key is active
+   * (running or suspended), a request with the same key attaches to it instead of starting
+   * another: an SSE request gets the run's log from the start and then live (as the wait endpoint
+   * serves it, with a fresh resume URL in the metadata frame), any other request waits for its
+   * result (or gets a `303` to the wait endpoint, as the request that started it would). The store
+   * holds keys atomically, so concurrent requests with one key start exactly one run; once the run
+   * is over (any status), the next request with the key starts a new run. Keys are per endpoint
+   * id. A key that is not a non-empty string of at most 512 UTF-8 bytes gets a `400` saying so.
+   * Only the first request's client can cancel the run by disconnecting (`cancelOnDisconnect`).
+   * `durable.attach(endpointId, key, request)` reaches the active run of a key without a body.
+   *
+   * @example
+   * ```ts
+   * export const POST = durable.endpoint(handler, { id: "chat", key: async (request) => (await request.json()).id });
+   * ```
+   */
+  key?: RunKeyFunction;
   /** Longest one step attempt may take; overrides `createDurable`'s `stepTimeout`. */
   stepTimeout?: Duration;
 }
@@ -210,15 +233,39 @@ export interface Durable {
   /**
    * The wait endpoint, mounted by the app at `basePath` (e.g. Next.js
    * `app/api/durable/[runId]/route.ts`: `export const GET = durable.waitEndpoint()`). Streams a run's log
-   * from any offset and tails it, or long-polls for its final response.
+   * from any offset and tails it, or long-polls for its final response. `DELETE` on a resume URL
+   * cancels the run (see `cancel`): `204`, or `404` when the run is over or unknown or the token is
+   * bad or expired. Mount it for `DELETE` too for clients to cancel their runs.
    *
    * @example
    * ```ts
    * // app/api/durable/[runId]/route.ts
    * export const GET = durable.waitEndpoint();
+   * export const DELETE = GET; // clients may cancel their runs: cancelRun(resumeUrl)
    * ```
    */
   waitEndpoint(options?: WaitEndpointOptions): WebHandler;
+  /**
+   * Serves the active (running or suspended) run of endpoint `endpointId` whose key is `key` (see
+   * `EndpointOptions.key`) to `request`, or resolves `null` when no such run is active (none was
+   * started with the key, or it is over): a resume route without a body, e.g. the AI SDK's
+   * `GET /api/chat/[id]/stream`. With `Accept: text/event-stream` the response is the run's log
+   * from the start and then live (the frames the wait endpoint sends, a fresh resume URL in the
+   * metadata frame); otherwise the run's final response once it has one, or a `303` to the wait
+   * endpoint. A string that cannot be a key (empty, over 512 UTF-8 bytes) resolves `null`; a `503`
+   * when the store is unavailable or the process is shutting down. Authorize the request first:
+   * whoever knows a key can read its run.
+   *
+   * @example
+   * ```ts
+   * // app/api/chat/[id]/stream/route.ts
+   * export async function GET(request: Request, { params }: { params: Promise<{ id: string }> }) {
+   *   const response = await durable.attach("chat", (await params).id, request);
+   *   return response ?? new Response(null, { status: 204 });
+   * }
+   * ```
+   */
+  attach(endpointId: string, key: string, request: Request): Promise<Response | null>;
   /**
    * Delivers an event to the runs waiting for it in `step.waitForEvent`. Resolves with how many
    * were woken as soon as the event is stored with them: it does not wait for them to go on. A run
@@ -231,6 +278,32 @@ export interface Durable {
    * ```
    */
   send(event: DurableEvent): Promise<{ woken: number }>;
+  /**
+   * Cancels a run for good, whichever instance executes it and whether it is running or suspended
+   * (a sleep, an event wait, a retry backoff: it never wakes). The execution's signal aborts (the
+   * handler's `signal` and each step's: pipes cancel their sources, a model stream stops), nothing
+   * more of it is stored, every step attempt in flight gets a rollback frame (`willRetry: false`),
+   * and the run ends as a failure with a `DurableError` of code `RUN_CANCELLED`: status 500, the
+   * reason as its plain-text body, the result `cancelOnDisconnect` gives. Clients reading the run
+   * see the rollbacks and that result frame, and nothing after it.
+   *
+   * Resolves once the cancel is stored: `true` when this call ended the run, `false` when the run
+   * is unknown (or expired) or over already (cancelled before: a second cancel changes nothing).
+   * An execution in this process has its signal aborted at once; one on another instance is fenced
+   * (the store refuses its writes from now on) and stops at its next write or lease renewal (within
+   * a third of `leaseDuration`), writing nothing. Clients cancel with the run's resume URL:
+   * `DELETE <resumeUrl>` on the wait endpoint (`cancelRun(resumeUrl)` in `@durastream/client`).
+   *
+   * @example
+   * ```ts
+   * // app/api/runs/[runId]/cancel/route.ts, behind your own authorization
+   * export async function POST(request: Request, { params }: { params: Promise<{ runId: string }> }) {
+   *   const cancelled = await durable.cancel((await params).runId, "Stopped by the user.");
+   *   return new Response(null, { status: cancelled ? 204 : 404 });
+   * }
+   * ```
+   */
+  cancel(runId: string, reason?: string): Promise<boolean>;
   /**
    * Graceful shutdown, for `SIGTERM`. Stops taking new runs (new requests get `503` with
    * `Retry-After`), lets the step attempts running now finish and store their commit or rollback
@@ -343,6 +416,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
 
   const trustProxy = options.trustProxy === true;
   const resumeUrls: ResumeUrlOptions = { tokens, timers, resumeTokenTtl, basePath, asyncRedirectUrl, trustProxy };
+  const attachSettings: AttachSettings = { store, timers, executor, keepAliveInterval, maxConnectionDuration, report, live, resumeUrls };
 
   return {
     store,
@@ -359,6 +433,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
           'durable.endpoint: give this endpoint an id, e.g. durable.endpoint(handler, { id: "chat" }), the same on every instance. Its runs are kept in a store that outlives this process (SQLite, Redis), and after a restart they are resumed through the endpoint registered under their id before any request arrives; an endpoint without an id would be known only once a request reached its path.',
         );
       }
+      if (endpointOptions.key !== undefined) checkKeyOption(endpointOptions.key, store);
       const endpointDefaults = { retries: endpointOptions.retries, backoff: endpointOptions.backoff };
       resolveRetryPolicy("durable.endpoint", durableDefaults, endpointDefaults);
       const registration: Registration = {
@@ -388,9 +463,18 @@ export function createDurable(options: DurableOptions = {}): Durable {
           body: request.method === "GET" || request.method === "HEAD" ? null : captured.body,
         });
         const sse = acceptsEventStream(request);
+        // A keyed endpoint (`key`): the key from a copy of the request; a request whose key an
+        // active run holds attaches to that run (run-keys.ts).
+        const key = endpointOptions.key === undefined ? undefined : await requestKey(endpointOptions.key, request, captured.body);
+        if (key instanceof Response) return key;
         let started: Awaited<ReturnType<typeof executor.start>>;
         try {
-          started = await executor.start(endpointId, registration, handlerRequest, captured.snapshot, !sse);
+          const outcome = await startOrAttach(
+            () => executor.start(endpointId, registration, handlerRequest, captured.snapshot, !sse, key),
+            (runId) => attachToRun(attachSettings, runId, request),
+          );
+          if (outcome instanceof Response) return outcome;
+          started = outcome;
         } catch (error) {
           // The store cannot take a new run now: nothing has started, so the client may simply retry.
           if (DurableError.isInstance(error) && error.code === "STORE_UNAVAILABLE") {
@@ -450,11 +534,46 @@ export function createDurable(options: DurableOptions = {}): Durable {
         ...waitOptions,
       });
     },
+    async attach(endpointId, key, request) {
+      if (typeof endpointId !== "string" || endpointId === "") {
+        throw new InvalidOptionsError(
+          `durable.attach(endpointId, key, request): endpointId must be the endpoint's id (a non-empty string), got ${String(endpointId)}.`,
+        );
+      }
+      if (typeof key !== "string") throw new InvalidOptionsError(`durable.attach(endpointId, key, request): key must be a string, got ${typeof key}.`);
+      if (typeof request !== "object" || request === null || typeof request.url !== "string") {
+        throw new InvalidOptionsError("durable.attach(endpointId, key, request): request must be the incoming Request.");
+      }
+      const find = store.findActiveRunByKey;
+      if (find === undefined) {
+        throw new InvalidOptionsError(
+          "durable.attach: this store does not support run keys (RunStore.findActiveRunByKey); MemoryRunStore, SqliteRunStore and RedisRunStore do.",
+        );
+      }
+      if (!isRunKey(key)) return null;
+      if (executor.closed)
+        return unavailableResponse("This instance is shutting down; send the request again (another instance serves this run).", { connection: "close" });
+      try {
+        const runId = await find.call(store, endpointId, key);
+        return runId === undefined ? null : await attachToRun(attachSettings, runId, request);
+      } catch (error) {
+        if (!(DurableError.isInstance(error) && error.code === "STORE_UNAVAILABLE")) throw error;
+        report("long-poll", error);
+        return unavailableResponse("The run store is unavailable right now; try again in a moment.");
+      }
+    },
     async send(event) {
       if (typeof event !== "object" || event === null || typeof event.name !== "string" || event.name === "") {
         throw new InvalidOptionsError('durable.send(event): event must be { name: string, data?: JSON }, e.g. { name: "order/paid", data: { orderId } }.');
       }
       return { woken: await executor.deliver(event) };
+    },
+    async cancel(runId, reason = DEFAULT_CANCEL_REASON) {
+      if (typeof runId !== "string" || runId === "") {
+        throw new InvalidOptionsError(`durable.cancel(runId, reason?): runId must be the run's id (a non-empty string), got ${String(runId)}.`);
+      }
+      if (typeof reason !== "string") throw new InvalidOptionsError(`durable.cancel(runId, reason?): reason must be a string, got ${String(reason)}.`);
+      return executor.cancel(runId, reason);
     },
     close(closeOptions = {}) {
       const timeout = closeOptions.timeout ?? 10_000;

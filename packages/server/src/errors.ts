@@ -14,7 +14,8 @@ const storeRefusedMarker = "durastream.error.StoreRefusedError";
  * went past `limits.maxResponseBytes` (the run fails; the body was not read further).
  * `UNKNOWN_ENDPOINT`: no endpoint with the run's endpoint id was registered on any instance that
  * polled for due runs, for longer than `orphanGrace`; the run was ended as failed with it.
- * `RUN_EXISTS`: a store's `createRun` was given a run id it already holds (nothing was changed).
+ * `RUN_EXISTS`: a store's `createRun` was given a run id it already holds, or a run key that an
+ *   active run of the endpoint holds (`RunKeyTakenError`, which names that run); nothing was changed.
  * `NON_RETRIABLE`, `STEP_FAILED` and `STORE_REFUSED` are the codes of `NonRetriableError`,
  * `StepFailedError` and `StoreRefusedError`; only those classes carry them.
  *

@@ -1,6 +1,7 @@
 import { InvalidOptionsError } from "@durastream/protocol";
 import { ulid } from "ulid";
 import type { ReportError } from "./background-errors.js";
+import { cancelRun } from "./cancel-run.js";
 import { DurableRun } from "./durable-run.js";
 import type { DurableHandler, ExecutionEnd, RunSettings } from "./run-types.js";
 import { DurableError } from "./errors.js";
@@ -113,13 +114,18 @@ export class Executor {
     void this.poll();
   }
 
-  /** Creates a run and starts executing it; `request` is what the handler gets. */
+  /**
+   * Creates a run and starts executing it; `request` is what the handler gets. With `key`, the run
+   * holds it while active: `createRun` rejects with a `RunKeyTakenError` when another active run of
+   * the endpoint holds it (nothing is started then).
+   */
   async start(
     endpointId: string,
     registration: Registration,
     request: Request,
     snapshot: RequestSnapshot,
     keepBody: boolean,
+    key?: string,
   ): Promise<{ run: DurableRun; end: Promise<ExecutionEnd> }> {
     const { store, timers, leaseDuration } = this.#settings;
     const now = timers.now();
@@ -130,6 +136,7 @@ export class Executor {
       request: snapshot,
       owner: this.owner,
       leaseExpiresAt: now + leaseDuration,
+      ...(key === undefined ? {} : { key }),
     });
     const run = new DurableRun(record, this.#runSettings(endpointId, registration), [], new Map());
     return { run, end: this.#execute(run, registration, request, keepBody) };
@@ -323,6 +330,16 @@ export class Executor {
       .catch((error: unknown) => report("events", error));
     waitUntil?.(wake);
     return woken.length;
+  }
+
+  /**
+   * Cancels a run for good, whichever instance executes it (see `cancelRun`, cancel-run.ts): an
+   * execution of it in this process has its signal aborted with a `RUN_CANCELLED` error at once,
+   * one elsewhere is fenced by the claim. Resolves with whether this call ended the run.
+   */
+  cancel(runId: string, reason: string): Promise<boolean> {
+    const { store, timers, leaseDuration } = this.#settings;
+    return cancelRun({ store, timers, owner: this.owner, leaseDuration }, runId, reason, () => this.#active.get(runId)?.cancel(reason));
   }
 
   /** Whether the executor stopped taking runs (`close` or `shutdown` was called). */

@@ -12,6 +12,7 @@ export { acceptsEventStream } from "./event-stream.js";
 export type { CorsOptions, WaitEndpointOptions } from "./wait-endpoint.js";
 export type { Duration } from "./duration.js";
 export type { DurableContext, DurableHandler } from "./run-types.js";
+export type { RunKeyFunction } from "./run-keys.js";
 export {
   step,
   stream,

@@ -9,6 +9,7 @@ import { unavailableResponse } from "./unavailable-response.js";
 import type { ResumeTokens } from "./resume-token.js";
 import type { RunStore, RunSummary } from "./store/run-store.js";
 import { readRunSummary } from "./store/run-summary.js";
+import { waitForRunResult } from "./run-result-wait.js";
 import type { Timers } from "./timers.js";
 
 /** Cross-origin access to the wait endpoint, for clients on another origin. */
@@ -43,6 +44,9 @@ interface WaitEndpointSettings extends WaitEndpointOptions {
   readonly live: LiveStreams;
 }
 
+/** The reason of a cancel through the wait endpoint (`DELETE <resumeUrl>`): the cancelled run's result body. */
+const CANCEL_REASON = "The run was cancelled through its resume URL.";
+
 /** Builds the wait endpoint; see `Durable.waitEndpoint`. */
 export function createWaitEndpoint(settings: WaitEndpointSettings): (request: Request) => Promise<Response> {
   const { store, timers, tokens, resumeTokenTtl, executor, keepAliveInterval, maxConnectionDuration, cors, originOf, report, live } = settings;
@@ -75,14 +79,17 @@ export function createWaitEndpoint(settings: WaitEndpointSettings): (request: Re
         status: 204,
         headers: {
           ...headers,
-          "access-control-allow-methods": "GET, OPTIONS",
+          "access-control-allow-methods": "GET, DELETE, OPTIONS",
           "access-control-allow-headers": "accept, last-event-id",
           "access-control-max-age": "600",
         },
       });
     }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return new Response("The wait endpoint answers GET requests.", { status: 405, headers: { allow: "GET, OPTIONS", ...corsHeaders(request) } });
+    if (request.method !== "GET" && request.method !== "HEAD" && request.method !== "DELETE") {
+      return new Response("The wait endpoint answers GET requests (and DELETE, which cancels the run).", {
+        status: 405,
+        headers: { allow: "GET, DELETE, OPTIONS", ...corsHeaders(request) },
+      });
     }
     // Shutting down: the client retries, and a load balancer sends it to another instance.
     // `connection: close`: a pooled keep-alive connection must not keep retrying against this process.
@@ -107,6 +114,7 @@ export function createWaitEndpoint(settings: WaitEndpointSettings): (request: Re
     if (record === undefined) {
       return Response.json({ error: "Unknown run, or its resume URL is invalid or has expired." }, { status: 404, headers: corsHeaders(request) });
     }
+    if (request.method === "DELETE") return cancel(request, record);
     // Sliding expiry: every URL this answer hands out (metadata, redirect frame, 202 Location)
     // carries a token valid for another `resumeTokenTtl`, so a client that comes back within the
     // TTL with the latest URL keeps access to a run that outlives any single token.
@@ -146,60 +154,31 @@ export function createWaitEndpoint(settings: WaitEndpointSettings): (request: Re
   };
 
   /**
+   * `DELETE <resumeUrl>`: cancels the run (`durable.cancel`); 204 once the cancel is stored, 404
+   * when the run is over already (or was ended meanwhile), as for an unknown run.
+   */
+  async function cancel(request: Request, record: RunSummary): Promise<Response> {
+    const gone = () => Response.json({ error: "The run is over already (or unknown)." }, { status: 404, headers: corsHeaders(request) });
+    if (record.status === "succeeded" || record.status === "failed") return gone();
+    let cancelled: boolean;
+    try {
+      cancelled = await executor.cancel(record.runId, CANCEL_REASON);
+    } catch (error) {
+      // Said to the client (it may retry), not a background error.
+      if (!(DurableError.isInstance(error) && error.code === "STORE_UNAVAILABLE")) throw error;
+      return unavailableResponse("The run store is unavailable right now; the run was not cancelled. Try again in a moment.", corsHeaders(request));
+    }
+    return cancelled ? new Response(null, { status: 204, headers: { [RUN_ID_HEADER]: record.runId, ...corsHeaders(request) } }) : gone();
+  }
+
+  /**
    * Waits up to `waitTimeout` for the run to end; its stored response, or 202 while it goes on.
    * Re-reads the run after appends to it, without its request (`getRunSummary`: a 1 MB body is
    * not read once per chunk), and with at most one read in flight: appends during a read get one
    * more read after it.
    */
   async function longPoll(request: Request, record: RunSummary, url: URL): Promise<Response> {
-    let current: RunSummary | undefined = record;
-    if (current.result === undefined) {
-      current = await new Promise<RunSummary | undefined>((resolve) => {
-        let settled = false;
-        let checking = false;
-        let checkAgain = false;
-        let stopLive: () => void = () => {};
-        const finish = (value: RunSummary | undefined) => {
-          if (settled) return;
-          settled = true;
-          unsubscribe();
-          stopLive();
-          timers.clearTimeout(timer);
-          request.signal.removeEventListener("abort", onAbort);
-          resolve(value);
-        };
-        const check = () => {
-          if (settled) return;
-          if (checking) {
-            checkAgain = true;
-            return;
-          }
-          checking = true;
-          Promise.resolve()
-            .then(() => readRunSummary(store, record.runId))
-            .then(
-              (latest) => {
-                if (latest === undefined || latest.result !== undefined) finish(latest);
-              },
-              // A failed check waits for the next append or the timeout; the client then polls again.
-              (error: unknown) => report("long-poll", error, record.runId),
-            )
-            .finally(() => {
-              checking = false;
-              if (!checkAgain) return;
-              checkAgain = false;
-              check();
-            });
-        };
-        const unsubscribe = store.subscribe(record.runId, check);
-        const timer = timers.setTimeout(() => finish(current), waitTimeout);
-        const onAbort = () => finish(current);
-        // At shutdown: a 202 with the Location to poll again, at once.
-        stopLive = live.add({ redirect: () => finish(current), end: () => finish(current) });
-        request.signal.addEventListener("abort", onAbort, { once: true });
-        check();
-      });
-    }
+    const current = await waitForRunResult({ store, timers, report, live }, record, request.signal, waitTimeout);
     if (current?.result !== undefined) {
       // The stored bytes as the handler sent them, `content-encoding` included: the HTTP client
       // decodes them, exactly as for the endpoint's own (non-SSE) answer.

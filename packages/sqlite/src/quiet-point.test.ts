@@ -7,6 +7,7 @@ import Database from "better-sqlite3";
 import { createDurable, step, stream } from "@durastream/server";
 import type { RequestSnapshot } from "@durastream/server/store";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SCHEMA_VERSION } from "./schema.js";
 import { SqliteRunStore } from "./sqlite-store.js";
 
 const request: RequestSnapshot = { method: "POST", url: "https://app.example/api/chat", headers: [], body: "x".repeat(10_000), bodyEncoding: "text" };
@@ -32,10 +33,11 @@ function open(): SqliteRunStore {
   return store;
 }
 
-/** Makes the closed file what version 3 wrote: no quiet point columns. */
+/** Makes the closed file what version 3 wrote: no quiet point columns (nor run keys). */
 function downgradeToVersion3(): void {
   const database = new Database(path);
   database.exec("ALTER TABLE runs DROP COLUMN quiet_offset; ALTER TABLE runs DROP COLUMN quiet_rollbacks; ALTER TABLE runs DROP COLUMN outside_pending;");
+  database.exec("DROP INDEX runs_active_key; ALTER TABLE runs DROP COLUMN run_key;"); // run keys came with version 5
   database.pragma("user_version = 3");
   database.close();
 }
@@ -64,7 +66,7 @@ describe("SqliteRunStore quiet points", () => {
     expect((await store.getRun("r1"))!.quiet).toEqual({ offset: "2-4", rollbacks: [{ hashedStepId: null, attempt: 1 }] });
     store.close();
     const check = new Database(path, { readonly: true });
-    expect(check.pragma("user_version", { simple: true })).toBe(4);
+    expect(check.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     check.close();
   });
 

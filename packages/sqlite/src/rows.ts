@@ -30,6 +30,8 @@ export interface RunRow {
   readonly quiet_rollbacks: string | null;
   /** 1 while outside-step chunks are pending (see `AppendEffects.suspend`). */
   readonly outside_pending: number;
+  /** The run's key (`NewRun.key`), NULL without one. */
+  readonly run_key: string | null;
 }
 
 /** A row of `runs` without the request (and the store's bookkeeping), as `getRunSummary` selects it. */
@@ -37,7 +39,7 @@ export type RunSummaryRow = Omit<RunRow, "request" | "outside_pending">;
 
 /** The columns of a `RunSummaryRow`, for its SELECT. */
 export const RUN_SUMMARY_COLUMNS =
-  "run_id, endpoint_id, status, epoch, owner, lease_expires_at, wake_at, outside_committed, frame_count, log_bytes, created_at, updated_at, finished_at, result, quiet_offset, quiet_rollbacks";
+  "run_id, endpoint_id, status, epoch, owner, lease_expires_at, wake_at, outside_committed, frame_count, log_bytes, created_at, updated_at, finished_at, result, quiet_offset, quiet_rollbacks, run_key";
 
 /** A row of `steps`. */
 export interface StepRow {
@@ -59,9 +61,9 @@ export interface StepRow {
 
 /** The run a row describes. */
 export function runFromRow(row: RunRow): RunRecord {
-  const { result, quiet, ...summary } = summaryFromRow(row);
+  const { result, quiet, key, ...summary } = summaryFromRow(row);
   const record: RunRecord = { ...summary, request: JSON.parse(row.request) as RequestSnapshot };
-  return { ...record, ...(result === undefined ? {} : { result }), ...(quiet === undefined ? {} : { quiet }) };
+  return { ...record, ...(result === undefined ? {} : { result }), ...(quiet === undefined ? {} : { quiet }), ...(key === undefined ? {} : { key }) };
 }
 
 /** The run a row describes, without its request. */
@@ -84,6 +86,7 @@ export function summaryFromRow(row: RunSummaryRow): RunSummary {
     ...summary,
     ...(row.result === null ? {} : { result: JSON.parse(row.result) as NonNullable<RunRecord["result"]> }),
     ...(row.quiet_offset === null ? {} : { quiet: { offset: row.quiet_offset, rollbacks: parseRollbackMarks(row.quiet_rollbacks) } }),
+    ...(row.run_key === null ? {} : { key: row.run_key }),
   };
 }
 

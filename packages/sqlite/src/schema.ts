@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { DurableError } from "@durastream/server";
 
 /** The schema version this package writes, kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /**
  * Tables of a store file. Offsets are `${epoch}-${sequence}`: `sequence` numbers a run's frames
@@ -12,6 +12,8 @@ export const SCHEMA_VERSION = 4;
  * is log order; `frames_by_offset` serves "frames strictly after (epoch, sequence)" as one range.
  * `runs_due` (suspended runs by wake time) and `runs_lease_expiry` (running runs by lease expiry)
  * serve a page of resumable runs after a cursor `(due time, run id)` as two ranges.
+ * `runs_active_key` holds the keys of active runs (`NewRun.key`), unique per endpoint: a run leaves
+ * it when it finishes (its status changes), so finished and expired runs never hold a key.
  */
 const SCHEMA = `
 CREATE TABLE runs (
@@ -32,11 +34,13 @@ CREATE TABLE runs (
   result TEXT,
   quiet_offset TEXT,
   quiet_rollbacks TEXT,
-  outside_pending INTEGER NOT NULL DEFAULT 0
+  outside_pending INTEGER NOT NULL DEFAULT 0,
+  run_key TEXT
 ) STRICT;
 CREATE INDEX runs_due ON runs (wake_at, run_id) WHERE status = 'suspended';
 CREATE INDEX runs_lease_expiry ON runs (lease_expires_at, run_id) WHERE status = 'running';
 CREATE INDEX runs_by_finish ON runs (finished_at) WHERE finished_at IS NOT NULL;
+CREATE UNIQUE INDEX runs_active_key ON runs (endpoint_id, run_key) WHERE run_key IS NOT NULL AND status IN ('running', 'suspended');
 
 CREATE TABLE steps (
   run_id TEXT NOT NULL,
@@ -84,6 +88,10 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE runs ADD COLUMN quiet_offset TEXT;
    ALTER TABLE runs ADD COLUMN quiet_rollbacks TEXT;
    ALTER TABLE runs ADD COLUMN outside_pending INTEGER NOT NULL DEFAULT 0;`,
+  // 5: run keys (NewRun.key), unique among the active runs of an endpoint. Runs of older files
+  // have none.
+  `ALTER TABLE runs ADD COLUMN run_key TEXT;
+   CREATE UNIQUE INDEX IF NOT EXISTS runs_active_key ON runs (endpoint_id, run_key) WHERE run_key IS NOT NULL AND status IN ('running', 'suspended');`,
 ];
 
 /**

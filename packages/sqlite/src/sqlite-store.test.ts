@@ -7,6 +7,7 @@ import Database from "better-sqlite3";
 import { InvalidOptionsError } from "@durastream/server";
 import type { NewRun, RequestSnapshot, StepRecord } from "@durastream/server/store";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SCHEMA_VERSION } from "./schema.js";
 import { SqliteRunStore } from "./sqlite-store.js";
 
 const START = 1_700_000_000_000;
@@ -116,10 +117,11 @@ describe("SqliteRunStore schema upgrades", () => {
     await first.createRun(newRun("r1"));
     await first.appendFrames("r1", 1, frames(2, "a"), { step });
     first.close();
-    // Make the file what version 1 wrote: no `retries` column, no quiet point columns (version 4).
+    // Make the file what version 1 wrote: no `retries` column, no quiet point columns (version 4), no run keys (5).
     const database = new Database(path);
     database.exec("ALTER TABLE steps DROP COLUMN retries");
     database.exec("ALTER TABLE runs DROP COLUMN quiet_offset; ALTER TABLE runs DROP COLUMN quiet_rollbacks; ALTER TABLE runs DROP COLUMN outside_pending;");
+    database.exec("DROP INDEX runs_active_key; ALTER TABLE runs DROP COLUMN run_key;"); // version 5
     database.pragma("user_version = 1");
     database.close();
 
@@ -131,7 +133,7 @@ describe("SqliteRunStore schema upgrades", () => {
     expect(await store.listSteps("r1")).toEqual([step, running]);
     store.close();
     const check = new Database(path, { readonly: true });
-    expect(check.pragma("user_version", { simple: true })).toBe(4);
+    expect(check.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     check.close();
   });
 });
@@ -255,7 +257,7 @@ describe("SqliteRunStore options", () => {
     const database = new Database(path, { readonly: true });
     try {
       expect(database.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(database.pragma("user_version", { simple: true })).toBe(4);
+      expect(database.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     } finally {
       database.close();
     }

@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
 import { DurableError } from "@durastream/server";
 import {
+  RunKeyTakenError,
   StoreRefusedError,
   eventMatches,
   outsidePendingAfter,
@@ -83,6 +84,7 @@ interface NewRunRow {
   leaseExpiresAt: number;
   request: string;
   createdAt: number;
+  key: string | null;
 }
 
 interface FrameQuery {
@@ -199,6 +201,7 @@ export class SqliteRunStore implements RunStore {
   readonly #markDelivered: Database.Statement<[string, string, string]>;
   readonly #wakeRun: Database.Statement<[number, number, string]>;
   readonly #sweep: Database.Statement<[number]>[];
+  readonly #selectKeyHolder: Database.Statement<[string, string], string>;
 
   readonly #appendTransaction: (runId: string, epoch: number, frames: readonly FrameToAppend[], effects: AppendEffects | undefined) => string;
   readonly #deliverTransaction: (event: DurableEvent, now: number) => string[];
@@ -215,8 +218,8 @@ export class SqliteRunStore implements RunStore {
     connections.set(this, database);
     try {
       this.#insertRun = database.prepare<[NewRunRow]>(
-        `INSERT INTO runs (run_id, endpoint_id, status, epoch, owner, lease_expires_at, wake_at, outside_committed, frame_count, log_bytes, request, created_at, updated_at)
-         VALUES (@runId, @endpointId, 'running', 1, @owner, @leaseExpiresAt, NULL, 0, 0, 0, @request, @createdAt, @createdAt)`,
+        `INSERT INTO runs (run_id, endpoint_id, status, epoch, owner, lease_expires_at, wake_at, outside_committed, frame_count, log_bytes, request, created_at, updated_at, run_key)
+         VALUES (@runId, @endpointId, 'running', 1, @owner, @leaseExpiresAt, NULL, 0, 0, 0, @request, @createdAt, @createdAt, @key)`,
       );
       this.#selectRun = database.prepare<[string], RunRow>("SELECT * FROM runs WHERE run_id = ?");
       this.#selectRunState = database.prepare<[string], RunState>(
@@ -286,6 +289,12 @@ export class SqliteRunStore implements RunStore {
       this.#wakeRun = database.prepare<[number, number, string]>(
         "UPDATE runs SET wake_at = ?, updated_at = ? WHERE run_id = ? AND status IN ('running', 'suspended')",
       );
+      // One lookup in `runs_active_key` (its WHERE repeated, so the partial index serves it).
+      this.#selectKeyHolder = database
+        .prepare<[string, string], string>(
+          "SELECT run_id FROM runs WHERE endpoint_id = ? AND run_key = ? AND run_key IS NOT NULL AND status IN ('running', 'suspended')",
+        )
+        .pluck();
       const expired = "SELECT run_id FROM runs WHERE finished_at <= ?";
       this.#sweep = [
         database.prepare<[number]>(`DELETE FROM frames WHERE run_id IN (${expired})`),
@@ -313,6 +322,11 @@ export class SqliteRunStore implements RunStore {
       if (this.#now() - this.#lastSweep >= SWEEP_INTERVAL) this.#sweepExpired();
       return this.#createTransaction(run);
     });
+  }
+
+  /** One lookup in the unique partial index of active runs' keys. */
+  async findActiveRunByKey(endpointId: string, key: string): Promise<string | undefined> {
+    return this.#guard("findActiveRunByKey", "reading", () => this.#selectKeyHolder.get(endpointId, key));
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -467,6 +481,11 @@ export class SqliteRunStore implements RunStore {
       }
       for (const statement of this.#deleteRunRows) statement.run(run.runId);
     }
+    if (run.key !== undefined) {
+      // The unique index would refuse the insert too; this names the holder.
+      const holder = this.#selectKeyHolder.get(run.endpointId, run.key);
+      if (holder !== undefined) throw new RunKeyTakenError("SqliteRunStore", run.endpointId, run.key, holder);
+    }
     this.#insertRun.run({
       runId: run.runId,
       endpointId: run.endpointId,
@@ -474,6 +493,7 @@ export class SqliteRunStore implements RunStore {
       leaseExpiresAt: storedTime(run.leaseExpiresAt),
       request: JSON.stringify(run.request),
       createdAt: storedTime(run.createdAt),
+      key: run.key ?? null,
     });
     return runFromRow(this.#selectRun.get(run.runId)!);
   }

@@ -90,6 +90,7 @@ describe("FaultyStore", () => {
       listResumableRuns: 0,
       nextWakeAt: 1,
       deliverEvent: 0,
+      findActiveRunByKey: 0,
     });
   });
 

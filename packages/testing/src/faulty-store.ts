@@ -69,6 +69,7 @@ export class FaultyStore implements RunStore {
     listResumableRuns: 0,
     nextWakeAt: 0,
     deliverEvent: 0,
+    findActiveRunByKey: 0,
   };
 
   #down = false;
@@ -204,6 +205,11 @@ export class FaultyStore implements RunStore {
 
   deliverEvent(event: DurableEvent, now: number): Promise<string[]> {
     return this.#call("deliverEvent", [event, now]);
+  }
+
+  /** The inner store's (see `RunStore.findActiveRunByKey`); rejects when the inner store has none. */
+  findActiveRunByKey(endpointId: string, key: string): Promise<string | undefined> {
+    return this.#call("findActiveRunByKey", [endpointId, key]);
   }
 
   #addRule(method: FaultyMethod, count: number, when: FailRule["when"], afterWrite: boolean): void {

@@ -19,7 +19,8 @@ const RESET_STEP: UIMessageChunk = { type: "reset-step" };
 /**
  * Turns a durable chat run's frames into the UI message chunks a stock AI SDK client
  * (`DefaultChatTransport`, `useChat`) understands, as they arrive. Internal; used by
- * `uiMessageStreamHandler`.
+ * `uiMessageStreamHandler` (server) and `createDurableChatTransport` (`@durastream/ai/client`,
+ * browser): it must stay free of server imports (checked by `client/client-imports.test.ts`).
  *
  * - data (a UI message chunk) → the chunk at once, uncommitted (the client renders it live);
  *   other data (not an object with a string `type`) is dropped, as the client's schema would fail

@@ -5,14 +5,11 @@ import { createDurable, type DurableHandler, type DurableOptions, type EndpointO
 import { createEndpointServer } from "@durastream/server/node";
 import { createManualTimers, passTime, until } from "@durastream/testing";
 import {
-  AbstractChat,
   APICallError,
   DefaultChatTransport,
   isStepCount,
   lastAssistantMessageIsCompleteWithToolCalls,
   tool,
-  type ChatState,
-  type ChatStatus,
   type UIMessage,
 } from "ai";
 import { afterEach, describe, expect, it } from "vitest";
@@ -22,6 +19,7 @@ import { chatView, failingTurn, postChat, scriptedModel, textTurn, toolTurn, use
 import type { DurableChatFinishEvent, DurableChatResult } from "./durable-chat-options.js";
 import { durableChat } from "./durable-chat.js";
 import { uiMessageStreamHandler, type UIMessageStreamHandlerOptions } from "./ui-message-stream-handler.js";
+import { RecordingState, TestChat, chatHandler } from "./ai-sdk-chat.fixture.js";
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -59,36 +57,11 @@ async function serve(
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/chat`, requests, inProcessWaits };
 }
 
-/** The chat's state, as @ai-sdk/react keeps it, recording every assistant message it renders. */
-class RecordingState implements ChatState<UIMessage> {
-  status: ChatStatus = "ready";
-  error: Error | undefined = undefined;
-  messages: UIMessage[] = [];
-  readonly renders: UIMessage[] = [];
-  pushMessage = (message: UIMessage): void => {
-    this.messages.push(message);
-    this.#record(message);
-  };
-  popMessage = (): void => {
-    this.messages.pop();
-  };
-  replaceMessage = (index: number, message: UIMessage): void => {
-    this.messages[index] = message;
-    this.#record(message);
-  };
-  snapshot = <T>(thing: T): T => structuredClone(thing);
-  #record(message: UIMessage): void {
-    if (message.role === "assistant") this.renders.push(structuredClone(message));
-  }
-}
-
-class StockChat extends AbstractChat<UIMessage> {}
-
 /** A stock AI SDK chat (the default transport) posting to `api`. */
-function stockChat(api: string, init: Partial<ConstructorParameters<typeof StockChat>[0]> = {}) {
+function stockChat(api: string, init: Partial<ConstructorParameters<typeof TestChat>[0]> = {}) {
   const state = new RecordingState();
   const errors: Error[] = [];
-  const chat = new StockChat({ id: "chat-1", state, transport: new DefaultChatTransport({ api }), onError: (error) => void errors.push(error), ...init });
+  const chat = new TestChat({ id: "chat-1", state, transport: new DefaultChatTransport({ api }), onError: (error) => void errors.push(error), ...init });
   return { chat, state, errors };
 }
 
@@ -96,13 +69,6 @@ const textOf = (message: UIMessage | undefined): string => (message?.parts ?? []
 const partTypes = (message: UIMessage | undefined): string[] => (message?.parts ?? []).map((part) => part.type);
 
 /** A durableChat handler over `model`. */
-function chatHandler(model: Parameters<typeof durableChat>[0]["model"], extra: Partial<Parameters<typeof durableChat>[0]> = {}): DurableHandler {
-  return async (request) => {
-    const { messages } = (await request.json()) as { messages: UIMessage[] };
-    return durableChat({ model, messages, ...extra });
-  };
-}
-
 /** The `data:` payloads of a UI message stream body, and its comments. */
 function sseEvents(text: string): { data: string[]; comments: string[] } {
   const events = text.split("\n\n").filter((event) => event !== "");

@@ -45,6 +45,11 @@ export interface UIMessageStreamHandlerOptions {
 }
 
 const DEFAULT_KEEP_ALIVE_INTERVAL = 15_000;
+/**
+ * The response header of a UI message stream that carries the run's resume URL (with its token),
+ * for a stop button: `cancelRun(url)` from `@durastream/client` cancels the run with it.
+ */
+const RESUME_URL_HEADER = "x-durastream-resume-url";
 /** Hop-by-hop and length headers of the incoming request, which the in-process request must not copy. */
 const DROPPED_HEADERS = ["content-length", "transfer-encoding", "connection", "keep-alive"];
 
@@ -84,6 +89,28 @@ function validate(endpoint: unknown, options: UIMessageStreamHandlerOptions): vo
  * The client disconnecting stops only this read: the run goes on (unless the endpoint has
  * `cancelOnDisconnect`). Requires `ai >= 7.0.70` on the client (`reset-step`).
  *
+ * Stop: the stock `chat.stop()` only closes the connection (as a reload does), so the run goes
+ * on. The UI message stream response carries the run's resume URL in the
+ * `x-durastream-resume-url` header (next to `x-durastream-run-id`); a stop button calls
+ * `chat.stop()` and `cancelRun(resumeUrl)` (`@durastream/client`; the wait endpoint must be
+ * mounted for `DELETE`), which ends the run for good: the model call's signal aborts, nothing
+ * more is committed. Read the header with the transport's `fetch` option:
+ *
+ * ```ts
+ * let resumeUrl: string | null = null;
+ * const transport = new DefaultChatTransport({
+ *   fetch: async (input, init) => {
+ *     const response = await fetch(input, init);
+ *     resumeUrl = response.headers.get("x-durastream-resume-url") ?? resumeUrl;
+ *     return response;
+ *   },
+ * });
+ * const stop = async () => {
+ *   await chat.stop();
+ *   if (resumeUrl !== null) await cancelRun(resumeUrl);
+ * };
+ * ```
+ *
  * @example
  * ```ts
  * // app/api/chat/route.ts — the client stays `useChat()` with its default transport
@@ -109,7 +136,13 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function projectUIMessageStream(endpoint: WebHandler, request: Request, options: UIMessageStreamHandlerOptions): Promise<Response> {
+/**
+ * The UI message stream of the durable stream `endpoint` answers `request` with (the request's
+ * method, headers and body are sent to it in-process, as a Durastream client would send them): the
+ * projection described at {@link uiMessageStreamHandler}. A response that is not a durable stream
+ * is returned as it came. Also used by `uiMessageResumeHandler`, whose "endpoint" attaches to a run.
+ */
+export async function projectUIMessageStream(endpoint: WebHandler, request: Request, options: UIMessageStreamHandlerOptions): Promise<Response> {
   const { waitEndpoint } = options;
   const errorText = (failure: ChatStreamFailure): string => {
     try {
@@ -144,6 +177,7 @@ async function projectUIMessageStream(endpoint: WebHandler, request: Request, op
   };
   const projection = new UIChunkProjection((chunk) => writer.write(chunk));
   let runId: string | undefined;
+  let resumeUrl: string | undefined;
   let failed = false;
   let streaming!: () => void;
   const started = new Promise<"streaming">((resolve) => {
@@ -154,6 +188,7 @@ async function projectUIMessageStream(endpoint: WebHandler, request: Request, op
     fetchOpts: { method: request.method, headers, ...(body === undefined ? {} : { body }), signal: reading.signal },
     onMetadata: (metadata) => {
       runId ??= metadata.runId;
+      resumeUrl ??= metadata.resumeUrl ?? undefined;
       streaming();
     },
     onData: ({ hashedStepId, data }) => projection.data(hashedStepId, data),
@@ -197,6 +232,10 @@ async function projectUIMessageStream(endpoint: WebHandler, request: Request, op
 
   return new Response(writer.body, {
     status: 200,
-    headers: { ...UI_MESSAGE_STREAM_HEADERS, ...(runId === undefined ? {} : { "x-durastream-run-id": runId }) },
+    headers: {
+      ...UI_MESSAGE_STREAM_HEADERS,
+      ...(runId === undefined ? {} : { "x-durastream-run-id": runId }),
+      ...(resumeUrl === undefined ? {} : { [RESUME_URL_HEADER]: resumeUrl }),
+    },
   });
 }

@@ -6,6 +6,8 @@ export { eventMatches } from "./event-match.js";
 export { newRunRecord, storedTime } from "./new-run-record.js";
 export { outsidePendingAfter, parseRollbackMarks, stringifyRollbackMarks } from "./quiet-point.js";
 export { readRunSummary } from "./run-summary.js";
+export { MAX_RUN_KEY_BYTES, RunKeyTakenError } from "./run-key-taken.js";
+export { runKeyIndex } from "./run-key-index.js";
 export type {
   AppendEffects,
   DurableEvent,

@@ -5,6 +5,8 @@ import { eventMatches } from "./event-match.js";
 import { FrameLog } from "./frame-log.js";
 import { newRunRecord, storedTime } from "./new-run-record.js";
 import { outsidePendingAfter } from "./quiet-point.js";
+import { runKeyIndex } from "./run-key-index.js";
+import { RunKeyTakenError } from "./run-key-taken.js";
 import type {
   AppendEffects,
   DurableEvent,
@@ -97,6 +99,8 @@ export class MemoryRunStore implements RunStore {
   readonly #runs = new Map<string, MemoryRun>();
   /** Event name → runs with a step waiting for it. */
   readonly #waiting = new Map<string, Set<string>>();
+  /** `runKeyIndex(endpointId, key)` → the run holding the key (entries go when the run finishes). */
+  readonly #keys = new Map<string, string>();
   readonly #retention: number;
   readonly #now: () => number;
   #lastSweep = 0;
@@ -115,9 +119,30 @@ export class MemoryRunStore implements RunStore {
     if (this.#live(run.runId) !== undefined) {
       throw new DurableError("RUN_EXISTS", `MemoryRunStore: a run with id ${run.runId} exists already; run ids must be unique.`);
     }
+    const index = run.key === undefined ? undefined : runKeyIndex(run.endpointId, run.key);
+    if (index !== undefined) {
+      const holder = this.#activeHolder(index);
+      if (holder !== undefined) throw new RunKeyTakenError("MemoryRunStore", run.endpointId, run.key!, holder);
+    }
     const record = newRunRecord(run);
     this.#runs.set(run.runId, new MemoryRun(record));
+    if (index !== undefined) this.#keys.set(index, run.runId);
     return record;
+  }
+
+  /** The active run holding the key (see `RunStore.findActiveRunByKey`). */
+  async findActiveRunByKey(endpointId: string, key: string): Promise<string | undefined> {
+    return this.#activeHolder(runKeyIndex(endpointId, key));
+  }
+
+  /** The run holding a key if it is active; a stale entry (its run over or gone) is dropped. */
+  #activeHolder(index: string): string | undefined {
+    const runId = this.#keys.get(index);
+    if (runId === undefined) return undefined;
+    const status = this.#live(runId)?.base.status;
+    if (status === "running" || status === "suspended") return runId;
+    this.#keys.delete(index);
+    return undefined;
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -186,6 +211,10 @@ export class MemoryRunStore implements RunStore {
       if (effects.finish !== undefined) {
         next = { ...next, status: effects.finish.status, result: effects.finish.response, owner: null, wakeAt: null };
         for (const step of run.steps.values()) if (step.status === "waiting") this.#unindexWait(step, runId);
+        if (record.key !== undefined) {
+          const index = runKeyIndex(record.endpointId, record.key);
+          if (this.#keys.get(index) === runId) this.#keys.delete(index);
+        }
       }
       run.record = next;
     }

@@ -2,7 +2,7 @@ import type { NewRun, RunRecord } from "./run-store.js";
 
 /**
  * The record of a run just created: status `running`, epoch 1, owned by `run.owner`, nothing
- * streamed yet. Stores use it so every store starts a run the same way.
+ * streamed yet, with `run.key` when it has one. Stores use it so every store starts a run the same way.
  *
  * @example
  * ```ts
@@ -10,7 +10,7 @@ import type { NewRun, RunRecord } from "./run-store.js";
  * ```
  */
 export function newRunRecord(run: NewRun): RunRecord {
-  return {
+  const record: RunRecord = {
     runId: run.runId,
     endpointId: run.endpointId,
     status: "running",
@@ -25,6 +25,7 @@ export function newRunRecord(run: NewRun): RunRecord {
     createdAt: storedTime(run.createdAt),
     updatedAt: storedTime(run.createdAt),
   };
+  return run.key === undefined ? record : { ...record, key: run.key };
 }
 
 /**

@@ -42,6 +42,11 @@ export interface RunRecord {
   /** The final response, once the run is over. */
   readonly result?: ResponseSnapshot;
   /**
+   * The run's key (`NewRun.key`), absent when it was created without one. While the run is active
+   * (`running` or `suspended`) no other run of the same endpoint may be created with this key.
+   */
+  readonly key?: string;
+  /**
    * Where a takeover's scan of the log for interrupted step attempts starts (see
    * {@link QuietPoint}); absent until the store first records one (then the scan reads the whole
    * log). Set by appends with `quiet` or `suspend` effects.
@@ -99,6 +104,14 @@ export interface NewRun {
   readonly request: RequestSnapshot;
   readonly owner: string;
   readonly leaseExpiresAt: number;
+  /**
+   * A key for the run, unique among the active (`running` or `suspended`) runs of `endpointId`:
+   * `createRun` rejects with a `RunKeyTakenError` while another active run of the endpoint
+   * holds it, and the key is free again once that run is over (whatever its status) or gone.
+   * Keys of different endpoints never collide. The engine passes non-empty, well-formed strings of
+   * at most `MAX_RUN_KEY_BYTES` UTF-8 bytes (see `durable.endpoint(handler, { key })`).
+   */
+  readonly key?: string;
 }
 
 /** What a journal entry records. */
@@ -240,8 +253,22 @@ export interface RunStore {
   /**
    * Creates a run: status `running`, epoch 1, owned by `run.owner`. Rejects with a `DurableError`
    * `RUN_EXISTS` (changing nothing) when a run with this id exists and has not expired.
+   *
+   * With `run.key`: atomically with the creation, the key is taken for `run.endpointId`. When an
+   * active (`running` or `suspended`) run of that endpoint holds it already, rejects with a
+   * `RunKeyTakenError` carrying that run's id (`activeRunId`), changing nothing; of several
+   * concurrent creations with one key, exactly one succeeds. The run holds the key until the
+   * append that finishes it (`effects.finish`), so a finished or expired run never blocks a key.
    */
   createRun(run: NewRun): Promise<RunRecord>;
+  /**
+   * The id of the active (`running` or `suspended`) run of `endpointId` that holds `key` (see
+   * `NewRun.key`), or undefined when none does. Optional: a store without it does not support run
+   * keys, and `durable.endpoint(handler, { key })` refuses it (`INVALID_OPTIONS`); a store that has
+   * it must honour `NewRun.key` in `createRun`. (Memory: a map; SQLite: a unique partial index;
+   * Redis: one string key per held key, set by the creating script and deleted by the finishing one.)
+   */
+  findActiveRunByKey?(endpointId: string, key: string): Promise<string | undefined>;
   /** The run, or undefined when unknown (or expired). */
   getRun(runId: string): Promise<RunRecord | undefined>;
   /**

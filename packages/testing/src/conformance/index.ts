@@ -1,6 +1,6 @@
 // The RunStore conformance suite: defineRunStoreConformance composes one module per concern
 // (runs, appendFrames and refused writes, readFrames, subscribe, claims and leases, scheduling,
-// events, quiet points, retention) over a harness that gives each test a fresh store and a clock.
+// events, quiet points, retention, run keys) over a harness that gives each test a fresh store and a clock.
 import type { NewRun, RunRecord, RunStore } from "@durastream/server/store";
 import { afterEach, beforeEach, describe } from "vitest";
 import { describeAppendFrames } from "./append-frames.js";
@@ -11,6 +11,7 @@ import type { ConformanceHarness } from "./harness.js";
 import { describeQuietPoints } from "./quiet-points.js";
 import { describeReadFrames } from "./read-frames.js";
 import { describeRetention } from "./retention.js";
+import { describeRunKeys } from "./run-keys.js";
 import { describeRuns } from "./runs.js";
 import { describeScheduling } from "./scheduling.js";
 import { describeSubscribe } from "./subscribe.js";
@@ -78,6 +79,10 @@ export type RunStoreFactory = (context: RunStoreConformanceContext) => Promise<R
  * - log entries are compared on `offset`, `type` and `payload` only (a store may add fields);
  * - `subscribe` listeners may be called synchronously or later, but a `readFrames` started inside a
  *   listener already returns the frames whose append caused the call.
+ * - run keys (`NewRun.key`, `findActiveRunByKey`) are held by the active runs of an endpoint only:
+ *   `createRun` refuses a held key with a `RunKeyTakenError` naming the holder, the key is free
+ *   from the finishing append on, and keys of different endpoints never collide. A store without
+ *   `findActiveRunByKey` (no run keys) has these tests skipped.
  *
  * @example
  * ```ts
@@ -161,5 +166,6 @@ export function defineRunStoreConformance(name: string, factory: RunStoreFactory
     describeEvents(harness);
     describeQuietPoints(harness);
     describeRetention(harness);
+    describeRunKeys(harness);
   });
 }
