@@ -4,14 +4,7 @@ import type { AddressInfo } from "node:net";
 import { createDurable, type DurableHandler, type DurableOptions, type EndpointOptions } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
 import { createManualTimers, passTime, until } from "@durastream/testing";
-import {
-  APICallError,
-  DefaultChatTransport,
-  isStepCount,
-  lastAssistantMessageIsCompleteWithToolCalls,
-  tool,
-  type UIMessage,
-} from "ai";
+import { APICallError, DefaultChatTransport, isStepCount, lastAssistantMessageIsCompleteWithToolCalls, tool, type UIMessage } from "ai";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createMockModel } from "../mock-model.js";

@@ -5,7 +5,7 @@ import type { DurableStreamStorage, FetchFunction } from "@durastream/client";
 import { createDurable, type DurableHandler, type DurableOptions } from "@durastream/server";
 import { createEndpointServer } from "@durastream/server/node";
 import { createManualTimers, passTime, until } from "@durastream/testing";
-import { type UIMessage } from "ai";
+import type { UIMessage } from "ai";
 import { afterEach, describe, expect, it } from "vitest";
 import { failingTurn, scriptedModel, textTurn } from "../chat/chat-test-kit.fixture.js";
 import { uiMessageStreamHandler } from "../chat/ui-message-stream-handler.js";
