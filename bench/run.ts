@@ -2,6 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import { renderChart } from "./chart.js";
+import { formatChat, measureChat } from "./chat.js";
 import { formatFanout, measureFanout } from "./fanout.js";
 import { formatManyStreams, measureManyStreams } from "./many-streams.js";
 import { measureClientParse } from "./client-parse.js";
@@ -75,6 +76,15 @@ const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[col
 for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  "));
 console.log(`machine: ${machine}`);
 
+const CHAT_TOKENS = 1000;
+console.log(
+  `\nChat answer: ${CHAT_TOKENS.toLocaleString("en")} tokens of the mock model (no delay), durableChat + uiMessageStreamHandler vs. streamText + toUIMessageStream, over loopback; median of ${ROUNDS} rounds (3 paced)`,
+);
+// Paced too (the mock's 1 ms setTimeout before each token, ~1.3 s an answer): each token in its own turn of the event loop, as from a provider.
+const chat = [await measureChat(CHAT_TOKENS, ROUNDS), await measureChat(CHAT_TOKENS, 3, { tokenDelayMs: 1, warmUps: 1 })];
+const chatRows = formatChat(chat);
+console.log(chatRows.join("\n"));
+
 const REPLAY_FRAMES = 10_000;
 console.log(`\nReplay: a reconnecting client reads a finished run's ${REPLAY_FRAMES.toLocaleString("en")}-frame log from the wait endpoint`);
 const replay = await measureReplay(REPLAY_FRAMES, ROUNDS);
@@ -126,6 +136,12 @@ const markdown = [
   ...rows.slice(1).map((row) => `| ${row.join(" | ")} |`),
   "",
   "The raw row is a hand-written endpoint that writes every frame with its own `write` (chunked encoding around each), read the way a hand-rolled client reads SSE: `TextDecoder` in stream mode feeding `eventsource-parser`. Durastream can pass it: its server writes the frames a turn of the event loop produced as one piece, and `fetchWithStream` decodes whole UTF-8 chunks (without stream mode, several times faster on Node) and parses only each chunk's own JSON.",
+  "",
+  `## Chat answer (${CHAT_TOKENS.toLocaleString("en")} tokens of the mock model, median of ${ROUNDS} rounds without delay, 3 paced)`,
+  "",
+  "The same mock model (`createMockModel`, one text delta per word; without delay, then paced by its `tokenDelayMs: 1`) answers one chat request: with the AI SDK alone (`streamText` + `toUIMessageStream`, piped to a `node:http` response), and with `durableChat` in a durable endpoint (memory store) behind `uiMessageStreamHandler`, the route the stock `useChat` transport reads. Both servers run in a child process; the client is the same bare one for both (fetch, `eventsource-parser`, `JSON.parse` of each chunk), timestamping each `text-delta` from the request start. Server CPU is `process.cpuUsage()` in the server process around each request. The rounds alternate the two, after a warm-up.",
+  "",
+  ...chatRows,
   "",
   "## Durable execution",
   "",
