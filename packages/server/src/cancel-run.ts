@@ -1,10 +1,10 @@
 // Cancelling a run for good (`durable.cancel`, `DELETE <resumeUrl>`), whichever instance executes
 // it, through the store primitives a takeover uses (see ARCHITECTURE.md, "Epochs and leases").
 import { encodeFramePayload, snapshotResponse } from "@durastream/protocol";
-import { stepOfPayload } from "@durastream/protocol/internal";
 import { DurableError, StoreRefusedError, describeError } from "./errors.js";
 import { failureResponse } from "./run-response.js";
-import type { FrameToAppend, RunRecord, RunStore, StepRecord } from "./store/run-store.js";
+import type { FrameToAppend, RunRecord, RunStore } from "./store/run-store.js";
+import { scanOpenAttempts } from "./takeover-scan.js";
 import { readRunSummary } from "./store/run-summary.js";
 import type { Timers } from "./timers.js";
 
@@ -19,10 +19,6 @@ const END_OF_TIME = Number.MAX_SAFE_INTEGER;
 
 /** Claims tried before a cancel gives up (each one lost only to another cancel claiming meanwhile). */
 const CLAIM_TRIES = 5;
-
-/** Frames read per page, and payload per page at most, when scanning the log for open steps. */
-const SCAN_PAGE = 1000;
-const SCAN_MAX_BYTES = 4 * 1024 * 1024;
 
 /** What a cancel needs of its `createDurable`. */
 interface CancelSettings {
@@ -88,51 +84,11 @@ async function finishCancelled(store: RunStore, record: RunRecord, reason: strin
   const cancelled = new DurableError("RUN_CANCELLED", reason);
   const wireError = describeError(cancelled);
   const frames: FrameToAppend[] = [];
-  for (const { hashedStepId, attempt } of await openAttempts(store, record)) {
+  const { attempts } = await scanOpenAttempts(store, record, await store.listSteps(record.runId));
+  for (const { hashedStepId, attempt } of attempts) {
     frames.push({ type: "rollback", payload: encodeFramePayload({ type: "rollback", hashedStepId, attempt, willRetry: false, error: wireError }) });
   }
   const response = await snapshotResponse(failureResponse(cancelled));
   frames.push({ type: "result", payload: encodeFramePayload({ type: "result", status: "failed", response }) });
   await store.appendFrames(record.runId, record.epoch, frames, { finish: { status: "failed", response } });
-}
-
-/**
- * The step attempts the run's log leaves open, as the takeover scan finds them (takeover-scan.ts):
- * the journal's `running` entries not rolled back at their attempt, and the steps (or chunks
- * outside steps, `null`) whose data frames after the quiet point have no commit or rollback.
- */
-async function openAttempts(store: RunStore, record: RunRecord): Promise<{ hashedStepId: string | null; attempt: number }[]> {
-  const open = new Set<string | null>();
-  const lastAttempt = new Map<string | null, number>();
-  for (const { hashedStepId, attempt } of record.quiet?.rollbacks ?? []) lastAttempt.set(hashedStepId, attempt);
-  let after = record.quiet?.offset;
-  for (;;) {
-    const page = await store.readFrames(record.runId, after, SCAN_PAGE, SCAN_MAX_BYTES);
-    let pageBytes = 0;
-    for (const entry of page) {
-      pageBytes += entry.payload.length;
-      if (entry.type !== "data" && entry.type !== "commit" && entry.type !== "rollback") continue;
-      const step = stepOfPayload(entry.payload);
-      if (step === undefined) continue;
-      if (entry.type === "data") open.add(step);
-      else open.delete(step);
-      if (entry.type === "rollback") lastAttempt.set(step, (JSON.parse(entry.payload) as { attempt: number }).attempt);
-    }
-    if (page.length === 0 || (page.length < SCAN_PAGE && pageBytes < SCAN_MAX_BYTES)) break;
-    after = page[page.length - 1]!.offset;
-  }
-  const journal: StepRecord[] = await store.listSteps(record.runId);
-  const attempts = new Map(journal.map((entry) => [entry.hashedStepId, entry.attempts]));
-  const result: { hashedStepId: string | null; attempt: number }[] = [];
-  for (const entry of journal) {
-    if (entry.kind !== "run" || entry.status !== "running") continue;
-    if (!open.has(entry.hashedStepId) && lastAttempt.get(entry.hashedStepId) === entry.attempts) continue;
-    open.delete(entry.hashedStepId);
-    result.push({ hashedStepId: entry.hashedStepId, attempt: entry.attempts });
-  }
-  for (const step of open) {
-    const known = step === null ? 0 : (attempts.get(step) ?? 0);
-    result.push({ hashedStepId: step, attempt: Math.max(lastAttempt.get(step) ?? 0, known) + 1 });
-  }
-  return result;
 }

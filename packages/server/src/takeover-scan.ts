@@ -35,11 +35,68 @@ export async function rollBackInterrupted(
   ending = false,
 ): Promise<Map<string, number>> {
   const quiet = record.quiet;
+  const { attempts, lastAttempt, scanned } = await scanOpenAttempts(store, record, journal);
+  const byStep = new Map(journal.map((entry) => [entry.hashedStepId, entry]));
+  const interrupted = new Map<string, number>();
+  const frames: FrameToAppend[] = [];
+  // A `running` entry records its step's retries; the endpoint's apply to entries written before.
+  const { retries } = resolveRetryPolicy("durable.endpoint", ...retryPolicy);
+  for (const { hashedStepId: step, attempt, running } of attempts) {
+    const willRetry = (running === undefined || attempt <= (running.retries ?? retries)) && !ending;
+    if (running === undefined && step !== null) interrupted.set(step, attempt);
+    lastAttempt.set(step, attempt);
+    frames.push({
+      type: "rollback",
+      payload: encodeFramePayload({
+        type: "rollback",
+        hashedStepId: step,
+        attempt,
+        willRetry,
+        error: {
+          name: "InterruptedError",
+          message: `The execution running this step stopped before the step finished (attempt ${attempt}): its process stopped, or lost the run's lease.${willRetry ? " It runs again." : ""}`,
+        },
+      }),
+    });
+  }
+  const rollbacks = rollbackMarks(lastAttempt, byStep);
+  if (frames.length > 0) {
+    await store.appendFrames(record.runId, record.epoch, frames, { quiet: { rollbacks } });
+  } else if (scanned >= SCAN_PAGE || !sameMarks(rollbacks, quiet?.rollbacks ?? [])) {
+    // Nothing was open: record that, so the next takeover does not read these frames again.
+    // Only a saving: a failure leaves the quiet point where it was (the execution's own writes
+    // find out whether the run is still this executor's).
+    await store.appendFrames(record.runId, record.epoch, [], { quiet: { rollbacks } }).catch(() => {});
+  }
+  return interrupted;
+}
+
+/** A step attempt the log leaves open: chunks without a commit or rollback, or a `running` journal entry. */
+export interface OpenAttempt {
+  readonly hashedStepId: string | null;
+  readonly attempt: number;
+  /** The journal's `running` entry, when the attempt is on record as started. */
+  readonly running?: StepRecord;
+}
+
+/**
+ * Reads the log after the run's quiet point (pages bounded by frames and bytes) and the journal
+ * for the step attempts left open: each `running` entry not rolled back at its attempt (first),
+ * then each step (or outside-step chunks, `null`) with data frames but no commit or rollback,
+ * at the attempt after the last one known. Also returns each step's last rolled-back attempt
+ * (the quiet point's marks, then the log's) and how many frames were read. Used by takeovers and
+ * by `durable.cancel`.
+ */
+export async function scanOpenAttempts(
+  store: RunStore,
+  record: RunRecord,
+  journal: readonly StepRecord[],
+): Promise<{ attempts: OpenAttempt[]; lastAttempt: Map<string | null, number>; scanned: number }> {
   const open = new Set<string | null>();
   // The attempt of each step's last rollback frame in the log, so far.
   const lastAttempt = new Map<string | null, number>();
-  for (const { hashedStepId, attempt } of quiet?.rollbacks ?? []) lastAttempt.set(hashedStepId, attempt);
-  let after = quiet?.offset;
+  for (const { hashedStepId, attempt } of record.quiet?.rollbacks ?? []) lastAttempt.set(hashedStepId, attempt);
+  let after = record.quiet?.offset;
   let scanned = 0;
   for (;;) {
     const page = await store.readFrames(record.runId, after, SCAN_PAGE, SCAN_MAX_BYTES);
@@ -59,53 +116,22 @@ export async function rollBackInterrupted(
     if (page.length === 0 || (page.length < SCAN_PAGE && pageBytes < SCAN_MAX_BYTES)) break;
     after = page[page.length - 1]!.offset;
   }
+  const attempts: OpenAttempt[] = [];
   const byStep = new Map(journal.map((entry) => [entry.hashedStepId, entry]));
-  const running = new Map(journal.filter((entry) => entry.kind === "run" && entry.status === "running").map((entry) => [entry.hashedStepId, entry]));
-  const interrupted = new Map<string, number>();
-  const frames: FrameToAppend[] = [];
-  // A `running` entry records its step's retries; the endpoint's apply to entries written before.
-  const { retries } = resolveRetryPolicy("durable.endpoint", ...retryPolicy);
-  const rollback = (step: string | null, attempt: number, retry: boolean) => {
-    const willRetry = retry && !ending;
-    lastAttempt.set(step, attempt);
-    frames.push({
-      type: "rollback",
-      payload: encodeFramePayload({
-        type: "rollback",
-        hashedStepId: step,
-        attempt,
-        willRetry,
-        error: {
-          name: "InterruptedError",
-          message: `The execution running this step stopped before the step finished (attempt ${attempt}): its process stopped, or lost the run's lease.${willRetry ? " It runs again." : ""}`,
-        },
-      }),
-    });
-  };
-  for (const [step, entry] of running) {
+  for (const entry of journal) {
+    if (entry.kind !== "run" || entry.status !== "running") continue;
     // Rolled back already (by an earlier takeover that stopped in turn) when the log says so.
-    if (!open.has(step) && lastAttempt.get(step) === entry.attempts) continue;
-    open.delete(step);
-    rollback(step, entry.attempts, entry.attempts <= (entry.retries ?? retries));
+    if (!open.has(entry.hashedStepId) && lastAttempt.get(entry.hashedStepId) === entry.attempts) continue;
+    open.delete(entry.hashedStepId);
+    attempts.push({ hashedStepId: entry.hashedStepId, attempt: entry.attempts, running: entry });
   }
   for (const step of open) {
     // The journal has the attempts of the engine's own rollbacks, which the marks leave out (only
     // logs written before attempts were on record, by an older version, get here with one).
-    const attempts = step === null ? 0 : (byStep.get(step)?.attempts ?? 0);
-    const attempt = Math.max(lastAttempt.get(step) ?? 0, attempts) + 1;
-    if (step !== null) interrupted.set(step, attempt);
-    rollback(step, attempt, true);
+    const known = step === null ? 0 : (byStep.get(step)?.attempts ?? 0);
+    attempts.push({ hashedStepId: step, attempt: Math.max(lastAttempt.get(step) ?? 0, known) + 1 });
   }
-  const rollbacks = rollbackMarks(lastAttempt, byStep);
-  if (frames.length > 0) {
-    await store.appendFrames(record.runId, record.epoch, frames, { quiet: { rollbacks } });
-  } else if (scanned >= SCAN_PAGE || !sameMarks(rollbacks, quiet?.rollbacks ?? [])) {
-    // Nothing was open: record that, so the next takeover does not read these frames again.
-    // Only a saving: a failure leaves the quiet point where it was (the execution's own writes
-    // find out whether the run is still this executor's).
-    await store.appendFrames(record.runId, record.epoch, [], { quiet: { rollbacks } }).catch(() => {});
-  }
-  return interrupted;
+  return { attempts, lastAttempt, scanned };
 }
 
 /**

@@ -151,7 +151,9 @@ export async function projectUIMessageStream(endpoint: WebHandler, request: Requ
       return failure.message;
     }
   };
-  const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+  // The stock client's body goes to the endpoint as a stream, not read here first: the endpoint
+  // enforces its body limit (413) without this handler having buffered the whole body.
+  const body = request.method === "GET" || request.method === "HEAD" ? null : request.body;
   const headers = new Headers(request.headers);
   for (const name of DROPPED_HEADERS) headers.delete(name);
 
@@ -171,7 +173,8 @@ export async function projectUIMessageStream(endpoint: WebHandler, request: Requ
   const fetchInProcess: FetchFunction = async (input, init) => {
     if (firstCall) {
       firstCall = false;
-      return pacedResponse(await endpoint(new Request(input, init)), writer);
+      const first = body === null ? new Request(input, init) : new Request(input, { ...init, body, duplex: "half" } as RequestInit);
+      return pacedResponse(await endpoint(first), writer);
     }
     return pacedResponse(await (waitEndpoint === undefined ? fetch(input, init) : waitEndpoint(new Request(input, init))), writer);
   };
@@ -185,7 +188,7 @@ export async function projectUIMessageStream(endpoint: WebHandler, request: Requ
   });
   const done = fetchWithStream(request.url, {
     fetch: fetchInProcess,
-    fetchOpts: { method: request.method, headers, ...(body === undefined ? {} : { body }), signal: reading.signal },
+    fetchOpts: { method: request.method, headers, signal: reading.signal },
     onMetadata: (metadata) => {
       runId ??= metadata.runId;
       resumeUrl ??= metadata.resumeUrl ?? undefined;
@@ -212,23 +215,26 @@ export async function projectUIMessageStream(endpoint: WebHandler, request: Requ
     return first.response;
   }
 
-  void settled.then(async (outcome) => {
-    request.signal.removeEventListener("abort", abort);
-    if ("error" in outcome) {
-      if (reading.signal.aborted) return writer.close(); // the client went away
-      writer.write({ type: "error", errorText: errorText({ message: messageOf(outcome.error), status: undefined, runId, cause: outcome.error }) });
-      return writer.end();
-    }
-    const { response } = outcome;
-    if (failed || !response.ok) {
-      const text = await response.text().catch(() => "");
-      const message = text.trim() === "" ? `The chat run ended with HTTP ${response.status}.` : text;
-      writer.write({ type: "error", errorText: errorText({ message, status: response.status, runId }) });
-    } else {
-      await response.body?.cancel().catch(() => {});
-    }
-    writer.end();
-  });
+  void settled
+    .then(async (outcome) => {
+      request.signal.removeEventListener("abort", abort);
+      if ("error" in outcome) {
+        if (reading.signal.aborted) return writer.close(); // the client went away
+        writer.write({ type: "error", errorText: errorText({ message: messageOf(outcome.error), status: undefined, runId, cause: outcome.error }) });
+        return writer.end();
+      }
+      const { response } = outcome;
+      if (failed || !response.ok) {
+        const text = await response.text().catch(() => "");
+        const message = text.trim() === "" ? `The chat run ended with HTTP ${response.status}.` : text;
+        writer.write({ type: "error", errorText: errorText({ message, status: response.status, runId }) });
+      } else {
+        await response.body?.cancel().catch(() => {});
+      }
+      writer.end();
+    })
+    // Whatever fails while ending the body (a throwing errorText, a reader already gone) only ends it.
+    .catch(() => writer.close());
 
   return new Response(writer.body, {
     status: 200,
