@@ -114,7 +114,7 @@ export class RunLifecycle<T, R> {
         resolve();
       };
       unsubscribe = this.#state.subscribe(check);
-      void run.done.then(check);
+      void run.done.then(check, check);
     });
   }
 

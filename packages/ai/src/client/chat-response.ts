@@ -174,10 +174,13 @@ export class ChatResponse {
       this.#opened = () => resolve("streaming");
     });
     const done = begin(this.durable);
-    void done.then(() => {
-      this.#options.onEnd(this.durable.getSnapshot());
-      this.#end();
-    });
+    // A rejection reaches the caller through the race below; this branch only must not be unhandled.
+    void done
+      .then(() => {
+        this.#options.onEnd(this.durable.getSnapshot());
+        this.#end();
+      })
+      .catch(() => {});
     return Promise.race([opened, done.then(() => "settled" as const)]);
   }
 
