@@ -8,6 +8,7 @@ import { createManualTimers, passTime, until } from "@durastream/testing";
 import type { UIMessage } from "ai";
 import { afterEach, describe, expect, it } from "vitest";
 import { failingTurn, scriptedModel, textTurn } from "../chat/chat-test-kit.fixture.js";
+import { uiMessageChatKey, uiMessageResumeHandler } from "../chat/ui-message-resume-handler.js";
 import { uiMessageStreamHandler } from "../chat/ui-message-stream-handler.js";
 import { createMockModel } from "../mock-model.js";
 import { createDurableChatTransport, type DurableChatState, type DurableChatTransport, type DurableChatTransportOptions } from "./index.js";
@@ -31,9 +32,10 @@ interface SeenRequest {
 /** durableChat over `model` as endpoint `chat` behind uiMessageStreamHandler at /api/chat; the wait endpoint at /api/durable/. */
 async function serve(handler: DurableHandler, options: DurableOptions = {}) {
   const durable = createDurable({ backoff: () => 0, ...options });
-  const endpoint = durable.endpoint(handler, { id: "chat" });
+  const endpoint = durable.endpoint(handler, { id: "chat", key: uiMessageChatKey });
   const wait = durable.waitEndpoint();
   const chat = uiMessageStreamHandler(endpoint, { waitEndpoint: wait });
+  const resume = uiMessageResumeHandler(durable, { endpointId: "chat", waitEndpoint: wait });
   const requests: SeenRequest[] = [];
   const server = createEndpointServer(async (request) => {
     const { pathname } = new URL(request.url);
@@ -46,7 +48,8 @@ async function serve(handler: DurableHandler, options: DurableOptions = {}) {
       headers: Object.fromEntries(request.headers),
       body,
     });
-    return pathname.startsWith("/api/durable/") ? wait(request) : chat(request);
+    if (pathname.startsWith("/api/durable/")) return wait(request);
+    return pathname.endsWith("/stream") ? resume(request) : chat(request);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   closers.push(async () => {
@@ -302,20 +305,54 @@ describe("createDurableChatTransport with the AI SDK chat client", () => {
     const app = await serve(chatHandler(createMockModel({ text: "never" })));
     const { chat, state, errors, transport } = durableChatClient({ api: app.url, storage: memoryStorage() });
 
-    await chat.resumeStream();
+    await chat.resumeStream(); // nothing remembered: asks the resume route, which has no run for the chat (204)
     expect(state.status).toBe("ready");
     expect(state.messages).toEqual([]);
     expect(errors).toEqual([]);
-    expect(app.requests).toEqual([]);
+    expect(app.requests.map(({ method, path, accept }) => `${method} ${path} ${accept}`)).toEqual(["GET /api/chat/chat-1/stream text/event-stream"]);
+    app.requests.length = 0;
 
     const storage = memoryStorage();
     const runId = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
     storage.setItem("durastream-chat:chat-1", JSON.stringify({ runId, resumeUrl: `${app.origin}/api/durable/${runId}?token=expired` }));
-    const stale = createDurableChatTransport({ api: app.url, storage });
+    const stale = createDurableChatTransport({ api: app.url, storage, resumeRoute: false });
     expect(await stale.reconnectToStream({ chatId: "chat-1" })).toBeNull();
     expect(app.requests.map(({ method, path }) => `${method} ${path}`)).toEqual([`GET /api/durable/${runId}`]); // answered 404
     expect(storage.items.has("durastream-chat:chat-1")).toBe(false);
     expect(transport.getState("chat-1").status).toBe("idle");
+  });
+
+  it("asks the resume route when it remembers no run (another tab): replays the chat's active run from its start, then follows it", async () => {
+    const text = "word ".repeat(40).trim();
+    const model = createMockModel({ text, tokenDelayMs: 10 });
+    const app = await serve(chatHandler(model, { generateMessageId: () => "answer-1" }));
+    const first = durableChatClient({ api: app.url, storage: memoryStorage() });
+    const sending = first.chat.sendMessage({ text: "Go" });
+    await until(() => textOf(first.state.messages[1]).length > 0, "the first tokens to render");
+
+    // Another tab: its own storage (nothing remembered), the chat's persisted user message.
+    const other = durableChatClient({ api: app.url, storage: memoryStorage() }, [structuredClone(first.state.messages[0]!)]);
+    await other.chat.resumeStream();
+    await sending;
+
+    expect(other.errors).toEqual([]);
+    expect(other.state.messages[1]).toEqual({ id: "answer-1", role: "assistant", parts: [{ type: "step-start" }, { type: "text", text, state: "done" }] });
+    expect(other.transport.getState("chat-1")).toMatchObject({ status: "succeeded", committedText: text });
+    expect(app.requests.filter(({ method }) => method === "GET").map(({ path, accept }) => `${path} ${accept}`)).toEqual([
+      "/api/chat/chat-1/stream text/event-stream",
+    ]);
+    expect(model.calls).toBe(1);
+  });
+
+  it("resumeRoute: a custom route, or false to never ask one; a route that is not mounted (404) is nothing to resume", async () => {
+    const app = await serve(chatHandler(createMockModel({ text: "never" })));
+    const custom = createDurableChatTransport({ api: app.url, storage: false, resumeRoute: (id) => `${app.origin}/api/chats/${id}/stream` });
+    expect(await custom.reconnectToStream({ chatId: "a/b" })).toBeNull(); // 204 from the resume route
+    const none = createDurableChatTransport({ api: app.url, storage: false, resumeRoute: false });
+    expect(await none.reconnectToStream({ chatId: "chat-1" })).toBeNull();
+    const unmounted = createDurableChatTransport({ api: app.url, storage: false, resumeRoute: () => `${app.origin}/api/durable/nothing-here` });
+    expect(await unmounted.reconnectToStream({ chatId: "chat-1" })).toBeNull(); // the wait endpoint's 404
+    expect(app.requests.map(({ method, path }) => `${method} ${path}`)).toEqual(["GET /api/chats/a/b/stream", "GET /api/durable/nothing-here"]);
   });
 
   it("fails the request with the status when the route answers without a stream", async () => {

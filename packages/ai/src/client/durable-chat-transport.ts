@@ -54,6 +54,14 @@ export interface DurableChatTransportOptions<UI_MESSAGE extends UIMessage = UIMe
   storage?: DurableStreamStorage | false;
   /** The storage key prefix: a chat's run is saved under `<prefix><chatId>`. Default `"durastream-chat:"`. */
   storageKeyPrefix?: string;
+  /**
+   * The resume route (`uiMessageResumeHandler`) to ask when this transport remembers no run for a
+   * chat: the chat was opened in another tab or on another device, or the storage was cleared.
+   * Its answer is read in the Durastream protocol (the route serves both); a `204` (nothing runs)
+   * makes `reconnectToStream` resolve `null`. Default `` `${api}/${chatId}/stream` `` (the chat id
+   * URL-encoded), where `DefaultChatTransport` looks; `false` never asks.
+   */
+  resumeRoute?: false | ((chatId: string) => string);
 }
 
 /**
@@ -92,6 +100,11 @@ function isGone(error: unknown): boolean {
   return DurableClientError.isInstance(error) && error.code === "HTTP" && (error.status === 404 || error.status === 410);
 }
 
+/** The resume route's "nothing runs for this chat" (`204`), or a route that is not mounted (`404`). */
+function isNothingToResume(error: unknown): boolean {
+  return isGone(error) || (DurableClientError.isInstance(error) && error.code === "HTTP" && error.status === 204);
+}
+
 /** The error `sendMessages` / `reconnectToStream` throw when the response is no durable stream. */
 function openingError(snapshot: DurableStreamSnapshot<UIMessageChunk>, url: string): Error {
   if (snapshot.error !== null) return snapshot.error; // a network failure, an HTTP error from the wait endpoint, an abort
@@ -125,9 +138,12 @@ function openingError(snapshot: DurableStreamSnapshot<UIMessageChunk>, url: stri
  * - **Resume after a reload**: `reconnectToStream` (`useChat({ resume: true })`) finds the chat's
  *   run by the resume URL remembered per chat id (in `sessionStorage`, see `storage`) and replays
  *   it from its start (`resumeStreamIsReplay: true`: the chat rebuilds the message once), then
- *   follows it live. No resume route to mount. It returns `null` when no run is remembered for
- *   the chat, or when the wait endpoint no longer knows it (404/410); a run is forgotten once its
- *   result arrived.
+ *   follows it live; no resume route is needed for that. When it remembers no run for the chat
+ *   (another tab or device), it asks the resume route (`resumeRoute`, default
+ *   `${api}/${chatId}/stream`, `uiMessageResumeHandler`), which finds the chat's active run by its
+ *   key. It returns `null` when nothing runs (the route's `204`, or no route: `404`), or when the
+ *   wait endpoint no longer knows the remembered run (404/410); a run is forgotten once its result
+ *   arrived.
  * - **Committed vs. uncommitted** text per chat: `getState(chatId)` / `subscribe(chatId, …)`.
  *
  * The chunks are those `uiMessageStreamHandler` sends a stock client (same projection): each UI
@@ -167,6 +183,7 @@ export function createDurableChatTransport<UI_MESSAGE extends UIMessage = UIMess
   options: DurableChatTransportOptions<UI_MESSAGE> = {},
 ): DurableChatTransport<UI_MESSAGE> {
   const api = options.api ?? DEFAULT_API;
+  const resumeRoute = options.resumeRoute ?? ((chatId: string) => `${api}/${encodeURIComponent(chatId)}/stream`);
   const memory = new ChatRunMemory(options.storage, options.storageKeyPrefix);
   /** Each chat's latest response (what `getState` shows). */
   const current = new Map<string, ChatResponse>();
@@ -262,7 +279,8 @@ export function createDurableChatTransport<UI_MESSAGE extends UIMessage = UIMess
 
     async reconnectToStream({ chatId, abortSignal, headers }) {
       const run = memory.get(chatId);
-      if (run === undefined) return null;
+      const url = run?.resumeUrl ?? (resumeRoute === false ? undefined : resumeRoute(chatId));
+      if (url === undefined) return null;
       const [resolvedHeaders, credentials] = await Promise.all([resolveValue(options.headers), resolveValue(options.credentials)]);
       const fetchOpts: RequestInit = {
         headers: headerRecord(resolvedHeaders, headers),
@@ -270,13 +288,13 @@ export function createDurableChatTransport<UI_MESSAGE extends UIMessage = UIMess
         ...(credentials === undefined ? {} : { credentials }),
       };
       // From the start of the log: a reloaded page has none of the message (`resumeStreamIsReplay`).
-      const outcome = await respond(chatId, run.resumeUrl, fetchOpts, (response) => response.durable.resume({ resumeUrl: run.resumeUrl }), false);
+      const outcome = await respond(chatId, url, fetchOpts, (response) => response.durable.resume({ resumeUrl: url }), false);
       if (outcome instanceof ReadableStream) return outcome;
-      if (isGone(outcome.error)) {
-        memory.delete(chatId, run.runId);
+      if (run === undefined ? isNothingToResume(outcome.error) : isGone(outcome.error)) {
+        if (run !== undefined) memory.delete(chatId, run.runId);
         return null;
       }
-      throw openingError(outcome, run.resumeUrl);
+      throw openingError(outcome, url);
     },
 
     getState: (chatId) => current.get(chatId)?.getState() ?? IDLE_CHAT_STATE,
