@@ -790,4 +790,14 @@ describe("createEndpointServer", () => {
 
     expect(response.body).toBe("https:");
   });
+
+  test("keeps idle connections for 72 s and says so, so that clients close pooled connections first", async () => {
+    const server = createEndpointServer(() => new Response("ok"));
+    const port = await listen(server);
+
+    const response = await request(port, { path: "/" });
+
+    expect(server.keepAliveTimeout).toBe(72_000);
+    expect(response.headers["keep-alive"]).toBe("timeout=72");
+  });
 });
