@@ -1,7 +1,7 @@
 import { createDurable, MemoryRunStore, type Durable, type RunStore } from "@durastream/server";
 import { PHASE_PRODUCTION_BUILD } from "next/constants";
 import { after } from "next/server";
-import { withRequestOrigin } from "./request-origin";
+import { onRequestOrigin, withRequestOrigin } from "./request-origin";
 
 /**
  * What every route's Durastream instance shares: the store (runs, their frame logs, leases) and the
@@ -46,14 +46,16 @@ const instance = createDurable({
 });
 
 /**
- * The app's Durastream instance, for `app/api/chat/route.ts` (`durable.endpoint`) and
- * `app/api/durable/[runId]/route.ts` (`durable.waitEndpoint`). Its route handlers see `request.url` on the
- * origin the browser used, so resume URLs point back at it (see `lib/request-origin.ts`).
+ * The app's Durastream instance, for `app/api/chat/route.ts` (`durable.endpoint`),
+ * `app/api/chat/[id]/stream/route.ts` (`durable.attach`, through `uiMessageResumeHandler`) and
+ * `app/api/durable/[runId]/route.ts` (`durable.waitEndpoint`). They see `request.url` on the origin
+ * the browser used, so resume URLs point back at it (see `lib/request-origin.ts`).
  */
 export const durable: Durable = {
   ...instance,
   endpoint: (handler, options) => withRequestOrigin(instance.endpoint(handler, options)),
   waitEndpoint: (options) => withRequestOrigin(instance.waitEndpoint(options)),
+  attach: (endpointId, key, request) => instance.attach(endpointId, key, onRequestOrigin(request)),
 };
 
 /**

@@ -15,7 +15,8 @@ export function withRequestOrigin(handler: WebHandler): WebHandler {
   return (request) => handler(onRequestOrigin(request));
 }
 
-function onRequestOrigin(request: Request): Request {
+/** `request` with the browser's host in its URL (see {@link withRequestOrigin}). */
+export function onRequestOrigin(request: Request): Request {
   const host = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim() || request.headers.get("host");
   const url = new URL(request.url);
   if (!host || url.host === host) return request;

@@ -1,7 +1,9 @@
 export { DurableAiError, type DurableAiErrorCode } from "./errors.js";
 export { durableChat } from "./chat/durable-chat.js";
 export type { DurableChatFinishEvent, DurableChatOptions, DurableChatResult } from "./chat/durable-chat-options.js";
-export type { ModelCallRecord, StoredFile, ToolCallRecord } from "./chat/step-records.js";
+export type { ModelCallRecord, StoredFile, ToolApprovalRecord, ToolCallRecord } from "./chat/step-records.js";
+export { chatApprovalEvent, type ChatApprovalDecision } from "./chat/chat-approval-event.js";
+export { uiMessageApprovalHandler } from "./chat/ui-message-approval-handler.js";
 export {
   uiMessageStreamHandler,
   type ChatStreamFailure,

@@ -233,6 +233,9 @@ export class DurableRun implements RunScopeOwner {
    * notifies them when `durable.send` (on any instance) delivers an event to this run.
    */
   #watchDeliveries(): void {
+    // An event delivered after this execution read its journal and before this wait blocked (e.g.
+    // while it replayed earlier steps) is in the store only: look once more now that it blocks.
+    void this.refreshWaits().catch(() => {});
     if (this.#stopWatching !== null) return;
     this.#stopWatching = this.#settings.store.subscribe(this.runId, () => {
       if (!this.#suspension.hasEventWaits || this.#state !== "executing") {

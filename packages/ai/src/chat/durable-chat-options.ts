@@ -1,3 +1,4 @@
+import type { Duration } from "@durastream/server";
 import type { IdGenerator, LanguageModelUsage, PrepareStepFunction, StepResult, StopCondition, streamText, ToolSet, UIMessage } from "ai";
 
 /** The options object of `streamText` for a tool set. */
@@ -6,8 +7,8 @@ type StreamTextOptions<TOOLS extends ToolSet> = Parameters<typeof streamText<TOO
 /**
  * The `streamText` options `durableChat` passes through to every model call. Not among them: the
  * prompt (`messages` are UI messages here), retries and aborts (the engine's), the loop callbacks
- * it runs itself (`stopWhen`, `prepareStep`, `onFinish`), and what this version does not support
- * (approvals, structured output, steering, stream retries, concurrent tools).
+ * it runs itself (`stopWhen`, `prepareStep`, `onFinish`, the approval options), and what this
+ * version does not support (structured output, steering, stream retries, concurrent tools).
  */
 type PassedOptions =
   | "model"
@@ -101,9 +102,13 @@ export interface DurableChatResult<UI_MESSAGE extends UIMessage = UIMessage> {
  * Not accepted: `prompt` (use `messages`), `maxRetries` / `streamRetries` / `abortSignal` (retries
  * and cancellation are the engine's: each model call runs with `maxRetries: 0`, so the AI SDK never
  * retries inside an attempt, and with its step attempt's signal), `onError` / `onEnd` / `onAbort`
- * (see `onFinish`), `output`, `toolApproval`, `experimental_steering` and `toolCallConcurrency`
- * (tools run one after the other). Callbacks such as `onChunk` or `onStepEnd` run on every attempt
- * of a model call, not once.
+ * (see `onFinish`), `output`, `experimental_steering` and `toolCallConcurrency` (tools run one
+ * after the other). Callbacks such as `onChunk` or `onStepEnd` run on every attempt of a model
+ * call, not once.
+ *
+ * Tool approvals: `toolApproval` (as in `streamText`) and the tools' deprecated `needsApproval`
+ * decide which calls need one; a call that needs a user's decision waits for it durably (the run
+ * suspends, up to `approvalTimeout`), see `approvalTimeout` and `chatApprovalEvent`.
  *
  * @example
  * ```ts
@@ -118,6 +123,32 @@ export interface DurableChatResult<UI_MESSAGE extends UIMessage = UIMessage> {
  * ```
  */
 export type DurableChatOptions<TOOLS extends ToolSet = ToolSet, UI_MESSAGE extends UIMessage = UIMessage> = Pick<StreamTextOptions<TOOLS>, PassedOptions> & {
+  /**
+   * Which tool calls need an approval, as in `streamText`: a function of the call, or a map of
+   * tool names to `'approved'` / `'denied'` / `'user-approval'` / `'not-applicable'` (or
+   * `{ type, reason }`, or a function of the input). Takes precedence over the tools' deprecated
+   * `needsApproval`. Resolved once per call, in step `approval:<toolCallId>` (so a replay decides
+   * the same). `'approved'` runs the tool and `'denied'` denies it at once (the UI gets an automatic
+   * request and its response); `'user-approval'` pushes a `tool-approval-request` and waits
+   * durably for the decision that `durable.send(chatApprovalEvent(…))` (or the route of
+   * `uiMessageApprovalHandler`) delivers; the answer then goes on. Applies to the tools this side
+   * executes (with `execute`); client-side tools are answered by the client as before.
+   */
+  toolApproval?: StreamTextOptions<TOOLS>["toolApproval"];
+  /**
+   * How long a call waits for a user's approval: milliseconds or a duration such as `"30m"`,
+   * `"1d"`. Default `"7d"`. The run is suspended meanwhile (it costs no process) and survives
+   * restarts; when the time is up the call is denied with a reason that says so (the model gets
+   * an `execution-denied` result), and the answer goes on.
+   */
+  approvalTimeout?: Duration;
+  /**
+   * Signs each approval request (HMAC, the `signature` of the `tool-approval-request` chunk), as
+   * in `streamText`. Approvals delivered to a waiting run never need it (the run holds the
+   * request); it protects the continuation request (a `POST` whose last message is the assistant
+   * message with answered approvals), whose tool inputs come from the client.
+   */
+  experimental_toolApprovalSecret?: string | Uint8Array;
   /** The conversation so far, as `useChat` sends it. A last assistant message is continued (same id). */
   messages: UI_MESSAGE[];
   /**

@@ -219,14 +219,6 @@ describe("durableChat tools", () => {
     expect(result.responseMessage.parts.map((part) => part.type)).toEqual(["step-start", "dynamic-tool", "step-start", "text"]);
     expect(result.responseMessage.parts[1]).toMatchObject({ state: "output-error", input: { by: "two" } });
   });
-
-  it("refuses tools that need approval (not supported yet) instead of running them unapproved", async () => {
-    const guarded = tool({ inputSchema: z.object({}), needsApproval: true, execute: async () => "done" });
-    await expect(durableChat({ model: scriptedModel([]), messages: [], tools: { guarded } })).rejects.toMatchObject({
-      code: "INVALID_OPTIONS",
-      message: expect.stringContaining('tool "guarded" needs approval'),
-    });
-  });
 });
 
 function textOf(message: UIMessage): string {

@@ -14,10 +14,21 @@ import {
 import type { DurableChatOptions, DurableChatResult } from "./durable-chat-options.js";
 import { runModelCall } from "./model-call.js";
 import { foldChunks } from "./response-message.js";
-import { jsonSafe, type ModelCallRecord, type ToolCallRecord } from "./step-records.js";
-import { responseMessagesOf, toStepResult, type StoredRound } from "./step-replay.js";
-import { runToolCall, type StoredToolCall } from "./tool-call.js";
+import { jsonSafe, type ModelCallRecord, type ToolApprovalRecord, type ToolCallRecord } from "./step-records.js";
+import { responseMessagesOf, toStepResult, toolResultMessage, type StoredRound } from "./step-replay.js";
+import { answersApprovals, collectContinuedApprovals, continuedApprovalRecord, refuseToolCall, type ContinuationInput } from "./approval-continuation.js";
+import { approvalRequestChunks, approvalsConfigured, decideApprovals, type ApprovalSettings } from "./tool-approval.js";
+import { denyToolCall, runToolCall, type StoredToolCall } from "./tool-call.js";
 import { sumUsage } from "./usage.js";
+
+/** How long a run waits for a user's approval by default. */
+const DEFAULT_APPROVAL_TIMEOUT = "7d";
+const DURATION = /^(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w))+\s*$/i;
+
+/** A duration `step.waitForEvent` accepts (its own check names the step, so check it here first). */
+function isDuration(value: unknown): boolean {
+  return typeof value === "number" ? Number.isFinite(value) && value >= 0 : typeof value === "string" && DURATION.test(value);
+}
 
 function validate(options: DurableChatOptions<ToolSet, UIMessage>): void {
   const invalid = (message: string): never => {
@@ -26,14 +37,18 @@ function validate(options: DurableChatOptions<ToolSet, UIMessage>): void {
   if (typeof options !== "object" || options === null) invalid("pass the options, e.g. durableChat({ model, messages }).");
   if (options.model === undefined || options.model === null) invalid('"model" is required: a language model or a model id.');
   if (!Array.isArray(options.messages)) invalid('"messages" must be the UIMessage[] the client sent (useChat sends { id, messages }).');
-  for (const key of ["prompt", "toolApproval", "output", "experimental_steering", "streamRetries"]) {
+  for (const key of ["prompt", "output", "experimental_steering", "streamRetries"]) {
     if ((options as Record<string, unknown>)[key] !== undefined) invalid(`"${key}" is not supported (yet).`);
   }
-  for (const [name, tool] of Object.entries(options.tools ?? {})) {
-    const needsApproval = (tool as { needsApproval?: unknown }).needsApproval;
-    if (needsApproval !== undefined && needsApproval !== false) {
-      invalid(`tool "${name}" needs approval; approvals are not supported yet, and durableChat would run the tool without one.`);
-    }
+  const { toolApproval, approvalTimeout, experimental_toolApprovalSecret: secret } = options;
+  if (toolApproval !== undefined && (typeof toolApproval !== "object" || toolApproval === null) && typeof toolApproval !== "function") {
+    invalid('"toolApproval" must be a function or a map of tool names to approval statuses, as in streamText.');
+  }
+  if (approvalTimeout !== undefined && !isDuration(approvalTimeout)) {
+    invalid(`"approvalTimeout" must be milliseconds >= 0 or a duration like "30m", "1d" or "7d", got ${JSON.stringify(approvalTimeout)}.`);
+  }
+  if (secret !== undefined && typeof secret !== "string" && !(secret instanceof Uint8Array)) {
+    invalid('"experimental_toolApprovalSecret" must be a string or a Uint8Array.');
   }
 }
 
@@ -81,6 +96,19 @@ async function isStopConditionMet<TOOLS extends ToolSet>(
  * - one step `tool:<toolCallId>` per tool execution: a tool whose step committed never runs again,
  *   not on a retry of a later call nor after a suspension or a crash; its output (or error) is
  *   pushed as `tool-output-available` (`tool-output-error`);
+ * - tool approvals (`toolApproval`, the tools' deprecated `needsApproval`), as in `streamText`:
+ *   step `approval:<toolCallId>` resolves a call's status once; `'approved'` / `'denied'` decide at
+ *   once; for `'user-approval'` the run pushes a `tool-approval-request` (steps
+ *   `approval-request:<toolCallId>`, all calls of the model call first) and waits durably for the
+ *   decision (`approval-wait:<toolCallId>`, up to `approvalTimeout`, default `"7d"`; the run
+ *   suspends and survives restarts), which `durable.send(chatApprovalEvent(…))` or the route of
+ *   `uiMessageApprovalHandler` delivers. A denied (or timed-out) call is never run: it is
+ *   answered with `tool-output-denied` and, for the model, `streamText`'s `execution-denied`;
+ * - a continuation whose last message answers approvals (`approval-responded` tool parts, what
+ *   `useChat` sends when no run waits for them) has them checked in step `approval-responses`
+ *   (ids, tool calls and, with `experimental_toolApprovalSecret`, signatures from the messages;
+ *   inputs against the tool schemas; the configuration again), then runs the approved tools and
+ *   denies the others before the first model call, as `streamText` does;
  * - `stopWhen` (default `isStepCount(1)`, as in `streamText`) and `prepareStep` see the steps
  *   rebuilt from stored results, so every execution decides the same;
  * - step `finish` pushes the `finish` chunk and calls `onFinish` once with the final messages.
@@ -112,6 +140,7 @@ async function isStopConditionMet<TOOLS extends ToolSet>(
  *           execute: async ({ city }) => fetchWeather(city), // runs once, even when a later call is retried
  *         }),
  *       },
+ *       toolApproval: { weather: "not-applicable" }, // e.g. { sendEmail: "user-approval" }
  *       stopWhen: isStepCount(5),
  *       onFinish: ({ messages }) => saveChat(messages), // once
  *     });
@@ -124,8 +153,23 @@ export async function durableChat<TOOLS extends ToolSet = ToolSet, UI_MESSAGE ex
   options: DurableChatOptions<TOOLS, UI_MESSAGE>,
 ): Promise<Response> {
   validate(options as unknown as DurableChatOptions<ToolSet, UIMessage>);
-  const { messages, stopWhen = isStepCount(1), prepareStep, generateMessageId = generateId, sendReasoning, sendSources, onFinish, ...settings } = options;
+  const {
+    messages,
+    stopWhen = isStepCount(1),
+    prepareStep,
+    generateMessageId = generateId,
+    sendReasoning,
+    sendSources,
+    onFinish,
+    toolApproval,
+    approvalTimeout = DEFAULT_APPROVAL_TIMEOUT,
+    experimental_toolApprovalSecret: secret,
+    ...settings
+  } = options;
   const tools = settings.tools as ToolSet | undefined;
+  const approvals: ApprovalSettings | undefined = approvalsConfigured(tools, toolApproval)
+    ? { toolApproval: toolApproval as ApprovalSettings["toolApproval"], timeout: approvalTimeout, secret }
+    : undefined;
   const lastMessage = messages.at(-1);
   const continued = lastMessage?.role === "assistant" ? lastMessage : undefined;
   const initialMessages = await convertToModelMessages(messages, { ...(tools === undefined ? {} : { tools }) });
@@ -142,6 +186,39 @@ export async function durableChat<TOOLS extends ToolSet = ToolSet, UI_MESSAGE ex
   const rounds: StoredRound[] = [];
   const steps: StepResult<TOOLS>[] = [];
   const responseMessages: ModelMessage[] = [];
+  // A continuation that answers approvals (what useChat sends with approval-responded tool parts
+  // when no run waits for them): the approved tools run, the denied ones are denied, before the
+  // first model call, as in streamText. Not StepResults: they belong to an earlier model call.
+  const continuedRecords: ToolCallRecord[] = [];
+  if (continued !== undefined && answersApprovals(initialMessages)) {
+    const approvals = await step.run("approval-responses", () =>
+      collectContinuedApprovals({
+        messages: initialMessages,
+        tools,
+        toolApproval: toolApproval as ContinuationInput["toolApproval"],
+        toolsContext,
+        runtimeContext,
+        secret,
+        refineToolInput: settings.experimental_refineToolInput,
+      }),
+    );
+    const unanswered: ToolCallRecord[] = [];
+    for (const approval of approvals) {
+      const { toolCallId, toolName, input, dynamic } = approval;
+      const toolCall: StoredToolCall = { toolCallId, toolName, input, ...(dynamic === true ? { dynamic } : {}) };
+      const record = await step.run(`tool:${toolCallId}`, (attempt) => {
+        if (!approval.approved) return denyToolCall(toolCall, continuedApprovalRecord(approval), false);
+        if (approval.invalid !== undefined) return refuseToolCall(approval);
+        const tool = tools![toolName]!;
+        const context = toolsContext[toolName];
+        return runToolCall({ toolCall, tool, messages: initialMessages, context, approval: continuedApprovalRecord(approval) }, attempt);
+      });
+      continuedRecords.push(record);
+      if (approval.answered !== true) unanswered.push(record);
+    }
+    const toolMessage = await toolResultMessage(tools, unanswered);
+    if (toolMessage !== undefined) responseMessages.push(toolMessage);
+  }
   for (let stepNumber = 0; ; stepNumber += 1) {
     const stepMessages = [...initialMessages, ...responseMessages];
     const prepared =
@@ -181,20 +258,35 @@ export async function durableChat<TOOLS extends ToolSet = ToolSet, UI_MESSAGE ex
     );
 
     const calls = toolCallsOf(model);
+    const toolOf = (toolCall: StoredToolCall) => (tools !== undefined && Object.hasOwn(tools, toolCall.toolName) ? tools[toolCall.toolName] : undefined);
+    // A client-side tool (no execute): useChat answers it and sends the messages again.
+    const waitsForClient = calls.toRun.some((toolCall) => toolOf(toolCall)?.execute === undefined);
+    const executed = calls.toRun.filter((toolCall) => toolOf(toolCall)?.execute !== undefined);
+    const decisions =
+      approvals === undefined || executed.length === 0
+        ? new Map<string, ToolApprovalRecord>()
+        : await decideApprovals({ calls: executed, tools, settings: approvals, messages: stepMessages, toolsContext, runtimeContext });
     const records: ToolCallRecord[] = [];
-    let waitsForClient = false;
-    for (const toolCall of calls.toRun) {
-      const tool = tools !== undefined && Object.hasOwn(tools, toolCall.toolName) ? tools[toolCall.toolName] : undefined;
-      if (tool?.execute === undefined) {
-        waitsForClient = true; // a client-side tool: useChat answers it and sends the messages again
-        continue;
-      }
+    for (const toolCall of executed) {
+      const tool = toolOf(toolCall)!;
+      const approval = decisions.get(toolCall.toolCallId);
       const context = toolsContext[toolCall.toolName];
-      records.push(
-        await step.run(`tool:${toolCall.toolCallId}`, (attempt) =>
-          runToolCall({ toolCall, tool, messages: [...stepMessages, ...model.responseMessages], context }, attempt),
-        ),
+      const record = await step.run(`tool:${toolCall.toolCallId}`, (attempt) =>
+        approval?.approved === false
+          ? denyToolCall(toolCall, approval, approval.isAutomatic !== true)
+          : runToolCall(
+              {
+                toolCall,
+                tool,
+                messages: [...stepMessages, ...model.responseMessages],
+                context,
+                ...(approval === undefined ? {} : { approval, respond: approval.isAutomatic !== true }),
+              },
+              attempt,
+            ),
       );
+      // The answer's message also needs the request the approval steps pushed.
+      records.push(approval === undefined ? record : { ...record, chunks: [...approvalRequestChunks(toolCall.toolCallId, approval), ...record.chunks] });
     }
 
     const round: StoredRound = { model, tools: records };
@@ -208,6 +300,7 @@ export async function durableChat<TOOLS extends ToolSet = ToolSet, UI_MESSAGE ex
   const finishReason = rounds.at(-1)?.model.finishReason ?? "other";
   const chunks: UIMessageChunk[] = [
     { type: "start", messageId },
+    ...continuedRecords.flatMap((record) => record.chunks),
     ...rounds.flatMap((round) => [...round.model.chunks, ...round.tools.flatMap((tool) => tool.chunks)]),
     { type: "finish", finishReason: finishReason as never },
   ];

@@ -20,7 +20,19 @@ import { addUsage } from "./usage.js";
 export interface ModelCallInput {
   readonly stepNumber: number;
   /** The `streamText` settings of the run (model, system, tools, call settings, …). */
-  readonly settings: Omit<DurableChatOptions, "messages" | "stopWhen" | "prepareStep" | "onFinish" | "generateMessageId" | "sendReasoning" | "sendSources">;
+  readonly settings: Omit<
+    DurableChatOptions,
+    | "messages"
+    | "stopWhen"
+    | "prepareStep"
+    | "onFinish"
+    | "generateMessageId"
+    | "sendReasoning"
+    | "sendSources"
+    | "toolApproval"
+    | "approvalTimeout"
+    | "experimental_toolApprovalSecret"
+  >;
   readonly sendReasoning: boolean | undefined;
   readonly sendSources: boolean | undefined;
   /** The prompt: the request's messages and the responses and tool results of earlier calls. */

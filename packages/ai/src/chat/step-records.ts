@@ -37,8 +37,32 @@ export interface ModelCallRecord {
 }
 
 /**
+ * The approval of a tool call, as {@link ToolCallRecord} keeps it: the id of the approval request,
+ * the decision, and where it came from.
+ *
+ * @example
+ * ```ts
+ * const denied = (record: ToolCallRecord) => record.approval?.approved === false; // the tool did not run
+ * ```
+ */
+export interface ToolApprovalRecord {
+  readonly approvalId: string;
+  /** Whether the tool call was approved (a timed-out wait counts as denied). */
+  readonly approved: boolean;
+  /** The reason of the decision (the approver's, the configuration's, or the timeout's). */
+  readonly reason?: string;
+  /** Decided by the `toolApproval` configuration (`'approved'` / `'denied'`), not by a user. */
+  readonly isAutomatic?: boolean;
+  /** The reason the configuration gave for asking (shown to the approver). */
+  readonly requestReason?: string;
+  /** The request's HMAC signature, with `experimental_toolApprovalSecret`. */
+  readonly signature?: string;
+}
+
+/**
  * What a `tool:<toolCallId>` step of {@link durableChat} stores: the tool's output, or the message
- * of the error it threw (`error`), plus the UI chunks it committed.
+ * of the error it threw (`error`), or, for a call whose approval was denied, neither (see
+ * `approval`), plus the UI chunks of the call (its approval request and response, its output).
  */
 export interface ToolCallRecord {
   readonly toolCallId: string;
@@ -47,6 +71,8 @@ export interface ToolCallRecord {
   readonly dynamic?: boolean;
   readonly output?: JSONValue;
   readonly error?: string;
+  /** Set for a call that needed an approval; `approved: false`: the tool did not run. */
+  readonly approval?: ToolApprovalRecord;
   readonly chunks: UIMessageChunk[];
 }
 

@@ -1,4 +1,4 @@
-import type { ModelMessage, StepResult, ToolSet } from "ai";
+import type { ModelMessage, StepResult, ToolResultPart, ToolSet } from "ai";
 import { DefaultStepResult, toResponseMessages } from "ai/internal";
 import type { ModelCallRecord, StoredFile, ToolCallRecord } from "./step-records.js";
 
@@ -48,6 +48,20 @@ export function toStepResult<TOOLS extends ToolSet>(
   );
   for (const tool of tools) {
     const base = { toolCallId: tool.toolCallId, toolName: tool.toolName, input: tool.input, ...(tool.dynamic === true ? { dynamic: true } : {}) };
+    const { approval } = tool;
+    if (approval !== undefined) {
+      // As streamText's step content has them: the request, the response, and no result for a denial.
+      const toolCall = { type: "tool-call", ...base };
+      content.push({
+        type: "tool-approval-request",
+        approvalId: approval.approvalId,
+        toolCall,
+        ...(approval.requestReason === undefined ? {} : { reason: approval.requestReason }),
+        ...(approval.isAutomatic === true ? { isAutomatic: true } : {}),
+      });
+      content.push({ type: "tool-approval-response", approvalId: approval.approvalId, toolCall, approved: approval.approved, reason: approval.reason });
+      if (!approval.approved) continue;
+    }
     content.push(tool.error === undefined ? { type: "tool-result", ...base, output: tool.output } : { type: "tool-error", ...base, error: tool.error });
   }
   return new DefaultStepResult<TOOLS>({
@@ -73,19 +87,30 @@ export function toStepResult<TOOLS extends ToolSet>(
  * The `tool` message that carries the results of a round's tools to the next model call, built by
  * the AI SDK's own `toResponseMessages` (`ai/internal`), as `streamText` does: the tool's
  * `toModelOutput` when it has one, else text for a string output and JSON for anything else; an
- * error as `error-json`. `undefined` when no tool ran. Internal.
+ * error as `error-json`. A call whose approval was denied gets the result `streamText` gives it,
+ * `{ type: "execution-denied", reason }`. No `tool-approval-response` parts: the provider prompt
+ * drops them for tools run on this side, and the next `streamText` call would take a trailing one
+ * for an approval still to carry out. `undefined` when no tool was answered. Internal.
  */
-async function toolResultMessage(tools: ToolSet | undefined, records: readonly ToolCallRecord[]): Promise<ModelMessage | undefined> {
+export async function toolResultMessage(tools: ToolSet | undefined, records: readonly ToolCallRecord[]): Promise<ModelMessage | undefined> {
   if (records.length === 0) return undefined;
-  const content = records.map((record) => ({
+  const ran = records.filter((record) => record.approval?.approved !== false);
+  const content = ran.map((record) => ({
     toolCallId: record.toolCallId,
     toolName: record.toolName,
     input: record.input,
     ...(record.dynamic === true ? { dynamic: true } : {}),
     ...(record.error === undefined ? { type: "tool-result", output: record.output } : { type: "tool-error", error: record.error }),
   }));
-  const messages = await toResponseMessages({ content: content as Parameters<typeof toResponseMessages>[0]["content"], tools });
-  return messages.find((message) => message.role === "tool");
+  const messages = ran.length === 0 ? [] : await toResponseMessages({ content: content as Parameters<typeof toResponseMessages>[0]["content"], tools });
+  const results = (messages.find((message) => message.role === "tool")?.content ?? []) as ToolResultPart[];
+  const byId = new Map(results.map((part) => [part.toolCallId, part]));
+  const parts = records.map((record): ToolResultPart | undefined =>
+    record.approval?.approved === false
+      ? { type: "tool-result", toolCallId: record.toolCallId, toolName: record.toolName, output: { type: "execution-denied", reason: record.approval.reason } }
+      : byId.get(record.toolCallId),
+  );
+  return { role: "tool", content: parts.filter((part) => part !== undefined) };
 }
 
 /** The model messages the rounds so far add to the prompt: each call's response, then its tool results. Internal. */

@@ -1,6 +1,6 @@
 import { DurastreamError, stream, type StepAttempt } from "@durastream/server";
 import type { JSONValue, ModelMessage, Tool, UIMessageChunk } from "ai";
-import { jsonSafe, type ToolCallRecord } from "./step-records.js";
+import { jsonSafe, type ToolApprovalRecord, type ToolCallRecord } from "./step-records.js";
 
 /** A tool call of a model call, as stored in its content. */
 export interface StoredToolCall {
@@ -18,6 +18,40 @@ export interface ToolCallInput {
   readonly messages: ModelMessage[];
   /** This tool's entry of `toolsContext` (`execute`'s `context`). */
   readonly context: unknown;
+  /** The call's approval, when it needed one (approved here). */
+  readonly approval?: ToolApprovalRecord;
+  /** Push the approval's `tool-approval-response` before the output (a decision delivered to the run). */
+  readonly respond?: boolean;
+}
+
+/**
+ * The `tool-approval-response` chunk of a decision delivered to the run (pushed by the tool step,
+ * before the output); none for one the configuration made (the approval step pushed it with the
+ * request), nor for one the request's messages carry (the message has it already).
+ */
+function approvalResponseChunks(approval: ToolApprovalRecord | undefined, respond: boolean): UIMessageChunk[] {
+  if (approval === undefined || !respond) return [];
+  return [
+    {
+      type: "tool-approval-response",
+      approvalId: approval.approvalId,
+      approved: approval.approved,
+      ...(approval.reason === undefined ? {} : { reason: approval.reason }),
+    },
+  ];
+}
+
+/**
+ * The body of the `tool:<toolCallId>` step of a call whose approval was denied (by the user, the
+ * configuration, or the timeout): pushes the delivered decision's `tool-approval-response` (with
+ * `respond`) and `tool-output-denied`, as `streamText` does, and resolves with the record; the
+ * tool never runs. Internal.
+ */
+export function denyToolCall(toolCall: StoredToolCall, approval: ToolApprovalRecord, respond: boolean): ToolCallRecord {
+  const dynamic = toolCall.dynamic === true ? { dynamic: true } : {};
+  const chunks: UIMessageChunk[] = [...approvalResponseChunks(approval, respond), { type: "tool-output-denied", toolCallId: toolCall.toolCallId }];
+  for (const chunk of chunks) stream.push(chunk);
+  return { toolCallId: toolCall.toolCallId, toolName: toolCall.toolName, input: toolCall.input, ...dynamic, approval, chunks };
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
@@ -41,8 +75,11 @@ export async function runToolCall(input: ToolCallInput, attempt: StepAttempt): P
   const { toolCall, tool } = input;
   const { toolCallId } = toolCall;
   const dynamic = toolCall.dynamic === true ? { dynamic: true } : {};
-  const base = { toolCallId, toolName: toolCall.toolName, input: toolCall.input, ...dynamic };
+  const approval = input.approval === undefined ? {} : { approval: input.approval };
+  const base = { toolCallId, toolName: toolCall.toolName, input: toolCall.input, ...dynamic, ...approval };
   const execute = tool.execute as (input: unknown, options: unknown) => unknown;
+  const responses = approvalResponseChunks(input.approval, input.respond === true);
+  for (const chunk of responses) stream.push(chunk);
   try {
     const result = execute(toolCall.input, { toolCallId, messages: input.messages, abortSignal: attempt.signal, context: input.context });
     let output: unknown;
@@ -58,12 +95,12 @@ export async function runToolCall(input: ToolCallInput, attempt: StepAttempt): P
     const stored = jsonSafe((output ?? null) as JSONValue);
     const chunk: UIMessageChunk = { type: "tool-output-available", toolCallId, output: stored, ...dynamic };
     stream.push(chunk);
-    return { ...base, output: stored, chunks: [chunk] };
+    return { ...base, output: stored, chunks: [...responses, chunk] };
   } catch (error) {
     if (attempt.signal.aborted) throw attempt.signal.reason;
     if (DurastreamError.isInstance(error)) throw error;
     const chunk: UIMessageChunk = { type: "tool-output-error", toolCallId, errorText: errorText(error), ...dynamic };
     stream.push(chunk);
-    return { ...base, error: chunk.errorText, chunks: [chunk] };
+    return { ...base, error: chunk.errorText, chunks: [...responses, chunk] };
   }
 }

@@ -22,6 +22,23 @@ describe("UIChunkProjection", () => {
     expect(out).toEqual([{ type: "start", messageId: "m" }, { type: "start-step" }, { type: "text-start", id: "t" }, text("Hi")]);
   });
 
+  it("forwards approval chunks unchanged, and never resets for a rolled-back approval or tool step", () => {
+    const { out, projection: p } = projection();
+    const chunks: UIMessageChunk[] = [
+      { type: "tool-approval-request", approvalId: "approval-1", toolCallId: "call-1", reason: "Costs money" },
+      { type: "tool-approval-response", approvalId: "approval-1", approved: false, reason: "No" },
+      { type: "tool-output-denied", toolCallId: "call-1" },
+    ];
+    p.data("approval-request", chunks[0]);
+    p.commit("approval-request");
+    p.data("tool", chunks[1]);
+    p.rollback("tool", true); // a retried tool step: its chunks come again, no reset-step
+    p.data("tool", chunks[1]);
+    p.data("tool", chunks[2]);
+    p.commit("tool");
+    expect(out).toEqual([chunks[0], chunks[1], chunks[1], chunks[2]]);
+  });
+
   it("resets a model step that streamed, then drops the retry's start-step but not its text-start", () => {
     const { out, projection: p } = projection();
     p.data("llm", { type: "start-step" });

@@ -355,6 +355,33 @@ describe("createDurableChatTransport with the AI SDK chat client", () => {
     expect(app.requests.map(({ method, path }) => `${method} ${path}`)).toEqual(["GET /api/chats/a/b/stream", "GET /api/durable/nothing-here"]);
   });
 
+  it("cancel(chatId) after stop(): the run is cancelled on the server and forgotten, so a reload has nothing to replay", async () => {
+    const text = "word ".repeat(200).trim();
+    const model = createMockModel({ text, tokenDelayMs: 10 });
+    const app = await serve(chatHandler(model));
+    const storage = memoryStorage();
+    const before = durableChatClient({ api: app.url, storage, headers: { "x-app": "1" } });
+    expect(await before.transport.cancel("chat-1")).toBe(false); // nothing known yet
+
+    const sending = before.chat.sendMessage({ text: "Go" });
+    await until(() => textOf(before.state.messages[1]).length > 0, "the first tokens to render");
+    await before.chat.stop();
+    await sending;
+    const { resumeUrl } = before.transport.getState("chat-1");
+    expect(await before.transport.cancel("chat-1")).toBe(true);
+
+    const cancel = app.requests.at(-1)!;
+    expect(cancel).toMatchObject({ method: "DELETE", path: new URL(resumeUrl!).pathname });
+    expect(cancel.headers["x-app"]).toBe("1");
+    expect(storage.items.has("durastream-chat:chat-1")).toBe(false);
+    const after = durableChatClient({ api: app.url, storage, resumeRoute: false }, structuredClone(before.state.messages));
+    expect(await after.transport.reconnectToStream({ chatId: "chat-1" })).toBeNull();
+    // The server's run is over: the resume route of the chat finds nothing running.
+    const resumed = await fetch(`${app.origin}/api/chat/chat-1/stream`);
+    expect(resumed.status).toBe(204);
+    expect(textOf(before.state.messages[1]).length).toBeLessThan(text.length);
+  });
+
   it("fails the request with the status when the route answers without a stream", async () => {
     const durable = createDurable({ maxBodyBytes: 16 });
     closers.push(() => durable.close());

@@ -1,5 +1,12 @@
 import { APICallError } from "@ai-sdk/provider";
-import { DurableClientError, type DurableStreamSnapshot, type DurableStreamStorage, type FetchFunction, type ReconnectOptions } from "@durastream/client";
+import {
+  cancelRun,
+  DurableClientError,
+  type DurableStreamSnapshot,
+  type DurableStreamStorage,
+  type FetchFunction,
+  type ReconnectOptions,
+} from "@durastream/client";
 import type { ChatTransport, PrepareSendMessagesRequest, UIMessage, UIMessageChunk } from "ai";
 import { ChatResponse, IDLE_CHAT_STATE, type DurableChatState } from "./chat-response.js";
 import { ChatRunMemory } from "./chat-run-memory.js";
@@ -81,6 +88,15 @@ export interface DurableChatTransport<UI_MESSAGE extends UIMessage = UIMessage> 
   getState(chatId: string): DurableChatState;
   /** Calls `listener` after every change of `getState(chatId)`; returns the unsubscribe function. */
   subscribe(chatId: string, listener: () => void): () => void;
+  /**
+   * Cancels the chat's running answer on the server (`cancelRun` with its resume URL, sending this
+   * transport's `headers`, `credentials` and `fetch`) and forgets the run, so a reload does not
+   * replay the cancelled answer. Call it after `useChat`'s `stop()`, which only closes the
+   * connection. Resolves `true` once the cancel is stored, `false` when there is no run to cancel
+   * (none known for the chat, or the server no longer knows it); rejects with a
+   * `DurableClientError` when the server refuses.
+   */
+  cancel(chatId: string): Promise<boolean>;
 }
 
 const DEFAULT_API = "/api/chat";
@@ -298,6 +314,21 @@ export function createDurableChatTransport<UI_MESSAGE extends UIMessage = UIMess
     },
 
     getState: (chatId) => current.get(chatId)?.getState() ?? IDLE_CHAT_STATE,
+
+    async cancel(chatId) {
+      const shown = current.get(chatId)?.getState();
+      const remembered = memory.get(chatId);
+      const resumeUrl = shown?.resumeUrl ?? remembered?.resumeUrl ?? null;
+      if (resumeUrl === null) return false;
+      const [resolvedHeaders, credentials] = await Promise.all([resolveValue(options.headers), resolveValue(options.credentials)]);
+      const cancelled = await cancelRun(resumeUrl, {
+        headers: headerRecord(resolvedHeaders),
+        ...(credentials === undefined ? {} : { credentials }),
+        ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+      });
+      for (const runId of [shown?.runId, remembered?.runId]) if (runId != null) memory.delete(chatId, runId);
+      return cancelled;
+    },
 
     subscribe(chatId, listener) {
       let set = listeners.get(chatId);

@@ -8,4 +8,5 @@ export {
   type DurableChatTransportOptions,
   type Resolvable,
 } from "./durable-chat-transport.js";
+export { sendToolApproval, type SendToolApprovalInit, type ToolApprovalDecision } from "./send-tool-approval.js";
 export { cancelRun, type CancelRunInit } from "@durastream/client";

@@ -314,13 +314,19 @@ export class MemoryRunStore implements RunStore {
   #putStep(run: MemoryRun, step: StepRecord): void {
     if (step.wakeAt !== undefined && !Number.isInteger(step.wakeAt)) step = { ...step, wakeAt: storedTime(step.wakeAt) };
     const previous = run.steps.get(step.hashedStepId);
-    if (previous?.status === "waiting") this.#unindexWait(previous, run.record.runId);
     run.steps.set(step.hashedStepId, step);
+    // The run stays indexed under the event while another of its steps still waits for it.
+    if (previous?.status === "waiting" && !this.#waitsFor(run, previous.event)) this.#unindexWait(previous, run.record.runId);
     if (step.status === "waiting" && step.event !== undefined) {
       let runIds = this.#waiting.get(step.event);
       if (runIds === undefined) this.#waiting.set(step.event, (runIds = new Set()));
       runIds.add(run.record.runId);
     }
+  }
+
+  #waitsFor(run: MemoryRun, event: string | undefined): boolean {
+    for (const step of run.steps.values()) if (step.status === "waiting" && step.event === event) return true;
+    return false;
   }
 
   #unindexWait(step: StepRecord, runId: string): void {

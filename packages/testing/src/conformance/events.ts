@@ -128,6 +128,21 @@ export function describeEvents(t: ConformanceHarness): void {
       expect((await t.store.getRun(run.runId))!.wakeAt).toBe(t.clock + 60_000);
     });
 
+    it("keeps a run's other waits for the same event name when one of them is delivered", async () => {
+      const run = await createRun();
+      await t.store.appendFrames(run.runId, 1, [], { step: waitingStep("approval", { "data.id": "a" }, t.clock + 60_000, 0) });
+      await t.store.appendFrames(run.runId, 1, [], {
+        step: waitingStep("approval", { "data.id": "b" }, t.clock + 60_000, 1),
+        suspend: { wakeAt: t.clock + 60_000 },
+      });
+      t.clock += 5;
+      expect(await t.store.deliverEvent({ name: "approval", data: { id: "a" } }, t.clock)).toEqual([run.runId]);
+      expect((await t.store.listSteps(run.runId)).map((entry) => entry.status)).toEqual(["succeeded", "waiting"]);
+      t.clock += 5;
+      expect(await t.store.deliverEvent({ name: "approval", data: { id: "b" } }, t.clock)).toEqual([run.runId]);
+      expect((await t.store.listSteps(run.runId)).map((entry) => entry.status)).toEqual(["succeeded", "succeeded"]);
+    });
+
     it("drops the waits of a run that finishes", async () => {
       const run = await createRun();
       const step = waitingStep("never", undefined, t.clock + 60_000);
