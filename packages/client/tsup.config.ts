@@ -7,4 +7,7 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "es2022",
+  // Keep `node:` specifiers as written: tsup strips the prefix by default, and edge bundlers and
+  // runtimes (workerd, Deno, Bun) resolve built-ins by it.
+  removeNodeProtocol: false,
 });
