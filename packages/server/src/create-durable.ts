@@ -16,6 +16,7 @@ import { attachTextBody } from "./text-body.js";
 import { unavailableResponse } from "./unavailable-response.js";
 import { createWaitEndpoint, type WaitEndpointOptions } from "./wait-endpoint.js";
 import { publicOrigin, resumeUrl, type ResumeUrlOptions } from "./resume-url.js";
+import { bodyAlreadyReadResponse, isBodyAlreadyRead } from "./body-already-read.js";
 import { DEFAULT_REQUEST_HEADERS, snapshotRequest } from "./request-snapshot.js";
 import { ResumeTokens, resolveSecret } from "./resume-token.js";
 import { resolveRetryPolicy, type Backoff } from "./retry-policy.js";
@@ -446,6 +447,10 @@ export function createDurable(options: DurableOptions = {}): Durable {
       return async (request: Request): Promise<Response> => {
         if (executor.closed)
           return unavailableResponse("This instance is shutting down; send the request again (another instance takes it).", { connection: "close" });
+        const misrouted = misroutedResume(request, basePath, asyncRedirectUrl);
+        if (misrouted !== null) return misrouted;
+        // A body parser ran first (Hono's c.req.json(), express.json()): say what to change.
+        if (request.bodyUsed) return bodyAlreadyReadResponse();
         const endpointId = endpointOptions.id ?? `${request.method} ${new URL(request.url).pathname}`;
         executor.register(endpointId, registration);
         let captured: Awaited<ReturnType<typeof snapshotRequest>>;
@@ -455,6 +460,7 @@ export function createDurable(options: DurableOptions = {}): Durable {
           if (DurableError.isInstance(error) && error.code === "BODY_TOO_LARGE") {
             return new Response(error.message, { status: 413, headers: { "content-type": "text/plain; charset=utf-8" } });
           }
+          if (isBodyAlreadyRead(error)) return bodyAlreadyReadResponse(error);
           throw error;
         }
         const handlerRequest = new Request(request.url, {
@@ -598,3 +604,25 @@ export function createDurable(options: DurableOptions = {}): Durable {
 
 /** How long live connections get to read the rest of their log at shutdown, ms. */
 const STREAM_GRACE = 2_000;
+
+/**
+ * A client's resume request (`GET`/`DELETE` of a resume URL: `<basePath>/<runId>?token=…`, or
+ * `asyncRedirectUrl` with `runId` and `token`) that reached a durable endpoint instead of the wait
+ * endpoint, as a catch-all route (`Bun.serve({ fetch: endpoint })`) sends it: answered with an
+ * error that says what to mount, instead of starting another run. Null for any other request.
+ */
+function misroutedResume(request: Request, basePath: string, asyncRedirectUrl: DurableOptions["asyncRedirectUrl"]): Response | null {
+  if (request.method !== "GET" && request.method !== "DELETE") return null;
+  const url = new URL(request.url);
+  const token = url.searchParams.get("token");
+  if (token === null || !/^\d{1,12}\./.test(token)) return null;
+  const waitPath =
+    typeof asyncRedirectUrl === "string"
+      ? new URL(asyncRedirectUrl, url).pathname === url.pathname && url.searchParams.has("runId")
+      : asyncRedirectUrl === undefined && url.pathname.startsWith(`${basePath.replace(/\/+$/, "")}/`);
+  if (!waitPath) return null;
+  return new Response(
+    `This is a request to resume a run (${request.method} ${url.pathname}?token=…), but it reached durable.endpoint(), which would start another run. Serve ${typeof asyncRedirectUrl === "string" ? asyncRedirectUrl : `${basePath}/<runId>`} with durable.waitEndpoint(), e.g. in a catch-all Bun.serve/Deno.serve fetch: url.pathname.startsWith("${basePath}/") ? wait(request) : endpoint(request).`,
+    { status: 500, headers: { "content-type": "text/plain; charset=utf-8", "x-durastream-error": "WAIT_ENDPOINT_NOT_MOUNTED" } },
+  );
+}

@@ -59,8 +59,15 @@ const DEFAULT_ORPHAN_GRACE = 3_600_000;
  * (replaying their handler with memoized steps), keeps their leases, and delivers events.
  */
 export class Executor {
-  /** This process's identity as a run owner. */
-  readonly owner = `executor-${ulid()}`;
+  #owner: string | undefined;
+  /**
+   * This process's identity as a run owner. Made on first use, not at construction: workerd
+   * forbids random values in global scope, where apps call `createDurable()`.
+   */
+  get owner(): string {
+    if (this.#owner === undefined) this.#owner = `executor-${ulid()}`;
+    return this.#owner;
+  }
   readonly #settings: ExecutorSettings;
   readonly #registrations = new Map<string, Registration>();
   readonly #active = new Map<string, DurableRun>();
@@ -68,6 +75,11 @@ export class Executor {
   readonly #settled = new Map<string, Promise<void>>();
   #timer: unknown;
   #timerDue = Number.POSITIVE_INFINITY;
+  /**
+   * The poll timer could not be set: workerd forbids timers in global scope, where the first poll
+   * (at `durable.endpoint`) runs. The next run started here polls again, from a request.
+   */
+  #armRefused = false;
   /** No new runs are started, claimed or resumed: the executor is shutting down or closed. */
   #closed = false;
   /**
@@ -128,6 +140,10 @@ export class Executor {
     key?: string,
   ): Promise<{ run: DurableRun; end: Promise<ExecutionEnd> }> {
     const { store, timers, leaseDuration } = this.#settings;
+    if (this.#armRefused) {
+      this.#armRefused = false;
+      void this.poll();
+    }
     const now = timers.now();
     const record = await store.createRun({
       runId: ulid(),
@@ -470,15 +486,23 @@ export class Executor {
     const due = nextWake !== null && nextWake > asked ? Math.min(nextWake, now + pollInterval) : now + pollInterval;
     if (this.#timer !== undefined && this.#timerDue <= due) return;
     if (this.#timer !== undefined) timers.clearTimeout(this.#timer);
+    let timer: unknown;
+    try {
+      timer = timers.setTimeout(
+        () => {
+          this.#timer = undefined;
+          this.#timerDue = Number.POSITIVE_INFINITY;
+          void this.poll();
+        },
+        Math.max(0, due - now),
+      );
+    } catch (error) {
+      if (!isGlobalScopeRefusal(error)) throw error;
+      this.#armRefused = true;
+      return;
+    }
     this.#timerDue = due;
-    this.#timer = timers.setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#timerDue = Number.POSITIVE_INFINITY;
-        void this.poll();
-      },
-      Math.max(0, due - now),
-    );
+    this.#timer = timer;
     unrefTimer(this.#timer);
   }
 
@@ -508,4 +532,9 @@ function formatGrace(milliseconds: number): string {
   if (milliseconds >= 60_000 && milliseconds % 60_000 === 0) return `${milliseconds / 60_000} min`;
   if (milliseconds >= 1000 && milliseconds % 1000 === 0) return `${milliseconds / 1000} s`;
   return `${milliseconds} ms`;
+}
+
+/** The error workerd throws for a timer (or I/O, or random values) set in global scope. */
+function isGlobalScopeRefusal(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("Disallowed operation called within global scope");
 }

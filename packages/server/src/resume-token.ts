@@ -10,10 +10,24 @@ const encoder = new TextEncoder();
  * `<expiry in epoch-seconds>.<base64url signature>`.
  */
 export class ResumeTokens {
-  readonly #key: Promise<CryptoKey>;
+  readonly #secret: string | (() => string);
+  #cryptoKey: Promise<CryptoKey> | undefined;
 
-  constructor(secret: string) {
-    this.#key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+  /**
+   * `secret` may be a function, called once on first use: the key is made then, not at
+   * construction, because workerd forbids random values (and crypto) in global scope, where apps
+   * call `createDurable()`.
+   */
+  constructor(secret: string | (() => string)) {
+    this.#secret = secret;
+  }
+
+  get #key(): Promise<CryptoKey> {
+    if (this.#cryptoKey === undefined) {
+      const secret = typeof this.#secret === "function" ? this.#secret() : this.#secret;
+      this.#cryptoKey = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+    }
+    return this.#cryptoKey;
   }
 
   /** A token for `runId` that expires at `expiresAt` (epoch-milliseconds). */
@@ -38,14 +52,29 @@ export class ResumeTokens {
 
 let warnedAboutSecret = false;
 
+/** An environment variable, or undefined where there is no `process.env`. */
+function readEnvironment(name: string): string | undefined {
+  const environment = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  try {
+    return environment?.[name];
+  } catch (error) {
+    // Deno without --allow-env refuses to read it (NotCapable): say what to do instead.
+    throw new DurableError(
+      "NO_SECRET",
+      `createDurable: no secret for resume tokens was passed and ${name} cannot be read from the environment (${error instanceof Error ? error.message : String(error)}). Pass { secret } to createDurable, or allow reading the environment (Deno: --allow-env=DURASTREAM_SECRET,NODE_ENV).`,
+      { cause: error },
+    );
+  }
+}
+
 /**
  * The secret for resume tokens: the option, else `DURASTREAM_SECRET`, else (outside production) a
  * random one for this process with a one-time warning. In production a missing secret is an error:
- * tokens would not survive a restart or work across instances.
+ * tokens would not survive a restart or work across instances. The random secret is a function
+ * that makes it on first use (see {@link ResumeTokens}).
  */
-export function resolveSecret(secret: string | undefined): string {
-  const environment = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  const chosen = secret ?? environment?.DURASTREAM_SECRET;
+export function resolveSecret(secret: string | undefined): string | (() => string) {
+  const chosen = secret ?? readEnvironment("DURASTREAM_SECRET");
   if (chosen !== undefined) {
     if (typeof chosen !== "string" || chosen.length < 16) {
       throw new InvalidOptionsError(
@@ -54,7 +83,7 @@ export function resolveSecret(secret: string | undefined): string {
     }
     return chosen;
   }
-  if (environment?.NODE_ENV === "production") {
+  if (readEnvironment("NODE_ENV") === "production") {
     throw new DurableError(
       "NO_SECRET",
       "createDurable: no secret for resume tokens. Set DURASTREAM_SECRET (e.g. `openssl rand -hex 32`) or pass { secret } — the same value on every instance.",
@@ -66,6 +95,5 @@ export function resolveSecret(secret: string | undefined): string {
       "[durastream] No DURASTREAM_SECRET set: using a random secret for this process. Resume URLs stop working when it restarts. Set DURASTREAM_SECRET in production.",
     );
   }
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return bytesToBase64Url(bytes);
+  return () => bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }

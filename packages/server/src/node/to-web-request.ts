@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { nodeBodyAlreadyReadError } from "../body-already-read.js";
 import { readForwarded } from "../forwarded-headers.js";
 
 type DuplexRequestInit = RequestInit & { duplex: "half" };
@@ -26,7 +27,10 @@ export function toWebRequest(incoming: IncomingMessage, outgoing: ServerResponse
   }
   const init: DuplexRequestInit = { method, headers, signal, duplex: "half" };
   if (method !== "GET" && method !== "HEAD" && mayHaveBody(incoming)) {
-    init.body = requestBodyStream(incoming, outgoing);
+    // A body parser that ran first (express.json(), Fastify's) has read the stream to its end, or
+    // is reading it: the body is not there to stream, and waiting for it would end in "the client
+    // disconnected". The body fails at once with an error that says so.
+    init.body = incoming.readableEnded || (incoming.readableDidRead && !incoming.destroyed) ? consumedBodyStream() : requestBodyStream(incoming, outgoing);
   }
   return new Request(url, init);
 }
@@ -60,6 +64,14 @@ function mayHaveBody(incoming: IncomingMessage): boolean {
   if (headers["transfer-encoding"] !== undefined) return true;
   const length = headers["content-length"];
   return length !== undefined && length !== "0";
+}
+
+function consumedBodyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      controller.error(nodeBodyAlreadyReadError());
+    },
+  });
 }
 
 function requestBodyStream(incoming: IncomingMessage, outgoing: ServerResponse): ReadableStream<Uint8Array> {
