@@ -87,7 +87,8 @@ class ChunkListView<T> implements ChunkList<T> {
   }
 }
 
-const EMPTY: ChunkList<never> = new ChunkBuffer<never>().view();
+// What `new ChunkBuffer().view()` returns, built directly so bundlers can drop it when unused.
+const EMPTY: ChunkList<never> = /* @__PURE__ */ new ChunkListView<never>([], 0);
 
 /**
  * The empty `ChunkList` (one shared instance).

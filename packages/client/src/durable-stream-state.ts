@@ -4,13 +4,13 @@ import type { DurableStreamResult, DurableStreamSnapshot, DurableStreamStatus } 
 import { createSubscribable } from "./subscribable.js";
 
 /** The snapshot of every store before its first run and after `reset()` (one shared object). */
-const INITIAL_SNAPSHOT: DurableStreamSnapshot<never, never> = Object.freeze({
+const INITIAL_SNAPSHOT: DurableStreamSnapshot<never, never> = /* @__PURE__ */ Object.freeze({
   status: "idle",
   runId: null,
   resumeUrl: null,
   offset: null,
-  committed: emptyChunkList<never>(),
-  uncommitted: Object.freeze([]),
+  committed: /* @__PURE__ */ emptyChunkList<never>(),
+  uncommitted: /* @__PURE__ */ Object.freeze([]),
   committedText: "",
   uncommittedText: "",
   result: null,

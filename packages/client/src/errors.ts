@@ -71,19 +71,19 @@ export interface DurableClientErrorOptions {
  */
 export class DurableClientError extends DurastreamError<DurableClientErrorCode> {
   /** The HTTP status of the response, for `HTTP` errors; otherwise `undefined`. */
-  readonly status: number | undefined;
+  declare readonly status: number | undefined;
   /** The URL of the connection that failed, when known. */
-  readonly url: string | undefined;
+  declare readonly url: string | undefined;
   /**
    * The offset of the last log frame delivered to your callbacks before the failure; `undefined`
    * when none was. Pass it to `resumeStream` as `offset`.
    */
-  readonly offset: string | undefined;
+  declare readonly offset: string | undefined;
   /**
    * The run's latest resume URL when the failure happened; `undefined` when the server offered
    * none (or the stream failed before its metadata arrived).
    */
-  readonly resumeUrl: string | undefined;
+  declare readonly resumeUrl: string | undefined;
 
   /**
    * @example

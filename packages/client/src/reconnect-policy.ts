@@ -1,5 +1,5 @@
 import { InvalidOptionsError } from "@durastream/protocol";
-import { backoffDelay, checkBackoff } from "@durastream/protocol/internal";
+import { checkBackoffFields, scheduleDelay } from "@durastream/protocol/internal";
 import { DurableClientError } from "./errors.js";
 import type { ReconnectOptions } from "./fetch-with-stream-options.js";
 
@@ -12,7 +12,7 @@ import type { ReconnectOptions } from "./fetch-with-stream-options.js";
  * await fetchWithStream("/api/chat", { reconnect: { ...DEFAULT_RECONNECT, retries: 20 } });
  * ```
  */
-export const DEFAULT_RECONNECT = Object.freeze({ retries: 8, initialDelay: 250, factor: 2, maxDelay: 10_000, jitter: 0.5 });
+export const DEFAULT_RECONNECT = /* @__PURE__ */ Object.freeze({ retries: 8, initialDelay: 250, factor: 2, maxDelay: 10_000, jitter: 0.5 });
 
 /**
  * `ReconnectOptions` checked and with defaults filled in. Internal.
@@ -40,15 +40,16 @@ export function createReconnectPolicy(options: false | ReconnectOptions | undefi
   if (retries !== Infinity && (!Number.isInteger(retries) || retries < 0)) {
     throw new InvalidOptionsError(`${where}: "reconnect.retries" must be a whole number >= 0 (or Infinity), got ${String(retries)}.`);
   }
-  checkBackoff(backoff, where, "reconnect");
+  // `backoff` is the rest of a destructured object, so always an object: only its fields need checking.
+  checkBackoffFields(backoff, where, "reconnect");
   // Resolved once: each attempt only computes its wait.
-  const schedule = {
-    initialDelay: backoff.initialDelay ?? DEFAULT_RECONNECT.initialDelay,
-    factor: backoff.factor ?? DEFAULT_RECONNECT.factor,
-    maxDelay: backoff.maxDelay ?? DEFAULT_RECONNECT.maxDelay,
-    jitter: backoff.jitter ?? DEFAULT_RECONNECT.jitter,
-  };
-  return { retries, delayFor: (attempt) => backoffDelay(schedule, attempt, Math.random()) };
+  const {
+    initialDelay = DEFAULT_RECONNECT.initialDelay,
+    factor = DEFAULT_RECONNECT.factor,
+    maxDelay = DEFAULT_RECONNECT.maxDelay,
+    jitter = DEFAULT_RECONNECT.jitter,
+  } = backoff;
+  return { retries, delayFor: (attempt) => scheduleDelay(initialDelay, factor, maxDelay, jitter, attempt, Math.random()) };
 }
 
 /**

@@ -38,7 +38,7 @@ export type Backoff = BackoffOptions | ((attempt: number) => number);
  * The server's defaults for `BackoffOptions` (step retries): from 1 s, doubling, up to 30 s, ±20 %
  * jitter. `backoffDelay` fills in these for the fields left out. Internal.
  */
-export const DEFAULT_BACKOFF: Readonly<Required<BackoffOptions>> = Object.freeze({
+export const DEFAULT_BACKOFF: Readonly<Required<BackoffOptions>> = /* @__PURE__ */ Object.freeze({
   initialDelay: 1000,
   factor: 2,
   maxDelay: 30_000,
@@ -68,9 +68,17 @@ export function checkBackoff(backoff: unknown, where: string, name = "backoff"):
       `${where}: "${name}" must be an object { initialDelay?, factor?, maxDelay?, jitter? } or a function from the attempt to a delay in milliseconds, got ${String(backoff)}.`,
     );
   }
-  const fields = backoff as Record<string, unknown>;
+  checkBackoffFields(backoff, where, name);
+}
+
+/**
+ * The field checks of `checkBackoff`, for a caller whose `fields` is always an object (never a
+ * function): the client's reconnect options, which need neither the other message nor the
+ * function case in their bundle. Internal.
+ */
+export function checkBackoffFields(fields: object, where: string, name: string): asserts fields is BackoffOptions {
   for (const [field, min, max, unit] of RANGES) {
-    const value = fields[field];
+    const value = (fields as Record<string, unknown>)[field];
     if (value === undefined) continue;
     if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
       throw new InvalidOptionsError(`${where}: "${name}.${field}" must be a number from ${min} to ${max}${unit}, got ${String(value)}.`);
@@ -107,6 +115,19 @@ export function backoffDelay(backoff: Backoff, attempt: number, random: number, 
     maxDelay = DEFAULT_BACKOFF.maxDelay,
     jitter = DEFAULT_BACKOFF.jitter,
   } = backoff;
+  return scheduleDelay(initialDelay, factor, maxDelay, jitter, attempt, random);
+}
+
+/**
+ * `backoffDelay` for a schedule whose every field is given (checked, defaults filled in): the
+ * formula alone, for a caller that never passes a function. Internal.
+ *
+ * @example
+ * ```ts
+ * scheduleDelay(250, 2, 10_000, 0.5, 3, 0.5); // 1000
+ * ```
+ */
+export function scheduleDelay(initialDelay: number, factor: number, maxDelay: number, jitter: number, attempt: number, random: number): number {
   // No wait stays no wait for any attempt (0 * Infinity would be NaN once factor ** n overflows).
   const base = initialDelay === 0 ? 0 : Math.min(maxDelay, initialDelay * factor ** (attempt - 1));
   return Math.max(0, Math.round(base * (1 + jitter * (random * 2 - 1))));

@@ -6,7 +6,7 @@ import type { BodyEncoding } from "./frames.js";
 
 /** Bytes per `String.fromCharCode` call when building base64 input (below the engines' argument limits). */
 const BASE64_CHUNK = 0x8000;
-const textEncoder = new TextEncoder();
+const textEncoder = /* @__PURE__ */ new TextEncoder();
 
 /**
  * A body as a snapshot stores it: its text when the bytes are valid UTF-8 (a byte order mark is

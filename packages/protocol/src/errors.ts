@@ -23,13 +23,15 @@ const marker = "durastream.error";
  * ```
  */
 export class DurastreamError<Code extends string = string> extends Error {
+  // `declare`d fields (here and in the subclasses) are only assigned in the constructor, which gives
+  // the same own properties in the same order as class fields would, in less code.
   /** Discriminates the kinds of error; each subclass documents its codes. */
-  readonly code: Code;
+  declare readonly code: Code;
 
   constructor(code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "DurastreamError";
     this.code = code;
+    this.name = "DurastreamError";
     DurastreamError.mark(this, marker);
   }
 
@@ -144,7 +146,7 @@ export type ProtocolErrorCode =
  */
 export class ProtocolError extends DurastreamError<ProtocolErrorCode> {
   /** The raw SSE event or text that failed, when there is one. */
-  readonly raw: string | undefined;
+  declare readonly raw: string | undefined;
 
   constructor(code: ProtocolErrorCode, message: string, options: { cause?: unknown; raw?: string } = {}) {
     super(code, message, options);

@@ -22,7 +22,7 @@ export {
   decodeBody,
   encodeBody,
 } from "./body-encoding.js";
-export { DEFAULT_BACKOFF, backoffDelay, checkBackoff } from "./backoff.js";
+export { DEFAULT_BACKOFF, backoffDelay, checkBackoff, checkBackoffFields, scheduleDelay } from "./backoff.js";
 export { describeValue } from "./describe-value.js";
 export {
   checkOptionalFunction,

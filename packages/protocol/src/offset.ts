@@ -12,7 +12,7 @@ export interface Offset {
 }
 
 /** The offset before the first frame of every log: reading "after" it replays the whole log. */
-export const START_OFFSET: Offset = Object.freeze({ epoch: 0, sequence: 0 });
+export const START_OFFSET: Offset = /* @__PURE__ */ Object.freeze({ epoch: 0, sequence: 0 });
 
 /**
  * Renders an offset as it travels in SSE `id:` fields and `Last-Event-ID` headers: `"<epoch>-<sequence>"`.

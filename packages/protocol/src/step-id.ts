@@ -1,7 +1,7 @@
 import { InvalidOptionsError } from "./errors.js";
 
-const hexByte: string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
-const encoder = new TextEncoder();
+const hexByte: string[] = /* @__PURE__ */ Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+const encoder = /* @__PURE__ */ new TextEncoder();
 
 /**
  * Hashes a step id as it appears on the wire: the hex SHA-1 of `id` for its first use in a run,

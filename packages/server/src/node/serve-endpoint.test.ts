@@ -225,6 +225,23 @@ describe("serveEndpoint request conversion", () => {
     expect(await url.promise).toBe(`http://127.0.0.1:${port}/no-host?x=1`);
   });
 
+  test('the path a router stripped from url (Express\'s app.use("/api", router)) is taken whole from originalUrl', async () => {
+    const url = deferred<string>();
+    const listener = serveEndpoint((webRequest) => {
+      url.resolve(webRequest.url);
+      return new Response("ok");
+    });
+    const port = await listen(
+      http.createServer((incoming, outgoing) => {
+        // What Express does for a router mounted at /api: url loses the mount path, originalUrl keeps it.
+        Object.assign(incoming, { originalUrl: incoming.url, url: incoming.url!.slice("/api".length) });
+        listener(incoming, outgoing);
+      }),
+    );
+    await request(port, { path: "/api/chat?x=1", headers: { host: "app.test" } });
+    expect(await url.promise).toBe("http://app.test/api/chat?x=1");
+  });
+
   test("a path starting with // stays a path and cannot change the host", async () => {
     const url = deferred<string>();
     const port = await start((webRequest) => {

@@ -50,7 +50,10 @@ function requestUrl(incoming: IncomingMessage, trustProxy: boolean): string {
     throw new TypeError(`Invalid Host header: ${host}`);
   }
 
-  let path = incoming.url ?? "/";
+  // Express (and Connect) strip a router's mount path from `url` (`app.use("/api", router)`) and keep
+  // the request target as the client sent it in `originalUrl`: the Web Request gets the whole path.
+  const originalUrl = (incoming as IncomingMessage & { originalUrl?: unknown }).originalUrl;
+  let path = typeof originalUrl === "string" && originalUrl !== "" ? originalUrl : (incoming.url ?? "/");
   if (path.charCodeAt(0) !== 47) {
     // Absolute-form request target ("GET http://example.com/a HTTP/1.1"): keep its path and query.
     const absolute = new URL(path);
